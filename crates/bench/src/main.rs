@@ -1,0 +1,156 @@
+//! `farol-bench`: the benchmarks of BENCHMARKS.md. Each one generates its input, runs the real
+//! `farol` binary in a fresh directory and reports throughput and peak resident memory.
+
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use farol_model::Timestamp;
+
+#[derive(Debug, Parser)]
+#[command(name = "farol-bench", about = "Benchmarks of farol; run them with ./bench/run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Write a synthetic sinkhole report (Shadowserver event4_sinkhole columns)
+    Gen {
+        #[arg(long, default_value_t = 1000)]
+        rows: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "2024-06-01")]
+        day: String,
+        /// Output file; standard output when omitted
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Ingest a generated sinkhole report of N rows into a fresh embedded store
+    Ingest {
+        #[arg(long, default_value_t = 5_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where inputs and stores are kept (default: target/bench)
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Gen { rows, seed, day, out } => {
+            let day = Timestamp::parse(&day).context("--day: expected a date such as 2024-06-01")?;
+            match out {
+                Some(path) => {
+                    let mut f = BufWriter::new(std::fs::File::create(&path)?);
+                    farol_synth::sinkhole_csv(&mut f, rows, seed, day)?;
+                    f.flush()?;
+                }
+                None => {
+                    let mut out = BufWriter::new(std::io::stdout().lock());
+                    farol_synth::sinkhole_csv(&mut out, rows, seed, day)?;
+                    out.flush()?;
+                }
+            }
+            Ok(())
+        }
+        Cmd::Ingest { rows, seed, work } => ingest(rows, seed, work),
+    }
+}
+
+/// The `farol` binary built next to this one.
+fn farol_binary() -> Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let farol = me.with_file_name("farol");
+    if !farol.exists() {
+        bail!("{} is missing: build it with `cargo build --release -p farol` (./bench/run does)", farol.display());
+    }
+    Ok(farol)
+}
+
+fn ingest(rows: u64, seed: u64, work: Option<PathBuf>) -> Result<()> {
+    let farol = farol_binary()?;
+    let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
+    std::fs::create_dir_all(&work)?;
+    let input = work.join(format!("2024-06-01-event4_sinkhole-{rows}-{seed}.csv"));
+    if !input.exists() {
+        eprintln!("generating {} rows into {}", rows, input.display());
+        let tmp = input.with_extension("tmp");
+        let mut f = BufWriter::new(std::fs::File::create(&tmp)?);
+        farol_synth::sinkhole_csv(&mut f, rows, seed, Timestamp::parse("2024-06-01").context("date")?)?;
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, &input)?;
+    }
+    let size = std::fs::metadata(&input)?.len();
+    let dir = work.join("store");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let status = Command::new(&farol).args(["init", "--center", "BENCH"]).arg(&dir).stdout(Stdio::null()).status()?;
+    if !status.success() {
+        bail!("farol init failed");
+    }
+    let feeds = Path::new("examples/feeds/example-sinkhole.toml");
+    std::fs::copy(feeds, dir.join("feeds.d/example-sinkhole.toml")).context("run from the repository root")?;
+
+    eprintln!("ingesting {} ({:.0} MB)", input.display(), size as f64 / 1e6);
+    let started = Instant::now();
+    let child = Command::new(&farol)
+        .arg("-d")
+        .arg(&dir)
+        .args(["--quiet", "ingest", "--feed", "example-sinkhole"])
+        .arg(&input)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let peak = watch_peak_rss(child.id());
+    let output = child.wait_with_output()?;
+    let elapsed = started.elapsed();
+    let peak_kib = peak.join().unwrap_or(0);
+    if !output.status.success() {
+        bail!("farol ingest failed: {}", String::from_utf8_lossy(&output.stdout));
+    }
+    let db = std::fs::metadata(dir.join("data/farol.db"))?.len();
+    println!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    println!();
+    println!("| rows | input | wall time | events/s end to end | peak RSS | store size |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {:.0} MB | {:.1} s | {:.0} | {:.0} MB | {:.0} MB |",
+        rows,
+        size as f64 / 1e6,
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+        db as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Polls the child's peak resident set (VmHWM) until it exits; returns the last value in KiB.
+fn watch_peak_rss(pid: u32) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let path = format!("/proc/{pid}/status");
+        let mut peak = 0;
+        while let Ok(status) = std::fs::read_to_string(&path) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            match hwm {
+                Some(kib) => peak = peak.max(kib),
+                // A zombie has no memory lines left: the process is done.
+                None => break,
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    })
+}

@@ -1,0 +1,24 @@
+//! One module per command.
+
+pub mod events;
+pub mod ingest;
+pub mod init;
+pub mod reports;
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use farol_store::SqliteStore;
+
+use crate::config::Config;
+
+/// Loads the configuration and opens the store of a farol directory.
+pub fn open(dir: &Path) -> Result<(Config, SqliteStore)> {
+    let config = Config::load(dir)?;
+    if let Some(parent) = config.store_path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let store = SqliteStore::open(&config.store_path)
+        .with_context(|| format!("cannot open the store at {}", config.store_path.display()))?;
+    Ok((config, store))
+}

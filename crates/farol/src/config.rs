@@ -1,0 +1,347 @@
+//! `farol.toml`: reading it, checking all of it at once, and the commented default that
+//! `farol init` writes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use farol_feeds::ParseConfig;
+use farol_pipeline::{Defaults, Feed};
+use serde::Deserialize;
+
+pub const FILE_NAME: &str = "farol.toml";
+/// One file per feed, named after the feed: `feeds.d/NAME.toml`.
+pub const FEEDS_DIR: &str = "feeds.d";
+
+/// The whole configuration, checked.
+#[derive(Debug)]
+pub struct Config {
+    pub center: Center,
+    pub store_path: PathBuf,
+    pub feeds: BTreeMap<String, Feed>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Center {
+    /// The national center's name.
+    pub name: String,
+    /// The country the center serves (ISO 3166 alpha-2).
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    center: Center,
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    feeds: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    path: PathBuf,
+}
+
+impl Default for StoreSection {
+    fn default() -> StoreSection {
+        StoreSection { path: PathBuf::from("data/farol.db") }
+    }
+}
+
+/// The feed-level keys; everything else in a feed's table is how to parse it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedSection {
+    provider: Option<String>,
+    format: Option<String>,
+    tlp: Option<String>,
+    accuracy: Option<f64>,
+    code: Option<String>,
+    documentation: Option<String>,
+    url: Option<String>,
+    #[serde(default)]
+    constants: BTreeMap<String, String>,
+}
+
+const FEED_KEYS: &[&str] = &["provider", "format", "tlp", "accuracy", "code", "documentation", "url", "constants"];
+
+/// Every problem found in the configuration.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} has {} problem(s):", self.file.display(), self.errors.len())?;
+        for e in &self.errors {
+            writeln!(f, "  - {e}")?;
+        }
+        write!(f, "fix them and run the command again")
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads `DIR/farol.toml` and `DIR/feeds.d/*.toml`, reporting every error at once.
+    pub fn load(dir: &Path) -> Result<Config> {
+        let file = dir.join(FILE_NAME);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::Error::new(crate::Missing(format!(
+                    "no {FILE_NAME} in {}: run `farol init {}` to create one, or pass --dir (or set FAROL_DIR) to use another",
+                    dir.display(),
+                    dir.display()
+                )))
+            } else {
+                anyhow::Error::new(e).context(format!("cannot read {}", file.display()))
+            }
+        })?;
+        let parsed: File =
+            toml::from_str(&text).map_err(|e| ConfigErrors { file: file.clone(), errors: vec![e.to_string()] })?;
+        let mut errors = Vec::new();
+        let mut feeds = BTreeMap::new();
+        let mut tables: Vec<(String, toml::Table, String)> = parsed
+            .feeds
+            .into_iter()
+            .map(|(name, t)| {
+                let origin = format!("feeds.{name}");
+                (name, t, origin)
+            })
+            .collect();
+        for (name, table, origin) in feed_files(dir, &mut errors) {
+            if tables.iter().any(|(n, ..)| *n == name) {
+                errors.push(format!("{origin}: feed {name} is also declared in {FILE_NAME}"));
+            } else {
+                tables.push((name, table, origin));
+            }
+        }
+        for (name, table, origin) in tables {
+            match build_feed(&name, table) {
+                Ok(feed) => {
+                    feeds.insert(name, feed);
+                }
+                Err(es) => errors.extend(es.into_iter().map(|e| format!("{origin}: {e}"))),
+            }
+        }
+        if let Some(cc) = &parsed.center.country
+            && (cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_uppercase()))
+        {
+            errors.push(format!("center.country: expected a two-letter country code such as PT, found {cc:?}"));
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors { file, errors }.into());
+        }
+        Ok(Config { center: parsed.center, store_path: dir.join(parsed.store.path), feeds })
+    }
+
+    /// The feed named `name`: as configured, or an ad-hoc one whose format is given or detected.
+    pub fn feed(&self, name: &str, format: Option<&str>) -> Result<Feed> {
+        let mut feed = match self.feeds.get(name) {
+            Some(feed) => feed.clone(),
+            None => {
+                if matches!(format, Some("csv" | "json")) {
+                    anyhow::bail!(crate::Usage(format!(
+                        "feed {name} is not declared: the {} format needs a column mapping; declare the feed in {} \
+                         or {}/{name}.toml (see the comments in {FILE_NAME})",
+                        format.unwrap_or_default(),
+                        FILE_NAME,
+                        FEEDS_DIR
+                    )));
+                }
+                Feed::adhoc(name, None)
+            }
+        };
+        if let Some(f) = format {
+            farol_feeds::format(f).map_err(|e| crate::Usage(e.0))?;
+            feed.format = Some(f.to_owned());
+        }
+        Ok(feed)
+    }
+}
+
+fn feed_files(dir: &Path, errors: &mut Vec<String>) -> Vec<(String, toml::Table, String)> {
+    let Ok(entries) = std::fs::read_dir(dir.join(FEEDS_DIR)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let origin = format!("{FEEDS_DIR}/{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(table) => out.push((name, table, origin)),
+            Err(e) => errors.push(format!("{origin}: {e}")),
+        }
+    }
+    out
+}
+
+fn build_feed(name: &str, mut table: toml::Table) -> Result<Feed, Vec<String>> {
+    let mut errors = Vec::new();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        errors.push(format!("feed name {name:?} must be letters, digits, '-', '_' or '.'"));
+    }
+    let feed_level: toml::Table =
+        FEED_KEYS.iter().filter_map(|k| table.remove(*k).map(|v| ((*k).to_owned(), v))).collect();
+    let section: FeedSection = feed_level.try_into().unwrap_or_else(|e: toml::de::Error| {
+        errors.push(e.to_string());
+        FeedSection::default()
+    });
+    let parse: ParseConfig = table.try_into().unwrap_or_else(|e: toml::de::Error| {
+        errors.push(e.message().to_owned());
+        ParseConfig::default()
+    });
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            pairs.push((k.to_owned(), v));
+        }
+    };
+    put("feed.provider", section.provider);
+    put("tlp", section.tlp);
+    put("feed.accuracy", section.accuracy.map(|a| a.to_string()));
+    put("feed.code", section.code);
+    put("feed.documentation", section.documentation);
+    put("feed.url", section.url);
+    pairs.extend(section.constants);
+    let defaults = Defaults::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_or_else(|es| {
+        errors.extend(es.into_iter().map(|e| e.to_string()));
+        Defaults::default()
+    });
+    let feed = Feed { name: name.to_owned(), format: section.format, parse, defaults };
+    if let Some(format) = &feed.format {
+        match farol_feeds::format(format) {
+            Ok(f) => {
+                if let Err(e) = (f.build)(&feed.parse) {
+                    errors.push(e.0);
+                }
+            }
+            Err(e) => errors.push(e.0),
+        }
+    }
+    if errors.is_empty() { Ok(feed) } else { Err(errors) }
+}
+
+/// The commented configuration that `farol init` writes.
+pub fn template(center: &str) -> String {
+    format!(
+        r##"# farol configuration. Paths are relative to the directory of this file.
+# Every key is documented here; `farol --help` lists the commands.
+
+[center]
+# The national center (CERT/CSIRT) that runs this farol.
+name = "{center}"
+# The country it serves, as an ISO 3166 two-letter code.
+# country = "PT"
+
+[store]
+# The embedded store: one SQLite file. Back it up with `sqlite3 data/farol.db ".backup x.db"`.
+path = "data/farol.db"
+
+# Feeds. Declare each one here as [feeds.NAME], or in its own file feeds.d/NAME.toml
+# (the same keys, without the [feeds.NAME] header). A feed that is not declared can still be
+# ingested when its format describes itself (IntelMQ JSON).
+#
+# [feeds.example-sinkhole]
+# provider = "Example sinkhole operator"   # becomes feed.provider
+# format = "csv"                           # intelmq, csv or json; detected when omitted
+# tlp = "AMBER"                            # default TLP of its events
+# accuracy = 100                           # feed.accuracy
+# documentation = "https://example.org/feed"
+#
+# # Set on every event that does not already have the field.
+# [feeds.example-sinkhole.constants]
+# "classification.type" = "infected-system"
+#
+# # Which column goes to which field. Columns not named are kept as extra.<column>
+# # (unmapped = "drop" discards them). "" ignores a column. For a CSV without a header,
+# # list the targets in order instead: columns = ["time.source", "source.ip", ""]
+# [feeds.example-sinkhole.columns]
+# timestamp = "time.source"
+# src_ip = "source.ip"
+# src_port = "source.port"
+# infection = "malware.name"
+#
+# time_format = "%Y-%m-%d %H:%M:%S"        # strftime, or auto (default), unix, unix_ms
+# max_record = 1048576                     # longest record accepted, in bytes
+#
+# [feeds.example-sinkhole.csv]
+# delimiter = ","
+# quote = '"'
+# comment = "#"                            # "" when no line is a comment
+# header = true
+# skip_lines = 0
+#
+# [feeds.example-json.json]
+# layout = "auto"                          # auto, array (one JSON array) or lines (JSON Lines)
+"##
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(main: &str, files: &[(&str, &str)]) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), main).unwrap();
+        std::fs::create_dir(dir.path().join(FEEDS_DIR)).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(FEEDS_DIR).join(name), text).unwrap();
+        }
+        Config::load(dir.path())
+    }
+
+    #[test]
+    fn the_template_is_valid() {
+        let c = load(&template("CERT-XX"), &[]).unwrap();
+        assert_eq!(c.center.name, "CERT-XX");
+        assert!(c.feeds.is_empty());
+    }
+
+    #[test]
+    fn feeds_come_from_both_places() {
+        let c = load(
+            "[center]\nname = \"X\"\n[feeds.a]\nformat = \"intelmq\"\n",
+            &[("b.toml", "format = \"csv\"\n[columns]\nip = \"source.ip\"\n")],
+        )
+        .unwrap();
+        assert_eq!(c.feeds.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let err = load(
+            "[center]\nname = \"X\"\n\
+             [feeds.a]\nformat = \"csv\"\ntlp = \"PINK\"\n[feeds.a.columns]\nip = \"src.ip\"\n\
+             [feeds.b]\nformat = \"xml\"\ncolour = 1\n",
+            &[("c.toml", "format = \"intelmq\"\n[constants]\n\"source.asn\" = \"x\"\n"), ("a.toml", "")],
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "feeds.a: tlp: expected a TLP label",
+            "feeds.a: columns: \"src.ip\" is not a harmonization field",
+            "feeds.b: unknown field `colour`",
+            "feeds.b: unknown format \"xml\"",
+            "feeds.d/c.toml: source.asn: expected an AS number",
+            "feeds.d/a.toml: feed a is also declared in farol.toml",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+        }
+    }
+}

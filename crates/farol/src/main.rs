@@ -1,0 +1,130 @@
+//! The `farol` command: parses the command line, loads the configuration and hands the work to
+//! the library crates.
+
+// A binary has no public API: `pub` here only says what the modules share.
+#![allow(unreachable_pub)]
+
+mod cmd;
+mod config;
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (rejected records are not a failure: see the summary and `farol reports show`)
+  1  the operation failed (I/O, store); the message says what to do
+  2  usage or configuration error
+  3  a report, event or directory that was named does not exist
+  4  a report was processed but ended with a report-level error (truncated, empty);
+     the records read before the problem are kept";
+
+/// farol: collect, enrich, route and share security events for a national CERT.
+#[derive(Debug, Parser)]
+#[command(name = "farol", version, after_long_help = EXIT_CODES, max_term_width = 100)]
+struct Cli {
+    /// The farol directory: farol.toml, feeds.d/ and the data
+    #[arg(short, long, global = true, env = "FAROL_DIR", default_value = ".")]
+    dir: PathBuf,
+    /// More log output on stderr (-v: info, -vv: debug); FAROL_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress bars
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a farol directory: a commented farol.toml, feeds.d/ and the store
+    Init(cmd::init::Args),
+    /// Store a report and turn it into events
+    Ingest(cmd::ingest::Args),
+    /// Search stored events
+    Events(cmd::events::Args),
+    /// List reports, or show one with its rejected records
+    Reports(cmd::reports::Args),
+    /// Rebuild events from archived reports (after a parser or configuration change)
+    Reprocess(cmd::ingest::ReprocessArgs),
+    /// List feeds with their health: last report, last error, events and rejects in 24 hours
+    Feeds,
+}
+
+/// A usage or configuration error (exit code 2).
+#[derive(Debug)]
+struct Usage(String);
+
+/// Something named does not exist (exit code 3).
+#[derive(Debug)]
+struct Missing(String);
+
+/// A report was processed but ended with a report-level error (exit code 4).
+#[derive(Debug)]
+struct Partial(String);
+
+macro_rules! message_error {
+    ($($t:ty),+) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for $t {}
+    )+};
+}
+message_error!(Usage, Missing, Partial);
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.is::<Usage>() || e.is::<config::ConfigErrors>() {
+        2
+    } else if e.is::<Missing>() {
+        3
+    } else if e.is::<Partial>() {
+        4
+    } else if let Some(farol_store::StoreError::NoReport(_)) = e.downcast_ref() {
+        3
+    } else {
+        1
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FAROL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let ui = output::Ui { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Init(args) => cmd::init::run(&cli.dir, args),
+        Command::Ingest(args) => cmd::ingest::run(&cli.dir, args, &ui),
+        Command::Events(args) => cmd::events::run(&cli.dir, args),
+        Command::Reports(args) => cmd::reports::run(&cli.dir, args),
+        Command::Reprocess(args) => cmd::ingest::reprocess(&cli.dir, args, &ui),
+        Command::Feeds => cmd::reports::feeds(&cli.dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

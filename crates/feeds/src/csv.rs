@@ -1,0 +1,493 @@
+//! The `csv` format: delimited text with a column mapping from `farol.toml`.
+
+use farol_model::{Event, Position};
+
+use crate::mapping::{Target, apply};
+use crate::{Columns, ConfigError, Format, Output, ParseConfig, Parser, TimeFormat};
+
+pub(crate) const FORMAT: Format = Format {
+    name: "csv",
+    description: "delimited text (CSV, TSV) with a column mapping in farol.toml",
+    build: |config| Ok(Box::new(CsvParser::new(config)?)),
+    // Without a mapping, a CSV file says nothing about which column is what.
+    detect: |_| None,
+};
+
+/// A CSV record with more fields than this is rejected as malformed.
+const MAX_FIELDS: usize = 10_000;
+
+#[derive(Debug)]
+pub(crate) struct CsvParser {
+    reader: csv_core::Reader,
+    comment: Option<u8>,
+    skip_lines: usize,
+    by_name: Option<Vec<(String, Target)>>,
+    unmapped: crate::Unmapped,
+    time: TimeFormat,
+    max: usize,
+    /// Column names and targets, from the header or the positional mapping.
+    header: Option<Vec<String>>,
+    targets: Vec<Target>,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+    out_len: usize,
+    ends_len: usize,
+    state: State,
+    record: Position,
+    raw: Vec<u8>,
+    oversized: bool,
+    /// How many of the record's last bytes are its line terminator.
+    terminator: usize,
+    offset: u64,
+    line: u64,
+    failed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between records: blank lines, comments and skipped lines are consumed here.
+    Boundary,
+    SkipLine,
+    InRecord,
+}
+
+fn ascii(c: char, what: &str) -> Result<u8, ConfigError> {
+    u8::try_from(c)
+        .ok()
+        .filter(u8::is_ascii)
+        .ok_or_else(|| ConfigError(format!("csv.{what}: expected one ASCII character, found {c:?}")))
+}
+
+impl CsvParser {
+    pub(crate) fn new(config: &ParseConfig) -> Result<CsvParser, ConfigError> {
+        let opts = &config.csv;
+        let comment = match opts.comment.chars().collect::<Vec<_>>().as_slice() {
+            [] => None,
+            [c] => Some(ascii(*c, "comment")?),
+            _ => return Err(ConfigError(format!("csv.comment: expected one character, found {:?}", opts.comment))),
+        };
+        let reader = csv_core::ReaderBuilder::new()
+            .delimiter(ascii(opts.delimiter, "delimiter")?)
+            .quote(ascii(opts.quote, "quote")?)
+            .build();
+        let (by_name, targets, header) = match &config.columns {
+            None => return Err(ConfigError("the csv format needs a column mapping: add [feeds.NAME.columns]".into())),
+            Some(Columns::ByName(map)) => {
+                if !opts.header {
+                    return Err(ConfigError(
+                        "columns are named but csv.header is false: name columns only when the first record is a header, \
+                         otherwise list them in order (columns = [\"time.source\", \"source.ip\", ...])"
+                            .into(),
+                    ));
+                }
+                let pairs = map
+                    .iter()
+                    .map(|(col, t)| Ok((col.clone(), Target::parse(t)?)))
+                    .collect::<Result<Vec<_>, ConfigError>>()?;
+                (Some(pairs), Vec::new(), None)
+            }
+            Some(Columns::ByPosition(list)) => {
+                let targets = list.iter().map(|t| Target::parse(t)).collect::<Result<Vec<_>, _>>()?;
+                (None, targets, Some(list.clone()))
+            }
+        };
+        Ok(CsvParser {
+            reader,
+            comment,
+            skip_lines: opts.skip_lines,
+            by_name,
+            unmapped: config.unmapped,
+            time: config.time_format.clone(),
+            max: config.max_record(),
+            // With a positional mapping and a header, the header is read and then ignored.
+            header: if opts.header { None } else { header },
+            targets,
+            fields: vec![0; 1024],
+            ends: vec![0; 64],
+            out_len: 0,
+            ends_len: 0,
+            state: State::Boundary,
+            record: Position::default(),
+            raw: Vec::new(),
+            oversized: false,
+            terminator: 0,
+            offset: 0,
+            line: 1,
+            failed: false,
+        })
+    }
+
+    fn consume(&mut self, bytes: &[u8]) {
+        self.offset += bytes.len() as u64;
+        self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+    }
+
+    fn start_record(&mut self) {
+        self.state = State::InRecord;
+        self.record = Position { offset: self.offset, len: 0, line: Some(self.line) };
+        self.raw.clear();
+        self.oversized = false;
+        self.out_len = 0;
+        self.ends_len = 0;
+    }
+
+    /// Feeds `input` through the state machine; `finishing` flushes a last record.
+    fn run(&mut self, mut input: &[u8], finishing: bool, out: &mut Output) {
+        loop {
+            if self.failed {
+                return;
+            }
+            match self.state {
+                State::SkipLine => match memchr::memchr(b'\n', input) {
+                    Some(i) => {
+                        self.consume(&input[..=i]);
+                        input = &input[i + 1..];
+                        self.state = State::Boundary;
+                    }
+                    None => {
+                        self.consume(input);
+                        return;
+                    }
+                },
+                State::Boundary => {
+                    let Some(&b) = input.first() else {
+                        return;
+                    };
+                    if self.skip_lines > 0 {
+                        self.skip_lines -= 1;
+                        self.state = State::SkipLine;
+                    } else if b == b'\n' || b == b'\r' {
+                        self.consume(&input[..1]);
+                        input = &input[1..];
+                    } else if Some(b) == self.comment {
+                        self.state = State::SkipLine;
+                    } else {
+                        self.start_record();
+                    }
+                }
+                State::InRecord => {
+                    if input.is_empty() && !finishing {
+                        return;
+                    }
+                    let (result, nin, nout, nend) = self.reader.read_record(
+                        input,
+                        &mut self.fields[self.out_len..],
+                        &mut self.ends[self.ends_len..],
+                    );
+                    let consumed = &input[..nin];
+                    let room = farol_model::Reject::MAX_RAW.saturating_sub(self.raw.len());
+                    self.raw.extend_from_slice(&consumed[..consumed.len().min(room)]);
+                    self.consume(consumed);
+                    self.terminator = match consumed {
+                        // A terminator split across chunks: "\r" ended the last one.
+                        [b'\n'] if self.terminator == 1 => 2,
+                        [.., b'\r', b'\n'] => 2,
+                        [.., b'\n' | b'\r'] => 1,
+                        [] => self.terminator,
+                        _ => 0,
+                    };
+                    input = &input[nin..];
+                    self.out_len += nout;
+                    self.ends_len += nend;
+                    match result {
+                        csv_core::ReadRecordResult::InputEmpty => {
+                            if !finishing {
+                                return;
+                            }
+                        }
+                        csv_core::ReadRecordResult::OutputFull => {
+                            if self.fields.len() >= self.max {
+                                // Keep scanning to the end of the record, but not its bytes.
+                                self.oversized = true;
+                                self.out_len = 0;
+                            } else {
+                                self.fields.resize((self.fields.len() * 2).min(self.max.max(1024)), 0);
+                            }
+                        }
+                        csv_core::ReadRecordResult::OutputEndsFull => {
+                            if self.ends.len() >= MAX_FIELDS {
+                                self.oversized = true;
+                                self.ends_len = 0;
+                            } else {
+                                self.ends.resize(self.ends.len() * 2, 0);
+                            }
+                        }
+                        csv_core::ReadRecordResult::Record => {
+                            self.state = State::Boundary;
+                            self.record.len = self.offset - self.record.offset;
+                            self.end_record(out);
+                        }
+                        csv_core::ReadRecordResult::End => return,
+                    }
+                }
+            }
+        }
+    }
+
+    fn end_record(&mut self, out: &mut Output) {
+        let raw = std::mem::take(&mut self.raw);
+        let fields = std::mem::take(&mut self.fields);
+        self.handle_record(&raw, &fields, out);
+        self.raw = raw;
+        self.fields = fields;
+    }
+
+    fn handle_record(&mut self, raw: &[u8], fields: &[u8], out: &mut Output) {
+        self.record.len -= self.terminator as u64;
+        let raw = &raw[..raw.len().min(self.record.len as usize)];
+        let position = self.record;
+        if self.oversized {
+            let reason = format!(
+                "record longer than {} bytes or with more than {MAX_FIELDS} fields ({} bytes)",
+                self.max, position.len
+            );
+            out.reject(position, reason, raw);
+            return;
+        }
+        let mut cells: Vec<&[u8]> = Vec::with_capacity(self.ends_len);
+        let mut start = 0;
+        for &end in &self.ends[..self.ends_len] {
+            cells.push(&fields[start..end]);
+            start = end;
+        }
+        match &self.header {
+            None => {
+                let result = self.read_header(&cells);
+                if let Err(message) = result {
+                    out.fatal = Some(message);
+                    self.failed = true;
+                }
+            }
+            Some(header) => {
+                if cells.len() != header.len() {
+                    let reason = format!(
+                        "expected {} columns{}, found {}",
+                        header.len(),
+                        if self.by_name.is_some() { " (as in the header)" } else { " (as in the mapping)" },
+                        cells.len()
+                    );
+                    out.reject(position, reason, raw);
+                    return;
+                }
+                match self.event(header, &cells) {
+                    Ok(event) => out.event(event, position, raw),
+                    Err(reason) => out.reject(position, reason, raw),
+                }
+            }
+        }
+    }
+
+    fn read_header(&mut self, cells: &[&[u8]]) -> Result<(), String> {
+        let names = cells
+            .iter()
+            .map(|c| {
+                std::str::from_utf8(c)
+                    .map(|s| s.trim().trim_start_matches('\u{feff}').to_owned())
+                    .map_err(|_| "the header is not valid UTF-8".to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(by_name) = &self.by_name {
+            let missing: Vec<&str> = by_name
+                .iter()
+                .filter(|(col, t)| *t != Target::Skip && !names.contains(col))
+                .map(|(col, _)| col.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "the mapping names columns that the header does not have: {}; the header has: {}",
+                    missing.join(", "),
+                    names.join(", ")
+                ));
+            }
+            self.targets = names
+                .iter()
+                .map(|n| {
+                    by_name
+                        .iter()
+                        .find(|(col, _)| col == n)
+                        .map_or_else(|| Target::unmapped(n, self.unmapped), |(_, t)| t.clone())
+                })
+                .collect();
+        } else if names.len() != self.targets.len() {
+            return Err(format!(
+                "the header has {} columns but the mapping lists {}: {}",
+                names.len(),
+                self.targets.len(),
+                names.join(", ")
+            ));
+        }
+        self.header = Some(names);
+        Ok(())
+    }
+
+    fn event(&self, header: &[String], cells: &[&[u8]]) -> Result<Event, String> {
+        let mut event = Event::default();
+        for ((target, cell), name) in self.targets.iter().zip(cells).zip(header) {
+            let value = std::str::from_utf8(cell)
+                .map_err(|e| format!("column {name:?}: invalid UTF-8 at byte {} of the value", e.valid_up_to()))?;
+            apply(&mut event, target, value.trim(), &self.time).map_err(|e| format!("column {name:?}: {e}"))?;
+        }
+        Ok(event)
+    }
+}
+
+impl Parser for CsvParser {
+    fn push(&mut self, chunk: &[u8], out: &mut Output) {
+        self.run(chunk, false, out);
+    }
+
+    fn finish(&mut self, out: &mut Output) {
+        if self.state == State::InRecord {
+            self.run(&[], true, out);
+        }
+        if self.header.is_none() && !self.failed {
+            out.fatal = Some("the report is empty: expected a header line".to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_all;
+
+    fn parser(toml_config: &str) -> CsvParser {
+        let config: ParseConfig = toml::from_str(toml_config).unwrap();
+        CsvParser::new(&config).unwrap()
+    }
+
+    const MAPPING: &str = r#"
+        time_format = "%Y-%m-%d %H:%M:%S"
+        [columns]
+        timestamp = "time.source"
+        ip = "source.ip"
+        port = "source.port"
+        infection = "malware.name"
+        ignored = ""
+    "#;
+
+    fn run(config: &str, input: &[u8]) -> Output {
+        let whole = parse_all(&mut parser(config), input);
+        for chunk in [1, 2, 3, 7, 64] {
+            let mut p = parser(config);
+            let mut out = Output::default();
+            for c in input.chunks(chunk) {
+                p.push(c, &mut out);
+            }
+            p.finish(&mut out);
+            assert_eq!(out.events, whole.events, "chunk {chunk}");
+            assert_eq!(out.rejects, whole.rejects, "chunk {chunk}");
+            assert_eq!(out.fatal, whole.fatal, "chunk {chunk}");
+        }
+        whole
+    }
+
+    #[test]
+    fn maps_columns_and_keeps_the_rest_under_extra() {
+        let input = b"# a comment\ntimestamp,ip,port,infection,ignored,tag\n\
+            2024-06-01 10:00:00,192.0.2.1,1024,Andromeda,x,\"a,b\"\r\n\n\
+            2024-06-01 10:00:01,192.0.2.2,,,,";
+        let out = run(MAPPING, input);
+        assert_eq!(out.rejects, vec![]);
+        assert_eq!(out.fatal, None);
+        let events: Vec<String> = out.events.iter().map(|p| p.event.to_intelmq_json()).collect();
+        assert_eq!(
+            events,
+            [
+                r#"{"extra.tag":"a,b","malware.name":"andromeda","source.ip":"192.0.2.1","source.port":1024,"time.source":"2024-06-01T10:00:00+00:00"}"#,
+                r#"{"source.ip":"192.0.2.2","time.source":"2024-06-01T10:00:01+00:00"}"#,
+            ]
+        );
+        let positions: Vec<_> =
+            out.events.iter().map(|p| (p.position.offset, p.position.len, p.position.line)).collect();
+        assert_eq!(positions, [(52, 52, Some(3)), (107, 33, Some(5))]);
+        assert_eq!(&input[52..52 + 52], b"2024-06-01 10:00:00,192.0.2.1,1024,Andromeda,x,\"a,b\"");
+    }
+
+    #[test]
+    fn bad_records_become_rejects_with_position_and_reason() {
+        let input = "timestamp,ip,port,infection,ignored\n\
+            2024-06-01 10:00:00,192.0.2.1,80,a,b\n\
+            2024-06-01 10:00:00,999.0.0.1,80,a,b\n\
+            2024-06-01 10:00:00,192.0.2.1,80\n\
+            yesterday,192.0.2.1,80,a,b\n\
+            2024-06-01 10:00:00,192.0.2.1,\u{ff}80,a,b\n";
+        let mut bytes = input.as_bytes().to_vec();
+        let at = bytes.iter().position(|&b| b == 0xc3).unwrap();
+        bytes[at] = 0xff;
+        let out = run(MAPPING, &bytes);
+        assert_eq!(out.events.len(), 1);
+        let rejects: Vec<(Option<u64>, &str)> =
+            out.rejects.iter().map(|r| (r.position.line, r.reason.as_str())).collect();
+        assert_eq!(
+            rejects,
+            [
+                (Some(3), r#"column "ip": source.ip: expected an IPv4 or IPv6 address, found "999.0.0.1""#),
+                (Some(4), "expected 5 columns (as in the header), found 3"),
+                (
+                    Some(5),
+                    r#"column "timestamp": time.source: expected a time written as %Y-%m-%d %H:%M:%S, found "yesterday""#
+                ),
+                (Some(6), r#"column "port": invalid UTF-8 at byte 0 of the value"#),
+            ]
+        );
+        assert_eq!(out.rejects[1].raw, b"2024-06-01 10:00:00,192.0.2.1,80");
+    }
+
+    #[test]
+    fn whole_report_problems_are_fatal() {
+        let out = run(MAPPING, b"ts,ip\n1,2\n");
+        assert_eq!(
+            out.fatal.as_deref(),
+            Some(
+                "the mapping names columns that the header does not have: infection, port, timestamp; the header has: ts, ip"
+            )
+        );
+        assert!(out.events.is_empty() && out.rejects.is_empty());
+        assert_eq!(run(MAPPING, b"").fatal.as_deref(), Some("the report is empty: expected a header line"));
+        assert_eq!(
+            run(MAPPING, b"# only a comment\n").fatal.as_deref(),
+            Some("the report is empty: expected a header line")
+        );
+    }
+
+    #[test]
+    fn positional_mapping_without_header() {
+        let config = r#"
+            columns = ["source.ip", "time.source", "extra.attacks"]
+            [csv]
+            header = false
+            delimiter = "\t"
+        "#;
+        let out = run(config, b"192.0.2.1\t1717236764\t3\n192.0.2.2\t1717236765\n");
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.events[0].event.extra["attacks"], "3");
+        assert_eq!(out.rejects[0].reason, "expected 3 columns (as in the mapping), found 2");
+    }
+
+    #[test]
+    fn an_oversized_record_is_rejected_without_being_buffered() {
+        let config = format!("max_record = 2048\n{MAPPING}");
+        let mut input = b"timestamp,ip,port,infection,ignored\n".to_vec();
+        input.extend(b"2024-06-01 10:00:00,192.0.2.1,80,");
+        input.extend(std::iter::repeat_n(b'x', 100_000));
+        input.extend(b",b\n2024-06-01 10:00:00,192.0.2.9,80,a,b\n");
+        let out = run(&config, &input);
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.rejects.len(), 1);
+        assert_eq!(
+            out.rejects[0].reason,
+            "record longer than 2048 bytes or with more than 10000 fields (100035 bytes)"
+        );
+        assert_eq!(out.rejects[0].raw.len(), farol_model::Reject::MAX_RAW);
+    }
+
+    #[test]
+    fn configuration_errors_are_clear() {
+        let err = |config: &str| CsvParser::new(&toml::from_str(config).unwrap()).unwrap_err().0;
+        assert_eq!(err(""), "the csv format needs a column mapping: add [feeds.NAME.columns]");
+        assert!(err("[columns]\nip = \"source.ipv4\"").contains("\"source.ipv4\" is not a harmonization field"));
+        assert!(err("[csv]\ndelimiter = \"\u{e9}\"\n[columns]\nip = \"source.ip\"").contains("csv.delimiter"));
+        assert!(err("[csv]\nheader = false\n[columns]\nip = \"source.ip\"").contains("csv.header is false"));
+    }
+}

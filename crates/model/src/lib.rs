@@ -1,0 +1,23 @@
+//! The event model shared by every part of farol: IntelMQ's harmonization fields as typed
+//! values, the RSIT taxonomy, TLP 2.0, reports and rejects, and the wire forms of an event.
+//!
+//! Nothing here does I/O.
+
+mod codec;
+mod event;
+pub mod expert;
+mod intelmq;
+pub mod kinds;
+mod report;
+mod taxonomy;
+mod time;
+mod tlp;
+
+pub use codec::CorruptEvent;
+pub use event::{Event, EventError, EventHash, Extra, Field, FieldError, quote_short};
+pub use intelmq::IntelMqError;
+pub use kinds::FieldValue;
+pub use report::{Counts, Position, Record, Reject, Report, ReportId, ReportStatus};
+pub use taxonomy::{ClassificationType, Recognized, Taxonomy};
+pub use time::Timestamp;
+pub use tlp::{InvalidTlp, Tlp};

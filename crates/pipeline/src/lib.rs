@@ -1,0 +1,334 @@
+//! The pipeline: a report is archived, then streamed through its parser, the expert chain and
+//! the store's batch writer.
+//!
+//! ```text
+//! archive ─► [read, parse, defaults, validate, hash, experts, encode] ─bounded channel─► [writer]
+//! ```
+//!
+//! Two threads, one per core of a small machine: the producer does everything up to an encoded
+//! row, the writer only writes. The channel holds a few batches, so memory stays flat whatever
+//! the size of the report, and a slow writer slows the producer instead of queueing.
+
+mod decode;
+mod feed;
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use farol_feeds::{Output, Parser, Probe};
+use farol_model::expert::{Expert, Verdict};
+use farol_model::{Counts, Record, Reject, Report, ReportStatus, Timestamp};
+use farol_store::{Archived, NewReport, Outcome, Row, Store, StoreError};
+
+pub use decode::Encoding;
+pub use feed::{Defaults, Feed};
+
+/// Bytes handed to a parser at a time.
+const READ_CHUNK: usize = 256 * 1024;
+/// Events per batch between stages.
+const BATCH: usize = 2048;
+/// Batches waiting between two stages.
+const QUEUE: usize = 16;
+/// How much of a report is looked at to detect its format.
+const PROBE: usize = 64 * 1024;
+
+/// Why a report could not be ingested.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading the input failed: {0}")]
+    Input(std::io::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Detect(#[from] farol_feeds::DetectError),
+}
+
+/// Receives progress from the pipeline's threads.
+pub trait Progress: Sync {
+    /// A new phase starts (`archiving`, `processing`), with its total size in bytes if known.
+    fn phase(&self, name: &str, total: Option<u64>);
+    /// Bytes of the phase done so far, and records read so far.
+    fn update(&self, bytes: u64, records: u64);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn phase(&self, _: &str, _: Option<u64>) {}
+    fn update(&self, _: u64, _: u64) {}
+}
+
+/// A report to ingest: its bytes and what it is called.
+pub struct Input<'a> {
+    pub reader: Box<dyn Read + Send + 'a>,
+    /// The file name or URL path, for format detection and display.
+    pub name: Option<String>,
+    /// Size in bytes, if known, for progress.
+    pub size: Option<u64>,
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").field("name", &self.name).field("size", &self.size).finish_non_exhaustive()
+    }
+}
+
+/// What ingesting did.
+#[derive(Debug, Clone)]
+pub enum Ingested {
+    /// The report was new (or an interrupted one was finished) and has been processed.
+    Processed(Summary),
+    /// The same bytes were already ingested for this feed; nothing was done.
+    AlreadyIngested(Report),
+}
+
+/// What processing one report did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub report: Report,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Valid events handled per second (new ones and duplicates).
+    pub fn events_per_sec(&self) -> f64 {
+        let c = &self.report.counts;
+        (c.events + c.duplicates) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Archives a report and processes it. The same bytes for the same feed a second time are
+/// recognized and not processed again, unless an earlier run was interrupted: then it finishes.
+pub fn ingest(
+    store: &dyn Store,
+    feed: &Feed,
+    input: Input<'_>,
+    experts: &[Box<dyn Expert>],
+    progress: &dyn Progress,
+) -> Result<Ingested, Error> {
+    let mut reader = BufReader::with_capacity(READ_CHUNK, input.reader);
+    let head = reader.fill_buf().map_err(Error::Input)?;
+    let format = match &feed.format {
+        Some(f) => farol_feeds::format(f).map_err(|e| Error::Config(e.0))?.name,
+        None => {
+            let sample = decode::sample(head, PROBE);
+            farol_feeds::detect(&Probe { name: input.name.as_deref(), head: &sample })?.name
+        }
+    };
+    // A parser that cannot be built is a configuration error: say so before storing anything.
+    let _ = build_parser(feed, format)?;
+    let new = NewReport {
+        feed: feed.name.clone(),
+        format: format.to_owned(),
+        name: input.name.clone(),
+        received_at: Timestamp::now(),
+    };
+    progress.phase("archiving", input.size);
+    let started = Instant::now();
+    let archived = store.archive(&new, &mut reader, &mut |bytes| progress.update(bytes, 0))?;
+    tracing::info!(feed = %feed.name, elapsed_ms = started.elapsed().as_millis() as u64, "report archived");
+    let report = match archived {
+        Archived::New(report) => report,
+        Archived::Existing(report) if matches!(report.status, ReportStatus::Stored | ReportStatus::Processing) => {
+            tracing::info!(report = %report.id, "finishing a report whose processing was interrupted");
+            report
+        }
+        Archived::Existing(report) => return Ok(Ingested::AlreadyIngested(report)),
+    };
+    process(store, &report, feed, experts, progress).map(Ingested::Processed)
+}
+
+fn build_parser(feed: &Feed, format: &str) -> Result<Box<dyn Parser>, Error> {
+    let format = farol_feeds::format(format).map_err(|e| Error::Config(e.0))?;
+    (format.build)(&feed.parse).map_err(|e| Error::Config(format!("feed {}: {}", feed.name, e.0)))
+}
+
+/// A batch from the experts to the writer.
+struct Prepared {
+    rows: Vec<Row>,
+    rejects: Vec<Reject>,
+    dropped: u64,
+    fatal: Option<String>,
+}
+
+/// Processes an archived report from its raw bytes. Safe to repeat: earlier events and rejects
+/// of the report are replaced, and events already stored by other reports stay single.
+pub fn process(
+    store: &dyn Store,
+    report: &Report,
+    feed: &Feed,
+    experts: &[Box<dyn Expert>],
+    progress: &dyn Progress,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let parser = build_parser(feed, feed.format.as_deref().unwrap_or(&report.format))?;
+    store.begin_processing(report.id)?;
+    let raw = store.raw(report.id)?;
+    let mut writer = store.event_writer(report.id)?;
+    progress.phase("processing", Some(report.size));
+
+    let records = AtomicU64::new(0);
+    let (tx, rx) = sync_channel::<Prepared>(QUEUE);
+    let stage = Stage { feed, received_at: report.received_at, experts };
+    let (read_error, written) = std::thread::scope(|s| {
+        let producer = std::thread::Builder::new()
+            .name("farol-parse".into())
+            .spawn_scoped(s, || read_and_parse(raw, parser, &stage, tx, &records, progress));
+        let Ok(producer) = producer else {
+            return (None, Err(Error::Input(std::io::Error::other("cannot start the parser thread"))));
+        };
+        let written = write(&mut *writer, rx);
+        // If writing failed, the producer stops when its channel closes.
+        (producer.join().unwrap_or_else(|_| Some("the parser stopped unexpectedly".to_owned())), written)
+    });
+    let (mut counts, fatal) = written?;
+    counts.records = records.load(Ordering::Relaxed);
+    let error = if report.size == 0 { Some("the report is empty (0 bytes)".to_owned()) } else { fatal.or(read_error) };
+    let report = store.finish_processing(report.id, &Outcome { counts, error })?;
+    let elapsed = started.elapsed();
+    tracing::info!(
+        report = %report.id, feed = %report.feed, events = report.counts.events, duplicates = report.counts.duplicates,
+        rejects = report.counts.rejects, elapsed_ms = elapsed.as_millis() as u64, "report processed"
+    );
+    Ok(Summary { report, elapsed })
+}
+
+/// Counts the bytes read from the archive, for progress.
+struct Counting<'a, R> {
+    inner: R,
+    read: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The producer: decodes the archived bytes, parses them and prepares rows. Returns a
+/// report-level error (a truncated gzip, an unreadable archive), if any; the parser's own go
+/// with the batches.
+fn read_and_parse(
+    raw: Box<dyn Read + Send>,
+    mut parser: Box<dyn Parser>,
+    stage: &Stage<'_>,
+    tx: SyncSender<Prepared>,
+    records: &AtomicU64,
+    progress: &dyn Progress,
+) -> Option<String> {
+    let bytes_read = AtomicU64::new(0);
+    let mut raw = BufReader::with_capacity(READ_CHUNK, Counting { inner: raw, read: &bytes_read });
+    let encoding = match raw.fill_buf() {
+        Ok(head) => Encoding::sniff(head),
+        Err(e) => return Some(format!("reading the archived report failed: {e}")),
+    };
+    let mut input = match encoding.decoder(raw) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("the {} stream cannot be read: {e}", encoding.name())),
+    };
+    let mut out = Output::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut error = None;
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => parser.push(&buf[..n], &mut out),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+        if out.events.len() + out.rejects.len() >= BATCH || out.fatal.is_some() {
+            records.fetch_add((out.events.len() + out.rejects.len()) as u64, Ordering::Relaxed);
+            progress.update(bytes_read.load(Ordering::Relaxed), records.load(Ordering::Relaxed));
+            let fatal = out.fatal.is_some();
+            if tx.send(stage.prepare(std::mem::take(&mut out))).is_err() || fatal {
+                return error;
+            }
+        }
+    }
+    parser.finish(&mut out);
+    records.fetch_add((out.events.len() + out.rejects.len()) as u64, Ordering::Relaxed);
+    progress.update(bytes_read.load(Ordering::Relaxed), records.load(Ordering::Relaxed));
+    let _ = tx.send(stage.prepare(out));
+    error
+}
+
+/// What turns parsed events into rows: the feed's defaults, validation, the hash, the experts.
+struct Stage<'a> {
+    feed: &'a Feed,
+    received_at: Timestamp,
+    experts: &'a [Box<dyn Expert>],
+}
+
+impl Stage<'_> {
+    fn prepare(&self, batch: Output) -> Prepared {
+        let mut prepared = Prepared {
+            rows: Vec::with_capacity(batch.events.len()),
+            rejects: batch.rejects,
+            dropped: 0,
+            fatal: batch.fatal,
+        };
+        for parsed in batch.events {
+            let raw = &batch.raw[parsed.raw.clone()];
+            let mut event = parsed.event;
+            self.feed.defaults.apply(&mut event);
+            if event.feed_name.is_none() {
+                event.feed_name = Some(self.feed.name.as_str().into());
+            }
+            event.time_observation.get_or_insert(self.received_at);
+            if let Err(e) = event.validate() {
+                prepared.rejects.push(Reject::new(parsed.position, e.to_string(), raw));
+                continue;
+            }
+            let hash = event.hash();
+            let mut record = Record { event, position: parsed.position, hash };
+            match run_experts(self.experts, &mut record) {
+                Verdict::Keep => prepared.rows.push(Row::new(&record)),
+                Verdict::Drop => prepared.dropped += 1,
+                Verdict::Reject(reason) => prepared.rejects.push(Reject::new(parsed.position, reason, raw)),
+            }
+        }
+        prepared
+    }
+}
+
+fn run_experts(experts: &[Box<dyn Expert>], record: &mut Record) -> Verdict {
+    for expert in experts {
+        match expert.process(record) {
+            Verdict::Keep => {}
+            other => return other,
+        }
+    }
+    Verdict::Keep
+}
+
+/// The writer (the calling thread): writes batches; returns the counts and the parser's
+/// report-level error, if it had one.
+fn write(writer: &mut dyn farol_store::EventWriter, rx: Receiver<Prepared>) -> Result<(Counts, Option<String>), Error> {
+    let mut counts = Counts::default();
+    let mut fatal = None;
+    let mut written = farol_store::Written::default();
+    for batch in rx {
+        counts.dropped += batch.dropped;
+        counts.rejects += batch.rejects.len() as u64;
+        fatal = fatal.or(batch.fatal);
+        let w = writer.write(batch.rows, batch.rejects)?;
+        written.inserted += w.inserted;
+        written.duplicates += w.duplicates;
+    }
+    let w = writer.flush()?;
+    counts.events = written.inserted + w.inserted;
+    counts.duplicates = written.duplicates + w.duplicates;
+    Ok((counts, fatal))
+}

@@ -1,0 +1,154 @@
+//! The pipeline end to end, on a temporary store.
+
+// Helpers of a test file may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+
+use farol_model::expert::{Expert, Verdict};
+use farol_model::{Record, ReportStatus};
+use farol_pipeline::{Feed, Ingested, Input, Quiet, ingest};
+use farol_store::{EventQuery, SqliteStore, Store};
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("farol.db")).unwrap();
+    (dir, store)
+}
+
+fn input(bytes: &[u8]) -> Input<'_> {
+    Input { reader: Box::new(bytes), name: Some("events.jsonl".into()), size: Some(bytes.len() as u64) }
+}
+
+fn run(store: &SqliteStore, feed: &Feed, bytes: &[u8]) -> Ingested {
+    ingest(store, feed, input(bytes), &[], &Quiet).unwrap()
+}
+
+fn processed(i: Ingested) -> farol_pipeline::Summary {
+    match i {
+        Ingested::Processed(s) => s,
+        Ingested::AlreadyIngested(r) => panic!("report {} was already ingested", r.id),
+    }
+}
+
+const EVENTS: &str = r#"{"source.ip": "192.0.2.1", "time.source": "2024-06-01T10:00:00+00:00", "classification.type": "scanner"}
+{"source.ip": "192.0.2.2", "time.source": "2024-06-01T10:00:00+00:00", "classification.type": "scanner"}
+{"source.ip": "192.0.2.1", "time.source": "2024-06-01T10:00:00+00:00", "classification.type": "scanner"}
+{"source.ip": "not an ip"}
+{"classification.type": "scanner", "time.source": "2024-06-01T10:00:00+00:00"}
+"#;
+
+#[test]
+fn ingests_counts_and_recognizes_the_same_bytes() {
+    let (_dir, store) = store();
+    let feed = Feed::adhoc("scans", Some("intelmq"));
+    let s = processed(run(&store, &feed, EVENTS.as_bytes()));
+    let c = s.report.counts;
+    assert_eq!((c.records, c.events, c.duplicates, c.rejects), (5, 2, 1, 2));
+    assert_eq!(s.report.status, ReportStatus::Done);
+    let rejects = store.rejects(s.report.id, 10).unwrap();
+    assert_eq!(rejects[0].reason, r#"source.ip: expected an IPv4 or IPv6 address, found "not an ip""#);
+    assert_eq!(rejects[0].position.line, Some(4));
+    assert!(rejects[1].reason.starts_with("event has nothing to act on"));
+    assert_eq!(rejects[1].raw, EVENTS.lines().nth(4).unwrap().as_bytes());
+
+    let events = store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(events.len(), 2);
+    let e = &events[0].event;
+    assert_eq!(e.feed_name.as_deref(), Some("scans"), "feed.name defaults to the feed");
+    assert!(e.time_observation.is_some());
+    assert_eq!(e.classification_taxonomy.map(|t| t.as_str()), Some("information-gathering"));
+
+    let Ingested::AlreadyIngested(again) = run(&store, &feed, EVENTS.as_bytes()) else {
+        panic!("expected already ingested")
+    };
+    assert_eq!(again.id, s.report.id);
+}
+
+#[test]
+fn an_interrupted_report_is_finished_by_the_next_ingest() {
+    let (_dir, store) = store();
+    let feed = Feed::adhoc("scans", Some("intelmq"));
+    let first = processed(run(&store, &feed, EVENTS.as_bytes()));
+    // As if the process had died while processing.
+    store.begin_processing(first.report.id).unwrap();
+    let again = processed(run(&store, &feed, EVENTS.as_bytes()));
+    assert_eq!(again.report.id, first.report.id);
+    assert_eq!(again.report.counts, first.report.counts);
+    assert_eq!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().len(), 2);
+}
+
+#[test]
+fn experts_can_drop_and_reject() {
+    struct NoScanners;
+    impl Expert for NoScanners {
+        fn name(&self) -> &str {
+            "no-scanners"
+        }
+        fn process(&self, record: &mut Record) -> Verdict {
+            match record.event.source_ip.map(|ip| ip.to_string()).as_deref() {
+                Some("192.0.2.1") => Verdict::Drop,
+                Some(_) => Verdict::Reject("not wanted".into()),
+                None => Verdict::Keep,
+            }
+        }
+    }
+    let (_dir, store) = store();
+    let feed = Feed::adhoc("scans", Some("intelmq"));
+    let experts: Vec<Box<dyn Expert>> = vec![Box::new(NoScanners)];
+    let Ingested::Processed(s) = ingest(&store, &feed, input(EVENTS.as_bytes()), &experts, &Quiet).unwrap() else {
+        panic!()
+    };
+    assert_eq!((s.report.counts.dropped, s.report.counts.events, s.report.counts.rejects), (2, 0, 3));
+}
+
+#[test]
+fn a_truncated_gzip_keeps_the_records_before_the_cut() {
+    let lines: String = (0..20_000)
+        .map(|i| format!("{{\"source.ip\": \"10.0.{}.{}\", \"time.source\": \"2024-06-01\"}}\n", i / 256, i % 256))
+        .collect();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(lines.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    let cut = &gz[..gz.len() * 2 / 3];
+    let (_dir, store) = store();
+    let s = processed(run(&store, &Feed::adhoc("f", None), cut));
+    assert_eq!(s.report.status, ReportStatus::Failed);
+    assert!(s.report.error.as_deref().unwrap().starts_with("the gzip stream is cut short"), "{:?}", s.report.error);
+    assert!(s.report.counts.events > 5_000, "{:?}", s.report.counts);
+    assert!(s.report.counts.events < 20_000);
+}
+
+#[test]
+fn an_empty_report_says_so() {
+    let (_dir, store) = store();
+    let s = processed(run(&store, &Feed::adhoc("f", Some("intelmq")), b""));
+    assert_eq!(s.report.status, ReportStatus::Failed);
+    assert_eq!(s.report.error.as_deref(), Some("the report is empty (0 bytes)"));
+}
+
+#[test]
+fn csv_with_a_mapping_and_defaults() {
+    let config: farol_feeds::ParseConfig = toml::from_str(
+        r#"
+        [columns]
+        ip = "source.ip"
+        ts = "time.source"
+        "#,
+    )
+    .unwrap();
+    let defaults =
+        farol_pipeline::Defaults::new([("classification.type", "infected-system"), ("tlp", "AMBER")]).unwrap();
+    let feed = Feed { name: "sinkhole".into(), format: Some("csv".into()), parse: config, defaults };
+    let (_dir, store) = store();
+    let s = processed(run(
+        &store,
+        &feed,
+        b"ip,ts,family\n192.0.2.1,2024-06-01 10:00:00,mirai\n192.0.2.2,2024-06-01 10:00:00\n",
+    ));
+    assert_eq!((s.report.counts.events, s.report.counts.rejects), (1, 1));
+    let e = &store.events(&EventQuery { limit: 1, ..Default::default() }).unwrap()[0].event;
+    assert_eq!(e.tlp, Some(farol_model::Tlp::Amber));
+    assert_eq!(e.extra["family"], "mirai");
+    assert_eq!(e.classification_type, Some(farol_model::ClassificationType::InfectedSystem));
+}

@@ -1,0 +1,199 @@
+//! Where farol keeps everything: the [`Store`] trait, and its embedded SQLite backend.
+//!
+//! Only this crate writes SQL. A report's raw bytes are archived ([`Store::archive`]) before
+//! anything is parsed; events are written in large sorted batches through an [`EventWriter`];
+//! each event is stored once per [`EventHash`](farol_model::EventHash).
+
+mod archive;
+mod row;
+mod sqlite;
+
+use std::io::Read;
+
+use farol_model::{
+    ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Taxonomy, Timestamp,
+};
+use ipnet::IpNet;
+
+pub use archive::CHUNK_SIZE;
+pub use row::Row;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("no report {0}")]
+    NoReport(ReportId),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A report about to be archived.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub feed: String,
+    pub format: String,
+    pub name: Option<String>,
+    pub received_at: Timestamp,
+}
+
+/// The outcome of archiving.
+#[derive(Debug, Clone)]
+pub enum Archived {
+    /// New bytes, now stored durably.
+    New(Report),
+    /// The same bytes were already stored for this feed: this is that report.
+    Existing(Report),
+}
+
+/// Which events to read. Every filter is optional; results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// One address (a /32 or /128) or a network.
+    pub source: Option<IpNet>,
+    pub asn: Option<u32>,
+    pub cc: Option<String>,
+    pub taxonomy: Option<Taxonomy>,
+    pub kind: Option<ClassificationType>,
+    pub feed: Option<String>,
+    pub report: Option<ReportId>,
+    /// Continue after this event (from [`StoredEvent::cursor`]).
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+/// A position in the newest-first order of events: resume a listing after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub time: i64,
+    pub id: i64,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.time, self.id)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cursor, String> {
+        let (t, i) = s.split_once('_').ok_or_else(|| format!("invalid cursor {s:?}"))?;
+        Ok(Cursor {
+            time: t.parse().map_err(|_| format!("invalid cursor {s:?}"))?,
+            id: i.parse().map_err(|_| format!("invalid cursor {s:?}"))?,
+        })
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub report: ReportId,
+    pub feed: String,
+    pub hash: EventHash,
+    /// Where the record sits in the report's raw bytes.
+    pub position: Position,
+    pub event: Event,
+}
+
+impl StoredEvent {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { time: self.event.time().map_or(0, Timestamp::micros), id: self.id }
+    }
+}
+
+/// What a feed's reports have done lately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedHealth {
+    pub feed: String,
+    pub last_report: Option<Timestamp>,
+    /// The last report that was processed without a report-level error.
+    pub last_success: Option<Timestamp>,
+    pub last_error: Option<(Timestamp, String)>,
+    pub reports_24h: u64,
+    pub events_24h: u64,
+    pub rejects_24h: u64,
+}
+
+/// What processing a report ended with.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub counts: Counts,
+    /// A report-level error (the records read before it are kept).
+    pub error: Option<String>,
+}
+
+/// What one flush of the event writer did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub inserted: u64,
+    pub duplicates: u64,
+}
+
+/// Writes one report's events and rejects in large transactions.
+pub trait EventWriter: Send {
+    /// Queues rows and rejects; writes them when the batch is full.
+    fn write(&mut self, rows: Vec<Row>, rejects: Vec<Reject>) -> Result<Written>;
+    /// Writes whatever is queued.
+    fn flush(&mut self) -> Result<Written>;
+}
+
+/// The storage backend. Methods block; async callers run them on a blocking thread.
+pub trait Store: Send + Sync {
+    /// Stores a report's raw bytes durably (compressed, addressed by SHA-256), or finds the
+    /// report that already holds the same bytes for the same feed. `progress` is told how many
+    /// bytes have been read so far.
+    fn archive(&self, new: &NewReport, input: &mut dyn Read, progress: &mut dyn FnMut(u64)) -> Result<Archived>;
+
+    fn report(&self, id: ReportId) -> Result<Report>;
+
+    /// The most recent reports, newest first, optionally of one feed.
+    fn reports(&self, feed: Option<&str>, limit: usize) -> Result<Vec<Report>>;
+
+    /// Reports that were archived but not processed to the end (interrupted or never started).
+    fn unfinished_reports(&self) -> Result<Vec<Report>>;
+
+    /// The raw bytes of a report, as a stream.
+    fn raw(&self, id: ReportId) -> Result<Box<dyn Read + Send>>;
+
+    /// Prepares a report to be (re)processed: removes the events and rejects an earlier run wrote
+    /// and marks it as processing.
+    fn begin_processing(&self, id: ReportId) -> Result<()>;
+
+    /// A writer for one report's events.
+    fn event_writer(&self, report: ReportId) -> Result<Box<dyn EventWriter>>;
+
+    fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report>;
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>>;
+
+    fn event(&self, id: i64) -> Result<Option<StoredEvent>>;
+
+    fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>>;
+
+    fn feed_health(&self, now: Timestamp) -> Result<Vec<FeedHealth>>;
+
+    /// Counts of stored events and reports, for summaries.
+    fn totals(&self) -> Result<Totals>;
+}
+
+/// Sizes of what is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub reports: u64,
+    pub events: u64,
+    pub rejects: u64,
+}

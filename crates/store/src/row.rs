@@ -1,0 +1,70 @@
+//! An event in the shape the store writes it: the indexed columns next to the compact encoding.
+
+use std::net::IpAddr;
+
+use farol_model::{Record, Timestamp};
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// One event row, prepared off the writer's thread so that the writer only binds and steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Hours since the epoch: the leading column of the indexes, so that inserts stay local.
+    pub hour: i64,
+    /// Microseconds: `time.source`, or `time.observation` when the feed gave no time.
+    pub time: i64,
+    pub hash: i64,
+    pub kind: Option<&'static str>,
+    pub source_ip: IpKey,
+    pub source_asn: Option<u32>,
+    pub source_cc: Option<compact_str::CompactString>,
+    pub raw_offset: u64,
+    pub raw_len: u64,
+    pub data: Vec<u8>,
+}
+
+/// `source.ip` as the indexes hold it: IPv4 as an integer, IPv6 as 16 bytes, absent as an empty
+/// blob (never NULL, so that the unique index sees events without an address as equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IpKey {
+    None,
+    V4(u32),
+    V6([u8; 16]),
+}
+
+impl From<Option<IpAddr>> for IpKey {
+    fn from(ip: Option<IpAddr>) -> IpKey {
+        match ip {
+            None => IpKey::None,
+            Some(IpAddr::V4(v4)) => IpKey::V4(u32::from(v4)),
+            Some(IpAddr::V6(v6)) => IpKey::V6(v6.octets()),
+        }
+    }
+}
+
+impl Row {
+    /// Prepares a validated record (it has a time) for writing.
+    pub fn new(record: &Record) -> Row {
+        let e = &record.event;
+        let time = e.time().map_or(0, Timestamp::micros);
+        let mut data = Vec::with_capacity(256);
+        e.encode(&mut data);
+        Row {
+            hour: time.div_euclid(MICROS_PER_HOUR),
+            time,
+            hash: i64::from_be_bytes(record.hash.0.to_be_bytes()),
+            kind: e.classification_type.map(|t| t.as_str()),
+            source_ip: e.source_ip.into(),
+            source_asn: e.source_asn,
+            source_cc: e.source_geolocation_cc.clone(),
+            raw_offset: record.position.offset,
+            raw_len: record.position.len,
+            data,
+        }
+    }
+
+    /// The order in which a batch is written: it keeps index inserts close together.
+    pub(crate) fn sort_key(&self) -> (i64, IpKey, i64) {
+        (self.hour, self.source_ip, self.hash)
+    }
+}

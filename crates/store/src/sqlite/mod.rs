@@ -1,0 +1,427 @@
+//! The embedded backend: one SQLite database in WAL mode.
+
+mod events;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use farol_model::{Counts, Reject, Report, ReportId, ReportStatus, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, CHUNK_SIZE, ChunkReader};
+use crate::{
+    Archived, EventQuery, EventWriter, FeedHealth, NewReport, Outcome, Result, Store, StoreError, StoredEvent, Totals,
+};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
+const PAGE_SIZE: u32 = 16_384;
+
+/// A report still "receiving" without a heartbeat for this long was abandoned by a crashed
+/// process; its partial chunks are removed.
+const STALE_RECEIVING: i64 = 10 * 60 * 1_000_000;
+
+/// Archive chunks are committed in groups of this many bytes (or every two seconds).
+const ARCHIVE_COMMIT_BYTES: usize = 32 << 20;
+
+/// The embedded store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    /// Short reads and writes share this connection; long ones (archiving, event batches,
+    /// streaming raw bytes) open their own.
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it and applying migrations as needed.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = connect(path)?;
+        migrate(&conn)?;
+        Ok(SqliteStore { path: path.to_owned(), conn: Mutex::new(conn) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(60))?;
+    // page_size only takes effect before the first table is created.
+    conn.execute_batch(&format!(
+        "PRAGMA page_size = {PAGE_SIZE};
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;
+         PRAGMA temp_store = MEMORY;"
+    ))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Schema(format!(
+            "the store has schema version {version}, newer than this farol knows ({}): upgrade farol",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn feed_id(conn: &Connection, name: &str) -> Result<i64> {
+    conn.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?1)", [name])?;
+    Ok(conn.query_row("SELECT id FROM feeds WHERE name = ?1", [name], |r| r.get(0))?)
+}
+
+const REPORT_COLUMNS: &str = "r.id, f.name, r.format, r.name, r.sha256, r.size, r.received_at, r.status, \
+     r.records, r.events, r.duplicates, r.dropped, r.rejects, r.error, r.processed_at";
+
+fn report_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
+    let micros = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(row.get::<_, Option<i64>>(i)?.and_then(Timestamp::from_micros))
+    };
+    let sha: Option<Vec<u8>> = row.get(4)?;
+    let status: String = row.get(7)?;
+    let count = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.unsigned_abs()) };
+    Ok(Report {
+        id: ReportId(row.get(0)?),
+        feed: row.get(1)?,
+        format: row.get(2)?,
+        name: row.get(3)?,
+        sha256: sha.map(|s| s.iter().map(|b| format!("{b:02x}")).collect()).unwrap_or_default(),
+        size: count(5)?,
+        received_at: micros(6)?.unwrap_or_else(Timestamp::now),
+        // "receiving" reports are never returned; anything unknown reads as failed.
+        status: ReportStatus::parse(&status).unwrap_or(ReportStatus::Failed),
+        counts: Counts {
+            records: count(8)?,
+            events: count(9)?,
+            duplicates: count(10)?,
+            dropped: count(11)?,
+            rejects: count(12)?,
+        },
+        error: row.get(13)?,
+        processed_at: micros(14)?,
+    })
+}
+
+fn load_report(conn: &Connection, id: ReportId) -> Result<Report> {
+    conn.query_row(
+        &format!("SELECT {REPORT_COLUMNS} FROM reports r JOIN feeds f ON f.id = r.feed_id WHERE r.id = ?1 AND r.status <> 'receiving'"),
+        [id.0],
+        report_from_row,
+    )
+    .optional()?
+    .ok_or(StoreError::NoReport(id))
+}
+
+/// Removes reports whose archiving process died before finishing.
+fn remove_abandoned(conn: &Connection, now: Timestamp) -> Result<()> {
+    conn.execute(
+        "DELETE FROM reports WHERE status = 'receiving' AND heartbeat < ?1",
+        [now.micros() - STALE_RECEIVING],
+    )?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn archive(&self, new: &NewReport, input: &mut dyn Read, progress: &mut dyn FnMut(u64)) -> Result<Archived> {
+        let conn = connect(&self.path)?;
+        remove_abandoned(&conn, Timestamp::now())?;
+        let feed = feed_id(&conn, &new.feed)?;
+        conn.execute(
+            "INSERT INTO reports (feed_id, format, name, received_at, status, heartbeat)
+             VALUES (?1, ?2, ?3, ?4, 'receiving', ?5)",
+            params![feed, new.format, new.name, new.received_at.micros(), Timestamp::now().micros()],
+        )?;
+        let id = conn.last_insert_rowid();
+        let result = write_chunks(&conn, id, input, progress);
+        let (sha, size) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                // Best effort: a failed read leaves nothing behind (or the abandoned-report sweep
+                // removes it later).
+                let _ = conn.execute("DELETE FROM reports WHERE id = ?1", [id]);
+                return Err(e);
+            }
+        };
+        let tx = conn.unchecked_transaction()?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM reports WHERE feed_id = ?1 AND sha256 = ?2 AND status <> 'receiving'",
+                params![feed, &sha[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            tx.execute("DELETE FROM reports WHERE id = ?1", [id])?;
+            tx.commit()?;
+            return Ok(Archived::Existing(load_report(&conn, ReportId(existing))?));
+        }
+        tx.execute(
+            "UPDATE reports SET sha256 = ?2, size = ?3, status = 'stored' WHERE id = ?1",
+            params![id, &sha[..], i64::try_from(size).unwrap_or(i64::MAX)],
+        )?;
+        tx.commit()?;
+        Ok(Archived::New(load_report(&conn, ReportId(id))?))
+    }
+
+    fn report(&self, id: ReportId) -> Result<Report> {
+        self.with(|c| load_report(c, id))
+    }
+
+    fn reports(&self, feed: Option<&str>, limit: usize) -> Result<Vec<Report>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {REPORT_COLUMNS} FROM reports r JOIN feeds f ON f.id = r.feed_id
+                 WHERE r.status <> 'receiving' AND (?1 IS NULL OR f.name = ?1)
+                 ORDER BY r.id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![feed, limit as i64], report_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn unfinished_reports(&self) -> Result<Vec<Report>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {REPORT_COLUMNS} FROM reports r JOIN feeds f ON f.id = r.feed_id
+                 WHERE r.status IN ('stored', 'processing') ORDER BY r.id"
+            ))?;
+            let rows = stmt.query_map([], report_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn raw(&self, id: ReportId) -> Result<Box<dyn Read + Send>> {
+        self.report(id)?;
+        let conn = connect(&self.path)?;
+        // Chunks are read once, in order: a cache would only hold what is never read again.
+        conn.execute_batch("PRAGMA cache_size = -1024")?;
+        let mut seq = 0i64;
+        let next = move || -> std::io::Result<Option<Vec<u8>>> {
+            let data = conn
+                .query_row("SELECT data FROM report_chunks WHERE report_id = ?1 AND seq = ?2", [id.0, seq], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(std::io::Error::other)?;
+            seq += 1;
+            Ok(data)
+        };
+        Ok(Box::new(ChunkReader::new(next)))
+    }
+
+    fn begin_processing(&self, id: ReportId) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let range: Option<(Option<i64>, Option<i64>)> = tx
+                .query_row(
+                    "SELECT first_event, last_event FROM reports WHERE id = ?1 AND status <> 'receiving'",
+                    [id.0],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (first, last) = range.ok_or(StoreError::NoReport(id))?;
+            if let (Some(first), Some(last)) = (first, last) {
+                tx.execute("DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3", [first, last, id.0])?;
+            }
+            tx.execute("DELETE FROM rejects WHERE report_id = ?1", [id.0])?;
+            tx.execute(
+                "UPDATE reports SET status = 'processing', records = 0, events = 0, duplicates = 0, dropped = 0,
+                 rejects = 0, error = NULL, processed_at = NULL, first_event = NULL, last_event = NULL WHERE id = ?1",
+                [id.0],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn event_writer(&self, report: ReportId) -> Result<Box<dyn EventWriter>> {
+        let conn = connect(&self.path)?;
+        let feed: i64 = conn.query_row("SELECT feed_id FROM reports WHERE id = ?1", [report.0], |r| r.get(0))?;
+        Ok(Box::new(events::Writer::new(conn, report, feed)))
+    }
+
+    fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report> {
+        self.with(|c| {
+            let now = Timestamp::now().micros();
+            let status = if outcome.error.is_some() { ReportStatus::Failed } else { ReportStatus::Done };
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            let k = &outcome.counts;
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "UPDATE reports SET status = ?2, records = ?3, events = ?4, duplicates = ?5, dropped = ?6,
+                 rejects = ?7, error = ?8, processed_at = ?9 WHERE id = ?1",
+                params![id.0, status.as_str(), n(k.records), n(k.events), n(k.duplicates), n(k.dropped), n(k.rejects), outcome.error, now],
+            )?;
+            match &outcome.error {
+                None => tx.execute(
+                    "UPDATE feeds SET last_success_at = ?2 WHERE id = (SELECT feed_id FROM reports WHERE id = ?1)",
+                    params![id.0, now],
+                )?,
+                Some(e) => tx.execute(
+                    "UPDATE feeds SET last_error_at = ?2, last_error = ?3 WHERE id = (SELECT feed_id FROM reports WHERE id = ?1)",
+                    params![id.0, now, e],
+                )?,
+            };
+            tx.commit()?;
+            load_report(c, id)
+        })
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>> {
+        self.with(|c| events::query(c, query))
+    }
+
+    fn event(&self, id: i64) -> Result<Option<StoredEvent>> {
+        self.with(|c| events::by_id(c, id))
+    }
+
+    fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT line, offset, len, reason, raw FROM rejects WHERE report_id = ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![report.0, limit as i64], |r| {
+                Ok(Reject {
+                    position: farol_model::Position {
+                        line: r.get::<_, Option<i64>>(0)?.map(i64::unsigned_abs),
+                        offset: r.get::<_, i64>(1)?.unsigned_abs(),
+                        len: r.get::<_, i64>(2)?.unsigned_abs(),
+                    },
+                    reason: r.get(3)?,
+                    raw: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn feed_health(&self, now: Timestamp) -> Result<Vec<FeedHealth>> {
+        self.with(|c| {
+            let since = now.micros() - 86_400_000_000;
+            let mut stmt = c.prepare(
+                "SELECT f.name, f.last_success_at, f.last_error_at, f.last_error,
+                        (SELECT max(received_at) FROM reports WHERE feed_id = f.id AND status <> 'receiving'),
+                        count(r.id), coalesce(sum(r.events), 0), coalesce(sum(r.rejects), 0)
+                 FROM feeds f LEFT JOIN reports r
+                   ON r.feed_id = f.id AND r.received_at >= ?1 AND r.status <> 'receiving'
+                 GROUP BY f.id ORDER BY f.name",
+            )?;
+            let rows = stmt.query_map([since], |r| {
+                let t = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+                    Ok(r.get::<_, Option<i64>>(i)?.and_then(Timestamp::from_micros))
+                };
+                let error: Option<String> = r.get(3)?;
+                Ok(FeedHealth {
+                    feed: r.get(0)?,
+                    last_success: t(1)?,
+                    last_error: t(2)?.zip(error),
+                    last_report: t(4)?,
+                    reports_24h: r.get::<_, i64>(5)?.unsigned_abs(),
+                    events_24h: r.get::<_, i64>(6)?.unsigned_abs(),
+                    rejects_24h: r.get::<_, i64>(7)?.unsigned_abs(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn totals(&self) -> Result<Totals> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(rejects), 0) FROM reports WHERE status <> 'receiving'",
+                [],
+                |r| {
+                    Ok(Totals {
+                        reports: r.get::<_, i64>(0)?.unsigned_abs(),
+                        events: r.get::<_, i64>(1)?.unsigned_abs(),
+                        rejects: r.get::<_, i64>(2)?.unsigned_abs(),
+                    })
+                },
+            )?)
+        })
+    }
+}
+
+/// Streams `input` into compressed chunks; returns the SHA-256 and size of what was read. The
+/// hash is computed on a second thread: on a small machine SHA-256 costs as much as zstd.
+fn write_chunks(
+    conn: &Connection,
+    id: i64,
+    input: &mut dyn Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<([u8; 32], u64)> {
+    let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk[..]);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        });
+        let size = write_compressed(conn, id, input, progress, &to_hasher);
+        drop(to_hasher);
+        let sha = hasher.join().map_err(|_| StoreError::Corrupt("the hashing thread failed".into()))?;
+        Ok((sha, size?))
+    })
+}
+
+fn write_compressed(
+    conn: &Connection,
+    id: i64,
+    input: &mut dyn Read,
+    progress: &mut dyn FnMut(u64),
+    hasher: &std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
+) -> Result<u64> {
+    let (mut size, mut seq, mut pending) = (0u64, 0i64, 0usize);
+    let mut tx = conn.unchecked_transaction()?;
+    let mut last_commit = Instant::now();
+    loop {
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let n = archive::read_full(input, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        let chunk = std::sync::Arc::new(buf);
+        hasher.send(chunk.clone()).map_err(|_| StoreError::Corrupt("the hashing thread stopped".into()))?;
+        let data = archive::compress(&chunk)?;
+        tx.execute("INSERT INTO report_chunks (report_id, seq, data) VALUES (?1, ?2, ?3)", params![id, seq, data])?;
+        seq += 1;
+        size += n as u64;
+        pending += n;
+        progress(size);
+        if pending >= ARCHIVE_COMMIT_BYTES || last_commit.elapsed() > Duration::from_secs(2) {
+            tx.execute("UPDATE reports SET heartbeat = ?2 WHERE id = ?1", [id, Timestamp::now().micros()])?;
+            tx.commit()?;
+            tx = conn.unchecked_transaction()?;
+            pending = 0;
+            last_commit = Instant::now();
+        }
+    }
+    tx.commit()?;
+    Ok(size)
+}

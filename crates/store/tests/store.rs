@@ -1,0 +1,269 @@
+//! The store test-suite: every backend must pass it.
+
+// Helpers of a test file may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read;
+
+use farol_model::{ClassificationType, Event, Position, Record, Reject, ReportStatus, Timestamp};
+use farol_store::{Archived, Cursor, EventQuery, NewReport, Outcome, Row, SqliteStore, Store};
+use proptest::prelude::*;
+
+fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("farol.db")).unwrap();
+    (dir, store)
+}
+
+fn new_report(feed: &str) -> NewReport {
+    NewReport {
+        feed: feed.into(),
+        format: "intelmq".into(),
+        name: Some("r.json".into()),
+        received_at: Timestamp::now(),
+    }
+}
+
+fn archive(store: &dyn Store, feed: &str, bytes: &[u8]) -> Archived {
+    store.archive(&new_report(feed), &mut &bytes[..], &mut |_| {}).unwrap()
+}
+
+fn record(pairs: &[(&str, &str)], offset: u64) -> Record {
+    let mut event = Event::default();
+    for (k, v) in pairs {
+        event.set(k, v).unwrap();
+    }
+    event.validate().unwrap();
+    let hash = event.hash();
+    Record { event, position: Position { offset, len: 10, line: None }, hash }
+}
+
+#[test]
+fn archive_is_content_addressed_and_streams_back() {
+    let (_dir, store) = sqlite();
+    // Several chunks, not compressible to nothing.
+    let bytes: Vec<u8> = (0..(2 * farol_store::CHUNK_SIZE + 12345)).map(|i| (i * 7919 % 251) as u8).collect();
+    let Archived::New(first) = archive(&store, "feed-a", &bytes) else { panic!("expected a new report") };
+    assert_eq!(first.status, ReportStatus::Stored);
+    assert_eq!(first.size, bytes.len() as u64);
+    assert_eq!(first.sha256.len(), 64);
+    let Archived::Existing(again) = archive(&store, "feed-a", &bytes) else { panic!("expected the same report") };
+    assert_eq!(again.id, first.id);
+    let Archived::New(other_feed) = archive(&store, "feed-b", &bytes) else { panic!("another feed is another report") };
+    assert_ne!(other_feed.id, first.id);
+    let mut back = Vec::new();
+    store.raw(first.id).unwrap().read_to_end(&mut back).unwrap();
+    assert_eq!(back, bytes);
+    assert_eq!(store.reports(Some("feed-a"), 10).unwrap().len(), 1);
+    assert_eq!(store.unfinished_reports().unwrap().len(), 2);
+}
+
+#[test]
+fn empty_input_is_a_report_of_zero_bytes() {
+    let (_dir, store) = sqlite();
+    let Archived::New(r) = archive(&store, "f", b"") else { panic!() };
+    assert_eq!(r.size, 0);
+    let mut back = Vec::new();
+    store.raw(r.id).unwrap().read_to_end(&mut back).unwrap();
+    assert!(back.is_empty());
+}
+
+#[test]
+fn a_failing_input_leaves_nothing_behind() {
+    struct Broken(usize);
+    impl Read for Broken {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("connection reset"));
+            }
+            self.0 -= 1;
+            buf.fill(b'x');
+            Ok(buf.len())
+        }
+    }
+    let (_dir, store) = sqlite();
+    let err = store.archive(&new_report("f"), &mut Broken(3), &mut |_| {}).unwrap_err();
+    assert_eq!(err.to_string(), "connection reset");
+    assert!(store.reports(None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
+    let (_dir, store) = sqlite();
+    let Archived::New(report) = archive(&store, "f", b"raw") else { panic!() };
+    store.begin_processing(report.id).unwrap();
+    let a = record(&[("source.ip", "192.0.2.1"), ("time.source", "2024-06-01T10:00:00Z")], 0);
+    let b = record(&[("source.ip", "192.0.2.2"), ("time.source", "2024-06-01T10:00:00Z")], 10);
+    let mut w = store.event_writer(report.id).unwrap();
+    let mut written = w.write(vec![Row::new(&a), Row::new(&b), Row::new(&a)], vec![]).unwrap();
+    let reject = Reject::new(Position { offset: 20, len: 3, line: Some(3) }, "bad", b"xyz");
+    let flushed = w.write(vec![Row::new(&b)], vec![reject.clone()]).unwrap();
+    assert_eq!(flushed.inserted + flushed.duplicates, 0, "below the batch size nothing is written yet");
+    let more = w.flush().unwrap();
+    written.inserted += more.inserted;
+    written.duplicates += more.duplicates;
+    assert_eq!((written.inserted, written.duplicates), (2, 2));
+    let events = store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(store.event(events[0].id).unwrap().unwrap(), events[0]);
+    assert_eq!(store.rejects(report.id, 10).unwrap(), vec![reject]);
+
+    store.begin_processing(report.id).unwrap();
+    assert!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().is_empty());
+    assert!(store.rejects(report.id, 10).unwrap().is_empty());
+    let mut w = store.event_writer(report.id).unwrap();
+    w.write(vec![Row::new(&a)], vec![]).unwrap();
+    assert_eq!(w.flush().unwrap().inserted, 1);
+    let done = store.finish_processing(report.id, &Outcome::default()).unwrap();
+    assert_eq!(done.status, ReportStatus::Done);
+    assert!(store.unfinished_reports().unwrap().is_empty());
+}
+
+#[test]
+fn finishing_records_errors_in_feed_health() {
+    let (_dir, store) = sqlite();
+    let Archived::New(r1) = archive(&store, "f", b"1") else { panic!() };
+    let Archived::New(r2) = archive(&store, "f", b"2") else { panic!() };
+    let mut ok = Outcome::default();
+    ok.counts.events = 5;
+    store.finish_processing(r1.id, &ok).unwrap();
+    let failed = Outcome { error: Some("the report is empty".into()), ..Default::default() };
+    assert_eq!(store.finish_processing(r2.id, &failed).unwrap().status, ReportStatus::Failed);
+    let health = store.feed_health(Timestamp::now()).unwrap();
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].reports_24h, 2);
+    assert_eq!(health[0].events_24h, 5);
+    assert_eq!(health[0].last_error.as_ref().unwrap().1, "the report is empty");
+    assert!(health[0].last_success.is_some());
+}
+
+/// What a query should return, computed the obvious way.
+fn model(all: &[(i64, Record, &str)], q: &EventQuery) -> Vec<i64> {
+    let mut hits: Vec<&(i64, Record, &str)> = all
+        .iter()
+        .filter(|(_, r, feed)| {
+            let e = &r.event;
+            let t = e.time().unwrap();
+            q.since.is_none_or(|s| t >= s)
+                && q.until.is_none_or(|u| t <= u)
+                && q.source.is_none_or(|n| e.source_ip.is_some_and(|ip| n.contains(&ip)))
+                && q.asn.is_none_or(|a| e.source_asn == Some(a))
+                && q.cc.as_ref().is_none_or(|cc| e.source_geolocation_cc.as_deref() == Some(cc.as_str()))
+                && q.kind.is_none_or(|k| e.classification_type == Some(k))
+                && q.taxonomy.is_none_or(|t| e.classification_taxonomy == Some(t))
+                && q.feed.as_ref().is_none_or(|f| f == feed)
+        })
+        .collect();
+    hits.sort_by_key(|(id, r, _)| std::cmp::Reverse((r.event.time().unwrap(), *id)));
+    let hits = hits
+        .into_iter()
+        .filter(|(id, r, _)| q.after.is_none_or(|c| (r.event.time().unwrap().micros(), *id) < (c.time, c.id)));
+    hits.map(|(id, ..)| *id).take(q.limit).collect()
+}
+
+fn arb_record() -> impl Strategy<Value = (Record, usize)> {
+    (0u8..6, 0u32..3, 0usize..4, 0i64..(72 * 3600), prop::bool::ANY, 0usize..2).prop_map(
+        |(ip, asn, kind, secs, v6, feed)| {
+            let kinds = ["infected-system", "scanner", "c2-server", "phishing"];
+            let ip = if v6 { format!("2001:db8::{ip}") } else { format!("192.0.2.{ip}") };
+            let time = Timestamp::from_secs(1_717_200_000 + secs).unwrap().to_string();
+            let asn = (64500 + asn).to_string();
+            let cc = if asn.ends_with('0') { "PT" } else { "ES" };
+            let r = record(
+                &[
+                    ("source.ip", &ip),
+                    ("source.asn", &asn),
+                    ("source.geolocation.cc", cc),
+                    ("classification.type", kinds[kind]),
+                    ("time.source", &time),
+                ],
+                0,
+            );
+            (r, feed)
+        },
+    )
+}
+
+fn arb_query() -> impl Strategy<Value = EventQuery> {
+    (
+        prop::option::of(0i64..(72 * 3600)),
+        prop::option::of(0i64..(72 * 3600)),
+        prop::option::of(prop_oneof![
+            Just("192.0.2.3/32"),
+            Just("192.0.2.0/30"),
+            Just("2001:db8::/126"),
+            Just("0.0.0.0/0")
+        ]),
+        prop::option::of(64500u32..64503),
+        prop::option::of(prop_oneof![Just("PT"), Just("ES")]),
+        prop::option::of(prop_oneof![Just(ClassificationType::Scanner), Just(ClassificationType::C2Server)]),
+        prop::option::of(prop_oneof![Just(farol_model::Taxonomy::MaliciousCode), Just(farol_model::Taxonomy::Fraud)]),
+        prop::option::of(prop_oneof![Just("feed-0"), Just("feed-1")]),
+        1usize..30,
+    )
+        .prop_map(|(since, until, net, asn, cc, kind, taxonomy, feed, limit)| EventQuery {
+            since: since.and_then(|s| Timestamp::from_secs(1_717_200_000 + s)),
+            until: until.and_then(|s| Timestamp::from_secs(1_717_200_000 + s)),
+            source: net.map(|n| n.parse().unwrap()),
+            asn,
+            cc: cc.map(String::from),
+            kind,
+            taxonomy,
+            feed: feed.map(String::from),
+            limit,
+            ..Default::default()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Every filter, alone and combined, and paging with a cursor, against the obvious model.
+    #[test]
+    fn queries_match_the_model(records in prop::collection::vec(arb_record(), 1..120), queries in prop::collection::vec(arb_query(), 1..12)) {
+        let (_dir, store) = sqlite();
+        let mut all = Vec::new();
+        for feed in 0..2 {
+            let name = format!("feed-{feed}");
+            let Archived::New(report) = archive(&store, &name, name.as_bytes()) else { panic!() };
+            store.begin_processing(report.id).unwrap();
+            let mut w = store.event_writer(report.id).unwrap();
+            let mine: Vec<&Record> = records.iter().filter(|(_, f)| *f == feed).map(|(r, _)| r).collect();
+            w.write(mine.iter().map(|r| Row::new(r)).collect(), vec![]).unwrap();
+            w.flush().unwrap();
+            for r in mine {
+                // Recover ids: the store keeps the first of equal hashes.
+                let found = store.events(&EventQuery { report: Some(report.id), limit: 10_000, ..Default::default() }).unwrap();
+                if let Some(e) = found.iter().find(|e| e.hash == r.hash)
+                    && !all.iter().any(|(id, _, _): &(i64, Record, &str)| *id == e.id)
+                {
+                    all.push((e.id, r.clone(), if feed == 0 { "feed-0" } else { "feed-1" }));
+                }
+            }
+        }
+        for q in &queries {
+            let got: Vec<i64> = store.events(q).unwrap().iter().map(|e| e.id).collect();
+            prop_assert_eq!(&got, &model(&all, q), "query {:?}", q);
+            // Paging through with the cursor visits the same events as one big page.
+            let mut paged = Vec::new();
+            let mut page = EventQuery { limit: 3, ..q.clone() };
+            loop {
+                let events = store.events(&page).unwrap();
+                paged.extend(events.iter().map(|e| e.id));
+                match events.last() {
+                    Some(last) if events.len() == 3 => page.after = Some(last.cursor()),
+                    _ => break,
+                }
+            }
+            let everything = model(&all, &EventQuery { limit: usize::MAX, ..q.clone() });
+            prop_assert_eq!(paged, everything);
+        }
+    }
+}
+
+#[test]
+fn cursors_round_trip_as_text() {
+    let c = Cursor { time: -5, id: 42 };
+    assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
+    assert!("x".parse::<Cursor>().is_err());
+}
