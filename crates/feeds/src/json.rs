@@ -23,11 +23,28 @@ pub(crate) struct JsonRecords {
     layout: JsonLayout,
     lines: Lines,
     array: JsonArray,
+    /// While the layout is `Auto`: the bytes before the first one that decides it.
+    pending: Vec<u8>,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Leading whitespace kept while deciding the layout; past this, the report is read as lines.
+const MAX_PENDING: usize = 64 * 1024;
+
+/// The layout a report's first bytes show: `[` for an array, anything else for lines; `None`
+/// while only whitespace (or the start of a byte order mark) has been seen.
+fn decide(pending: &[u8]) -> Option<JsonLayout> {
+    if pending.len() < BOM.len() && BOM.starts_with(pending) {
+        return None;
+    }
+    let body = pending.strip_prefix(BOM).unwrap_or(pending);
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    Some(if *first == b'[' { JsonLayout::Array } else { JsonLayout::Lines })
 }
 
 impl JsonRecords {
     pub(crate) fn new(layout: JsonLayout, max: usize) -> JsonRecords {
-        JsonRecords { layout, lines: Lines::new(max), array: JsonArray::new(max) }
+        JsonRecords { layout, lines: Lines::new(max), array: JsonArray::new(max), pending: Vec::new() }
     }
 
     /// Calls `record` for each complete record; rejects oversized ones into `out`.
@@ -37,14 +54,17 @@ impl JsonRecords {
         out: &mut Output,
         record: &mut impl FnMut(&[u8], Position, &mut Output),
     ) {
+        let pending;
+        let mut chunk = chunk;
         if self.layout == JsonLayout::Auto {
-            let Some(&first) = chunk.iter().find(|b| !b.is_ascii_whitespace() && !b"\xEF\xBB\xBF".contains(b)) else {
-                // Only whitespace so far: both framers read it, so either can continue.
-                self.lines.push(chunk, &mut |_| {});
-                self.array.push(chunk, &mut |_| {});
-                return;
-            };
-            self.layout = if first == b'[' { JsonLayout::Array } else { JsonLayout::Lines };
+            self.pending.extend_from_slice(chunk);
+            match decide(&self.pending) {
+                Some(layout) => self.layout = layout,
+                None if self.pending.len() > MAX_PENDING => self.layout = JsonLayout::Lines,
+                None => return,
+            }
+            pending = std::mem::take(&mut self.pending);
+            chunk = &pending;
         }
         let mut f = |frame: Frame<'_>| emit(frame, out, record);
         match self.layout {
@@ -63,7 +83,14 @@ impl JsonRecords {
                 }
             }
             JsonLayout::Lines => self.lines.finish(&mut f),
-            JsonLayout::Auto => out.fatal = Some("the report is empty: expected JSON".to_owned()),
+            JsonLayout::Auto if self.pending.iter().all(|b| b.is_ascii_whitespace() || BOM.contains(b)) => {
+                out.fatal = Some("the report is empty: expected JSON".to_owned());
+            }
+            JsonLayout::Auto => {
+                // Only a partial byte order mark: whatever it is, it is one bad line.
+                self.lines.push(&std::mem::take(&mut self.pending), &mut f);
+                self.lines.finish(&mut f);
+            }
         }
     }
 }
@@ -217,6 +244,16 @@ mod tests {
             "{}",
             out.rejects[0].reason
         );
+    }
+
+    /// Found by the fuzzer (issue 2): a partial byte order mark on a line of its own was lost when
+    /// the input arrived one byte at a time.
+    #[test]
+    fn a_partial_byte_order_mark_is_a_reject_in_any_chunking() {
+        let out = run(MAPPING, b"\xEF\n@");
+        assert_eq!(out.rejects.len(), 2);
+        let out = run(MAPPING, b"\xEF\xBB\xBF[{\"addr\": \"192.0.2.1\", \"when\": {\"seen\": 1}}]");
+        assert_eq!((out.events.len(), out.rejects.len()), (1, 0));
     }
 
     #[test]

@@ -139,7 +139,8 @@ impl Codec for f64 {
         out.extend_from_slice(&self.to_le_bytes());
     }
     fn decode(input: &mut &[u8]) -> Option<Self> {
-        <[u8; 8]>::try_from(take(input, 8)?).ok().map(f64::from_le_bytes)
+        // Only finite numbers are ever stored.
+        <[u8; 8]>::try_from(take(input, 8)?).ok().map(f64::from_le_bytes).filter(|f| f.is_finite())
     }
 }
 
@@ -282,6 +283,10 @@ mod tests {
             let _ = Event::decode(&buf[..cut]);
         }
         assert_eq!(Event::decode(&[]), Err(CorruptEvent));
+        // Found by the fuzzer (issue 2): a stored NaN would not compare equal to itself.
+        let mut nan = vec![VERSION, 34];
+        nan.extend_from_slice(&f64::NAN.to_le_bytes());
+        assert_eq!(Event::decode(&nan), Err(CorruptEvent));
         assert_eq!(Event::decode(&[9]), Err(CorruptEvent));
         assert_eq!(Event::decode(&[VERSION, 200]), Err(CorruptEvent));
         assert_eq!(

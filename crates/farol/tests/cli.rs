@@ -1,0 +1,197 @@
+//! The `farol` command as a user runs it: bad input, exit codes, output formats, reprocessing.
+
+// Helpers of a test file may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Dir {
+    _tmp: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn init() -> Dir {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("farol");
+    let out = Command::new(env!("CARGO_BIN_EXE_farol")).arg("init").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    for feed in ["example-sinkhole", "partner-intelmq"] {
+        std::fs::copy(examples().join(format!("feeds/{feed}.toml")), path.join(format!("feeds.d/{feed}.toml")))
+            .unwrap();
+    }
+    Dir { _tmp: tmp, path }
+}
+
+fn farol(dir: &Dir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_farol")).arg("-d").arg(&dir.path).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Dir, name: &str, bytes: &[u8]) -> String {
+    let p = dir.path.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn an_empty_file_is_reported() {
+    let d = init();
+    let f = write(&d, "empty.jsonl", b"");
+    let o = farol(&d, &["ingest", "--feed", "partner-intelmq", &f]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ended with an error: the report is empty (0 bytes)"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_truncated_gzip_keeps_what_came_before_the_cut() {
+    let d = init();
+    let text = std::fs::read(examples().join("2024-06-01-event4_sinkhole-example.csv")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    let f = write(&d, "2024-06-01-event4_sinkhole-cut.csv.gz", &gz[..gz.len() * 3 / 4]);
+    let o = farol(&d, &["ingest", "--feed", "example-sinkhole", &f]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stdout(&o).contains("the gzip stream is cut short"), "{}", stdout(&o));
+    let events = farol(&d, &["events", "--limit", "0", "--format", "intelmq"]);
+    let n = stdout(&events).lines().count();
+    assert!(n > 100 && n < 300, "the records before the cut are kept: {n}");
+}
+
+#[test]
+fn invalid_utf8_and_wrong_column_counts_are_rejects() {
+    let d = init();
+    let mut csv = std::fs::read(examples().join("2024-06-01-event4_sinkhole-example.csv")).unwrap();
+    csv.extend_from_slice(b"2024-06-01 23:59:59,tcp,2.80.1.9,1234,3243,PT,LISBOA,LISB\xffN,,0,,,,,high,198.51.100.20,80,64496,US,,,sinkhole.example.net,0,,SinkholeExample,mirai,mirai,,http,,,,\n");
+    let f = write(&d, "2024-06-01-event4_sinkhole-x.csv", &csv);
+    let o = farol(&d, &["ingest", "--feed", "example-sinkhole", &f]);
+    assert!(o.status.success(), "rejects are not a failure: {}", stderr(&o));
+    assert!(stdout(&o).contains("300 new events"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("3 rejected"), "{}", stdout(&o));
+    let show = stdout(&farol(&d, &["reports", "show", "1"]));
+    assert!(show.contains("line 303  expected 33 columns (as in the header), found 6"), "{show}");
+    assert!(show.contains(r#"line 304  column "src_city": invalid UTF-8 at byte 4 of the value"#), "{show}");
+}
+
+#[test]
+fn a_one_gigabyte_line_is_one_reject_with_flat_memory() {
+    let d = init();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .arg("-d")
+        .arg(&d.path)
+        .args(["--quiet", "ingest", "--feed", "partner-intelmq", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(br#"{"source.ip": "192.0.2.1", "time.source": "2024-06-01T00:00:00Z"}"#).unwrap();
+        stdin.write_all(b"\n{\"comment\": \"").unwrap();
+        let block = vec![b'x'; 1 << 20];
+        for _ in 0..1024 {
+            stdin.write_all(&block).unwrap();
+        }
+        stdin.write_all(b"\"}\n{\"source.ip\": \"192.0.2.2\", \"time.source\": \"2024-06-01T00:00:00Z\"}\n").unwrap();
+    });
+    let pid = child.id();
+    let peak = std::thread::spawn(move || {
+        let mut peak = 0u64;
+        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            else {
+                break;
+            };
+            peak = peak.max(kib);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        peak
+    });
+    writer.join().unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 records: 2 new events, 0 duplicates, 0 dropped, 1 rejected"), "{}", stdout(&o));
+    let show = stdout(&farol(&d, &["reports", "show", "1"]));
+    assert!(show.contains("line 2  record longer than the limit (1073741839 bytes)"), "{show}");
+    let peak_mib = peak.join().unwrap() / 1024;
+    assert!(peak_mib < 200, "peak RSS {peak_mib} MiB for a 1 GiB line");
+}
+
+#[test]
+fn exit_codes_say_what_went_wrong() {
+    let d = init();
+    let f = write(&d, "x.jsonl", b"{}\n");
+    let code = |o: Output| o.status.code();
+    assert_eq!(code(farol(&d, &["ingest", "--feed", "partner-intelmq", "--format", "xml", &f])), Some(2));
+    assert_eq!(code(farol(&d, &["ingest", "--feed", "partner-intelmq", "/nonexistent.jsonl"])), Some(3));
+    assert_eq!(code(farol(&d, &["reports", "show", "42"])), Some(3));
+    assert_eq!(code(farol(&d, &["events", "--cc", "Portugal"])), Some(2));
+    assert_eq!(code(farol(&d, &["events", "--since", "yesterday"])), Some(2));
+    let o = Command::new(env!("CARGO_BIN_EXE_farol")).args(["-d", "/nonexistent/farol", "events"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("run `farol init /nonexistent/farol`"), "{}", stderr(&o));
+    let csv = write(&d, "x.csv", b"a,b\n1,2\n");
+    let o = farol(&d, &["ingest", "--feed", "undeclared", "--format", "csv", &csv]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("feed undeclared is not declared"), "{}", stderr(&o));
+    let o = farol(&d, &["ingest", "--feed", "undeclared", &csv]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot tell the format"), "{}", stderr(&o));
+}
+
+#[test]
+fn outputs_and_reprocessing() {
+    let d = init();
+    let sinkhole = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    let sinkhole = sinkhole.to_str().unwrap();
+    assert!(farol(&d, &["ingest", "--feed", "example-sinkhole", sinkhole]).status.success());
+    let again = farol(&d, &["ingest", "--feed", "example-sinkhole", sinkhole]);
+    assert!(stdout(&again).contains("already ingested"), "{}", stdout(&again));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&farol(&d, &["events", "--limit", "5", "--format", "json"]))).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 5);
+    assert_eq!(json[0]["event"]["classification.type"], "infected-system");
+
+    let csv = stdout(&farol(&d, &["events", "--limit", "0", "--format", "csv"]));
+    assert!(csv.starts_with("time.source,feed.name,classification.taxonomy,"));
+    assert_eq!(csv.lines().count(), 301);
+
+    // IntelMQ output reads back as the same events.
+    let intelmq = stdout(&farol(&d, &["events", "--limit", "0", "--format", "intelmq"]));
+    let f = write(&d, "export.jsonl", intelmq.as_bytes());
+    let o = farol(&d, &["ingest", "--feed", "example-sinkhole", "--format", "intelmq", &f]);
+    assert!(stdout(&o).contains("300 records: 0 new events, 300 duplicates"), "{}", stdout(&o));
+
+    let before = stdout(&farol(&d, &["events", "--limit", "0", "--format", "intelmq"]));
+    let o = farol(&d, &["reprocess", "1"]);
+    assert!(stdout(&o).contains("300 new events"), "{}", stdout(&o));
+    let after = stdout(&farol(&d, &["events", "--limit", "0", "--format", "intelmq"]));
+    let sorted = |s: &str| {
+        let mut v: Vec<&str> = s.lines().collect();
+        v.sort_unstable();
+        v.join("\n")
+    };
+    assert_eq!(sorted(&before), sorted(&after), "reprocessing rebuilds the same events");
+
+    let page = stdout(&farol(&d, &["events", "--limit", "2"]));
+    let cursor = page.lines().last().unwrap().split("--after ").nth(1).unwrap().split(',').next().unwrap().to_owned();
+    let next = stdout(&farol(&d, &["events", "--limit", "2", "--after", &cursor]));
+    assert_ne!(page.lines().nth(1), next.lines().nth(1), "the cursor moves on");
+}
