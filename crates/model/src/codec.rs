@@ -1,8 +1,13 @@
 //! A compact binary form of an event, for storage: about a third of its JSON size.
 //!
-//! Layout: a version byte, then for each present field its index in [`Field::ALL`] and its value,
-//! then `0xFF`, the number of extra keys and each key with its JSON text. Integers are LEB128
-//! varints (signed ones zigzagged), text is length-prefixed UTF-8.
+//! An event is written as its difference from a base event: in the store, the fields that every
+//! event of a report shares (the feed's defaults, the time it was received) are kept once with
+//! the report, and each event only says what differs.
+//!
+//! Layout: a version byte; for each field that differs, its index in [`Field::ALL`] and its value,
+//! or `0xFE` and the index of a field the base has and the event lacks; then `0xFF`, the number of
+//! extra keys that differ, and each key with its JSON text (or an empty text: the key is absent).
+//! Integers are LEB128 varints (signed ones zigzagged), text is length-prefixed UTF-8.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -17,6 +22,7 @@ use crate::tlp::Tlp;
 
 const VERSION: u8 = 1;
 const EXTRA: u8 = 0xFF;
+pub(crate) const TOMBSTONE: u8 = 0xFE;
 
 /// A stored value that encodes itself.
 pub(crate) trait Codec: Sized {
@@ -202,37 +208,70 @@ pub struct CorruptEvent;
 impl Event {
     /// Appends the compact form of this event to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_delta(&Event::default(), out);
+    }
+
+    pub fn decode(input: &[u8]) -> Result<Event, CorruptEvent> {
+        Event::decode_delta(input, &Event::default())
+    }
+
+    /// Appends the compact form of what differs between this event and `base`.
+    pub fn encode_delta(&self, base: &Event, out: &mut Vec<u8>) {
         out.push(VERSION);
-        self.encode_fields(out);
-        if !self.extra.is_empty() {
+        self.encode_fields(base, out);
+        let changed: Vec<(&String, Option<&Value>)> = self
+            .extra
+            .iter()
+            .filter(|(k, v)| base.extra.get(*k) != Some(v))
+            .map(|(k, v)| (k, Some(v)))
+            .chain(base.extra.keys().filter(|k| !self.extra.contains_key(*k)).map(|k| (k, None)))
+            .collect();
+        if !changed.is_empty() {
             out.push(EXTRA);
-            put_varint(out, self.extra.len() as u64);
-            for (k, v) in &self.extra {
+            put_varint(out, changed.len() as u64);
+            for (k, v) in changed {
                 put_bytes(out, k.as_bytes());
-                v.encode(out);
+                match v {
+                    Some(v) => v.encode(out),
+                    None => put_varint(out, 0),
+                }
             }
         }
     }
 
-    pub fn decode(mut input: &[u8]) -> Result<Event, CorruptEvent> {
+    /// Reads an event written by [`Event::encode_delta`] against the same `base`.
+    pub fn decode_delta(mut input: &[u8], base: &Event) -> Result<Event, CorruptEvent> {
         let input = &mut input;
         if take(input, 1) != Some(&[VERSION][..]) {
             return Err(CorruptEvent);
         }
-        let mut event = Event::default();
+        let mut event = base.clone();
         while let Some((&tag, rest)) = input.split_first() {
             *input = rest;
-            if tag == EXTRA {
-                let n = get_varint(input).ok_or(CorruptEvent)?;
-                for _ in 0..n {
-                    let key = get_str(input).ok_or(CorruptEvent)?.to_owned();
-                    let value = Value::decode(input).ok_or(CorruptEvent)?;
-                    event.extra.insert(key, value);
+            match tag {
+                EXTRA => {
+                    let n = get_varint(input).ok_or(CorruptEvent)?;
+                    for _ in 0..n {
+                        let key = get_str(input).ok_or(CorruptEvent)?.to_owned();
+                        let text = get_str(input).ok_or(CorruptEvent)?;
+                        if text.is_empty() {
+                            event.extra.remove(&key);
+                        } else {
+                            event.extra.insert(key, serde_json::from_str(text).map_err(|_| CorruptEvent)?);
+                        }
+                    }
+                    break;
                 }
-                break;
+                TOMBSTONE => {
+                    let (&index, rest) = input.split_first().ok_or(CorruptEvent)?;
+                    *input = rest;
+                    event.remove(*Field::ALL.get(usize::from(index)).ok_or(CorruptEvent)?);
+                }
+                _ => {
+                    let field = Field::ALL.get(usize::from(tag)).ok_or(CorruptEvent)?;
+                    event.decode_field(*field, input).ok_or(CorruptEvent)?;
+                }
             }
-            let field = Field::ALL.get(usize::from(tag)).ok_or(CorruptEvent)?;
-            event.decode_field(*field, input).ok_or(CorruptEvent)?;
         }
         if input.is_empty() { Ok(event) } else { Err(CorruptEvent) }
     }
@@ -270,6 +309,30 @@ mod tests {
         let mut buf = Vec::new();
         e.encode(&mut buf);
         assert_eq!(Event::decode(&buf).unwrap(), e);
+    }
+
+    #[test]
+    fn deltas_against_a_base_round_trip() {
+        let mut base = Event::default();
+        for (k, v) in [("feed.name", "sinkhole"), ("tlp", "AMBER"), ("extra.source", "x"), ("extra.gone", "y")] {
+            base.set(k, v).unwrap();
+        }
+        let mut e = base.clone();
+        e.set("source.ip", "192.0.2.1").unwrap();
+        e.set("tlp", "RED").unwrap();
+        e.remove(Field::FeedName);
+        e.extra.remove("gone");
+        e.set("extra.new", "z").unwrap();
+        let mut delta = Vec::new();
+        e.encode_delta(&base, &mut delta);
+        let mut full = Vec::new();
+        e.encode(&mut full);
+        assert!(delta.len() < full.len());
+        assert_eq!(Event::decode_delta(&delta, &base).unwrap(), e);
+        // An event equal to its base is one byte.
+        let mut same = Vec::new();
+        base.encode_delta(&base, &mut same);
+        assert_eq!(same, [VERSION]);
     }
 
     #[test]

@@ -91,11 +91,18 @@ macro_rules! fields {
                 }
             }
 
-            pub(crate) fn encode_fields(&self, out: &mut Vec<u8>) {
+            /// Writes the fields that differ from `base`: present ones as index and value,
+            /// ones that `base` has and this event lacks as a tombstone.
+            pub(crate) fn encode_fields(&self, base: &Event, out: &mut Vec<u8>) {
                 use crate::codec::Codec as _;
-                $( if let Some(v) = &self.$snake {
-                    out.push(Field::$variant as u8);
-                    v.encode(out);
+                $( match (&self.$snake, &base.$snake) {
+                    (Some(v), Some(b)) if v == b => {}
+                    (Some(v), _) => {
+                        out.push(Field::$variant as u8);
+                        v.encode(out);
+                    }
+                    (None, Some(_)) => out.extend_from_slice(&[crate::codec::TOMBSTONE, Field::$variant as u8]),
+                    (None, None) => {}
                 } )+
             }
 

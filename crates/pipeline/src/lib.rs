@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use farol_feeds::{Output, Parser, Probe};
 use farol_model::expert::{Expert, Verdict};
-use farol_model::{Counts, Record, Reject, Report, ReportStatus, Timestamp};
+use farol_model::{Counts, Event, Record, Reject, Report, ReportStatus, Timestamp};
 use farol_store::{Archived, NewReport, Outcome, Row, Store, StoreError};
 
 pub use decode::Encoding;
@@ -171,12 +171,12 @@ pub fn process(
     let parser = build_parser(feed, feed.format.as_deref().unwrap_or(&report.format))?;
     store.begin_processing(report.id)?;
     let raw = store.raw(report.id)?;
-    let mut writer = store.event_writer(report.id)?;
+    let stage = Stage::new(feed, report.received_at, experts);
+    let mut writer = store.event_writer(report.id, &stage.common)?;
     progress.phase("processing", Some(report.size));
 
     let records = AtomicU64::new(0);
     let (tx, rx) = sync_channel::<Prepared>(QUEUE);
-    let stage = Stage { feed, received_at: report.received_at, experts };
     let (read_error, written) = std::thread::scope(|s| {
         let producer = std::thread::Builder::new()
             .name("farol-parse".into())
@@ -269,9 +269,26 @@ struct Stage<'a> {
     feed: &'a Feed,
     received_at: Timestamp,
     experts: &'a [Box<dyn Expert>],
+    /// What every event of the report gets unless it says otherwise; rows store the difference.
+    common: Event,
 }
 
-impl Stage<'_> {
+impl<'a> Stage<'a> {
+    fn new(feed: &'a Feed, received_at: Timestamp, experts: &'a [Box<dyn Expert>]) -> Stage<'a> {
+        let mut common = Event::default();
+        Stage::fill(feed, received_at, &mut common);
+        Stage { feed, received_at, experts, common }
+    }
+
+    /// The feed's defaults, its name and the time the report was received, where absent.
+    fn fill(feed: &Feed, received_at: Timestamp, event: &mut Event) {
+        feed.defaults.apply(event);
+        if event.feed_name.is_none() {
+            event.feed_name = Some(feed.name.as_str().into());
+        }
+        event.time_observation.get_or_insert(received_at);
+    }
+
     fn prepare(&self, batch: Output) -> Prepared {
         let mut prepared = Prepared {
             rows: Vec::with_capacity(batch.events.len()),
@@ -282,11 +299,7 @@ impl Stage<'_> {
         for parsed in batch.events {
             let raw = &batch.raw[parsed.raw.clone()];
             let mut event = parsed.event;
-            self.feed.defaults.apply(&mut event);
-            if event.feed_name.is_none() {
-                event.feed_name = Some(self.feed.name.as_str().into());
-            }
-            event.time_observation.get_or_insert(self.received_at);
+            Stage::fill(self.feed, self.received_at, &mut event);
             if let Err(e) = event.validate() {
                 prepared.rejects.push(Reject::new(parsed.position, e.to_string(), raw));
                 continue;
@@ -294,7 +307,7 @@ impl Stage<'_> {
             let hash = event.hash();
             let mut record = Record { event, position: parsed.position, hash };
             match run_experts(self.experts, &mut record) {
-                Verdict::Keep => prepared.rows.push(Row::new(&record)),
+                Verdict::Keep => prepared.rows.push(Row::new(&record, &self.common)),
                 Verdict::Drop => prepared.dropped += 1,
                 Verdict::Reject(reason) => prepared.rejects.push(Reject::new(parsed.position, reason, raw)),
             }

@@ -173,8 +173,9 @@ pub trait Store: Send + Sync {
     /// and marks it as processing.
     fn begin_processing(&self, id: ReportId) -> Result<()>;
 
-    /// A writer for one report's events.
-    fn event_writer(&self, report: ReportId) -> Result<Box<dyn EventWriter>>;
+    /// A writer for one report's events. `common` holds the fields its events share (see
+    /// [`Row::new`]); it is kept with the report.
+    fn event_writer(&self, report: ReportId, common: &Event) -> Result<Box<dyn EventWriter>>;
 
     fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report>;
 

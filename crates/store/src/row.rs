@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use farol_model::{Record, Timestamp};
+use farol_model::{ClassificationType, Event, Record, Timestamp};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
@@ -14,7 +14,8 @@ pub struct Row {
     /// Microseconds: `time.source`, or `time.observation` when the feed gave no time.
     pub time: i64,
     pub hash: i64,
-    pub kind: Option<&'static str>,
+    /// `classification.type` as its position in [`ClassificationType::ALL`].
+    pub kind: Option<u8>,
     pub source_ip: IpKey,
     pub source_asn: Option<u32>,
     pub source_cc: Option<compact_str::CompactString>,
@@ -43,17 +44,18 @@ impl From<Option<IpAddr>> for IpKey {
 }
 
 impl Row {
-    /// Prepares a validated record (it has a time) for writing.
-    pub fn new(record: &Record) -> Row {
+    /// Prepares a validated record (it has a time) for writing, as its difference from the
+    /// fields that every event of its report shares.
+    pub fn new(record: &Record, common: &Event) -> Row {
         let e = &record.event;
         let time = e.time().map_or(0, Timestamp::micros);
         let mut data = Vec::with_capacity(256);
-        e.encode(&mut data);
+        e.encode_delta(common, &mut data);
         Row {
             hour: time.div_euclid(MICROS_PER_HOUR),
             time,
             hash: i64::from_be_bytes(record.hash.0.to_be_bytes()),
-            kind: e.classification_type.map(|t| t.as_str()),
+            kind: e.classification_type.map(type_code),
             source_ip: e.source_ip.into(),
             source_asn: e.source_asn,
             source_cc: e.source_geolocation_cc.clone(),
@@ -67,4 +69,9 @@ impl Row {
     pub(crate) fn sort_key(&self) -> (i64, IpKey, i64) {
         (self.hour, self.source_ip, self.hash)
     }
+}
+
+/// The stored code of a classification type.
+pub(crate) fn type_code(t: ClassificationType) -> u8 {
+    ClassificationType::ALL.iter().position(|&x| x == t).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
 }

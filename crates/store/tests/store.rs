@@ -28,6 +28,14 @@ fn archive(store: &dyn Store, feed: &str, bytes: &[u8]) -> Archived {
     store.archive(&new_report(feed), &mut &bytes[..], &mut |_| {}).unwrap()
 }
 
+/// A base like the pipeline's: fields that most events share, one that some override.
+fn base_event() -> Event {
+    let mut e = Event::default();
+    e.set("feed.provider", "Example").unwrap();
+    e.set("source.geolocation.cc", "PT").unwrap();
+    e
+}
+
 fn record(pairs: &[(&str, &str)], offset: u64) -> Record {
     let mut event = Event::default();
     for (k, v) in pairs {
@@ -94,10 +102,15 @@ fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
     store.begin_processing(report.id).unwrap();
     let a = record(&[("source.ip", "192.0.2.1"), ("time.source", "2024-06-01T10:00:00Z")], 0);
     let b = record(&[("source.ip", "192.0.2.2"), ("time.source", "2024-06-01T10:00:00Z")], 10);
-    let mut w = store.event_writer(report.id).unwrap();
-    let mut written = w.write(vec![Row::new(&a), Row::new(&b), Row::new(&a)], vec![]).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default()).unwrap();
+    let mut written = w
+        .write(
+            vec![Row::new(&a, &Event::default()), Row::new(&b, &Event::default()), Row::new(&a, &Event::default())],
+            vec![],
+        )
+        .unwrap();
     let reject = Reject::new(Position { offset: 20, len: 3, line: Some(3) }, "bad", b"xyz");
-    let flushed = w.write(vec![Row::new(&b)], vec![reject.clone()]).unwrap();
+    let flushed = w.write(vec![Row::new(&b, &Event::default())], vec![reject.clone()]).unwrap();
     assert_eq!(flushed.inserted + flushed.duplicates, 0, "below the batch size nothing is written yet");
     let more = w.flush().unwrap();
     written.inserted += more.inserted;
@@ -111,8 +124,8 @@ fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
     store.begin_processing(report.id).unwrap();
     assert!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().is_empty());
     assert!(store.rejects(report.id, 10).unwrap().is_empty());
-    let mut w = store.event_writer(report.id).unwrap();
-    w.write(vec![Row::new(&a)], vec![]).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default()).unwrap();
+    w.write(vec![Row::new(&a, &Event::default())], vec![]).unwrap();
     assert_eq!(w.flush().unwrap().inserted, 1);
     let done = store.finish_processing(report.id, &Outcome::default()).unwrap();
     assert_eq!(done.status, ReportStatus::Done);
@@ -227,9 +240,10 @@ proptest! {
             let name = format!("feed-{feed}");
             let Archived::New(report) = archive(&store, &name, name.as_bytes()) else { panic!() };
             store.begin_processing(report.id).unwrap();
-            let mut w = store.event_writer(report.id).unwrap();
+            let base = base_event();
+            let mut w = store.event_writer(report.id, &base).unwrap();
             let mine: Vec<&Record> = records.iter().filter(|(_, f)| *f == feed).map(|(r, _)| r).collect();
-            w.write(mine.iter().map(|r| Row::new(r)).collect(), vec![]).unwrap();
+            w.write(mine.iter().map(|r| Row::new(r, &base)).collect(), vec![]).unwrap();
             w.flush().unwrap();
             for r in mine {
                 // Recover ids: the store keeps the first of equal hashes.

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
 
-use crate::row::{IpKey, Row};
+use crate::row::{IpKey, Row, type_code};
 use crate::{EventQuery, EventWriter, Result, StoreError, StoredEvent, Written};
 
 /// Rows per transaction: large transactions amortize the index pages each one touches (see
@@ -139,7 +139,34 @@ fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "e.id, e.report_id, f.name, e.hash, e.raw_offset, e.raw_len, e.data";
+const EVENT_COLUMNS: &str = "e.id, e.report_id, f.name, e.hash, e.raw_offset, e.raw_len, e.data, r.common";
+const EVENT_JOINS: &str = "JOIN feeds f ON f.id = e.feed_id JOIN reports r ON r.id = e.report_id";
+
+/// Decoded base events (`reports.common`), keyed by their stored bytes: a base that changes
+/// (a report processed again with a new configuration) is simply another key.
+#[derive(Debug, Default)]
+pub(super) struct Bases(std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::sync::Arc<Event>>>);
+
+impl Bases {
+    fn get(&self, blob: &[u8]) -> Result<std::sync::Arc<Event>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(base) = map.get(blob) {
+            return Ok(base.clone());
+        }
+        let base = if blob.is_empty() {
+            Event::default()
+        } else {
+            Event::decode(blob).map_err(|e| StoreError::Corrupt(format!("report base: {e}")))?
+        };
+        // Bases are small and few; a bound keeps a long-running server from collecting them all.
+        if map.len() > 4096 {
+            map.clear();
+        }
+        let base = std::sync::Arc::new(base);
+        map.insert(blob.to_vec(), base.clone());
+        Ok(base)
+    }
+}
 
 /// A row as read, before its event is decoded.
 struct RawEvent {
@@ -150,6 +177,7 @@ struct RawEvent {
     offset: i64,
     len: i64,
     data: Vec<u8>,
+    common: Option<Vec<u8>>,
 }
 
 fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
@@ -161,11 +189,14 @@ fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
         offset: row.get(4)?,
         len: row.get(5)?,
         data: row.get(6)?,
+        common: row.get(7)?,
     })
 }
 
-fn decode(raw: RawEvent) -> Result<StoredEvent> {
-    let event = Event::decode(&raw.data).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", raw.id)))?;
+fn decode(raw: RawEvent, bases: &Bases) -> Result<StoredEvent> {
+    let base = bases.get(raw.common.as_deref().unwrap_or_default())?;
+    let event =
+        Event::decode_delta(&raw.data, &base).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", raw.id)))?;
     Ok(StoredEvent {
         id: raw.id,
         report: ReportId(raw.report),
@@ -176,15 +207,11 @@ fn decode(raw: RawEvent) -> Result<StoredEvent> {
     })
 }
 
-pub(super) fn by_id(conn: &Connection, id: i64) -> Result<Option<StoredEvent>> {
-    let parts = conn
-        .query_row(
-            &format!("SELECT {EVENT_COLUMNS} FROM events e JOIN feeds f ON f.id = e.feed_id WHERE e.id = ?1"),
-            [id],
-            stored_event,
-        )
+pub(super) fn by_id(conn: &Connection, id: i64, bases: &Bases) -> Result<Option<StoredEvent>> {
+    let raw = conn
+        .query_row(&format!("SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS} WHERE e.id = ?1"), [id], stored_event)
         .optional()?;
-    parts.map(decode).transpose()
+    raw.map(|r| decode(r, bases)).transpose()
 }
 
 /// The bounds of `source_ip` values inside a network, as the column stores them.
@@ -202,7 +229,7 @@ fn ip_bounds(net: &IpNet) -> (SqlValue, SqlValue) {
 
 /// Builds one query whose plan is chosen here, not left to statistics: the most selective
 /// filter picks the index, and the hour range of the time filter bounds every index scan.
-pub(super) fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>> {
+pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<StoredEvent>> {
     const HOUR: i64 = 3_600_000_000;
     let lo_time = q.since.map_or(i64::MIN, |t| t.micros());
     let hi_time = q.until.map_or(i64::MAX, |t| t.micros());
@@ -218,16 +245,15 @@ pub(super) fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent
         arg(lo_hour.into()),
         arg(hi_hour.into())
     );
-    let types: Option<Vec<&str>> = match (q.kind, q.taxonomy) {
+    let types: Option<Vec<u8>> = match (q.kind, q.taxonomy) {
         (Some(k), Some(t)) if k.taxonomy() != t => return Ok(Vec::new()),
-        (Some(k), _) => Some(vec![k.as_str()]),
-        (None, Some(t)) => Some(Taxonomy::types(t).iter().map(|t| t.as_str()).collect()),
+        (Some(k), _) => Some(vec![type_code(k)]),
+        (None, Some(t)) => Some(Taxonomy::types(t).iter().map(|&t| type_code(t)).collect()),
         (None, None) => None,
     };
-    let type_filter = |arg: &mut dyn FnMut(SqlValue) -> String, types: &[&str]| {
-        let list: Vec<String> = types.iter().map(|t| arg(SqlValue::Text((*t).to_owned()))).collect();
-        format!("e.type IN ({})", list.join(", "))
-    };
+    // Type codes are small integers of our own: safe to write into the SQL text.
+    let type_filter =
+        |types: &[u8]| format!("e.type IN ({})", types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
     let index = if let Some(net) = &q.source {
         let (lo, hi) = ip_bounds(net);
         filters.push(hours);
@@ -246,7 +272,7 @@ pub(super) fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent
         };
         filters.push(feeds);
         if let Some(types) = &types {
-            filters.push(type_filter(&mut arg, types));
+            filters.push(type_filter(types));
         }
         filters.push(format!("e.hour BETWEEN {} AND {}", arg(lo_hour.into()), arg(hi_hour.into())));
         "events_class"
@@ -261,7 +287,7 @@ pub(super) fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent
         "events_time"
     };
     if let (Some(types), false) = (&types, index == "events_class") {
-        filters.push(type_filter(&mut arg, types));
+        filters.push(type_filter(types));
     }
     if let (Some(feed), false) = (&q.feed, index == "events_class") {
         filters.push(format!("f.name = {}", arg(SqlValue::Text(feed.clone()))));
@@ -282,12 +308,12 @@ pub(super) fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent
     let limit = arg(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
     let index = if index == "rowid" { "NOT INDEXED".to_owned() } else { format!("INDEXED BY {index}") };
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events e {index} JOIN feeds f ON f.id = e.feed_id
+        "SELECT {EVENT_COLUMNS} FROM events e {index} {EVENT_JOINS}
          WHERE {} ORDER BY e.time DESC, e.id DESC LIMIT {limit}",
         filters.join(" AND ")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), stored_event)?;
-    let parts = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    parts.into_iter().map(decode).collect()
+    let raws = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    raws.into_iter().map(|r| decode(r, bases)).collect()
 }

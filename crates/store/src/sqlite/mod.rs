@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use farol_model::{Counts, Reject, Report, ReportId, ReportStatus, Timestamp};
+use farol_model::{Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +36,8 @@ pub struct SqliteStore {
     /// Short reads and writes share this connection; long ones (archiving, event batches,
     /// streaming raw bytes) open their own.
     conn: Mutex<Connection>,
+    /// Decoded `reports.common` blobs, by their bytes.
+    bases: events::Bases,
 }
 
 impl SqliteStore {
@@ -43,7 +45,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let conn = connect(path)?;
         migrate(&conn)?;
-        Ok(SqliteStore { path: path.to_owned(), conn: Mutex::new(conn) })
+        Ok(SqliteStore { path: path.to_owned(), conn: Mutex::new(conn), bases: events::Bases::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -257,8 +259,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn event_writer(&self, report: ReportId) -> Result<Box<dyn EventWriter>> {
+    fn event_writer(&self, report: ReportId, common: &Event) -> Result<Box<dyn EventWriter>> {
         let conn = connect(&self.path)?;
+        let mut blob = Vec::new();
+        common.encode(&mut blob);
+        conn.execute("UPDATE reports SET common = ?2 WHERE id = ?1", params![report.0, blob])?;
         let feed: i64 = conn.query_row("SELECT feed_id FROM reports WHERE id = ?1", [report.0], |r| r.get(0))?;
         Ok(Box::new(events::Writer::new(conn, report, feed)))
     }
@@ -291,11 +296,11 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>> {
-        self.with(|c| events::query(c, query))
+        self.with(|c| events::query(c, query, &self.bases))
     }
 
     fn event(&self, id: i64) -> Result<Option<StoredEvent>> {
-        self.with(|c| events::by_id(c, id))
+        self.with(|c| events::by_id(c, id, &self.bases))
     }
 
     fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>> {

@@ -34,7 +34,10 @@ CREATE TABLE reports (
     processed_at INTEGER,
     -- The range of event ids this report's processing inserted, to remove them on reprocessing.
     first_event INTEGER,
-    last_event INTEGER
+    last_event INTEGER,
+    -- The fields every event of the report shares (the feed's defaults, the time received), in
+    -- the compact encoding; events store only what differs from it.
+    common BLOB
 );
 CREATE UNIQUE INDEX reports_feed_sha256 ON reports(feed_id, sha256) WHERE sha256 IS NOT NULL;
 CREATE INDEX reports_unfinished ON reports(status) WHERE status <> 'done';
@@ -54,7 +57,8 @@ CREATE TABLE events (
     time INTEGER NOT NULL,
     hash INTEGER NOT NULL,
     feed_id INTEGER NOT NULL,
-    type TEXT,
+    -- classification.type as its position in farol_model::ClassificationType::ALL.
+    type INTEGER,
     -- IPv4 as an integer, IPv6 as a 16-byte blob, none as an empty blob.
     source_ip NOT NULL,
     source_asn INTEGER,
