@@ -226,7 +226,7 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<Feed, Vec<String>> {
     if let Some(format) = &feed.format {
         match farol_feeds::format(format) {
             Ok(f) => {
-                if let Err(e) = (f.build)(&feed.parse) {
+                if let Err(e) = (f.build)(&feed.parse, None) {
                     errors.push(e.0);
                 }
             }

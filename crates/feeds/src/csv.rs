@@ -1,14 +1,15 @@
-//! The `csv` format: delimited text with a column mapping from `farol.toml`.
+//! The `csv` format (delimited text with a column mapping from `farol.toml`), and the CSV record
+//! splitting that every CSV-based format shares.
 
 use farol_model::{Event, Position};
 
 use crate::mapping::{Target, apply};
-use crate::{Columns, ConfigError, Format, Output, ParseConfig, Parser, TimeFormat};
+use crate::{Columns, ConfigError, CsvOptions, Format, Output, ParseConfig, Parser, TimeFormat};
 
 pub(crate) const FORMAT: Format = Format {
     name: "csv",
     description: "delimited text (CSV, TSV) with a column mapping in farol.toml",
-    build: |config| Ok(Box::new(CsvParser::new(config)?)),
+    build: |config, _| Ok(Box::new(CsvParser::new(config)?)),
     // Without a mapping, a CSV file says nothing about which column is what.
     detect: |_| None,
 };
@@ -16,18 +17,47 @@ pub(crate) const FORMAT: Format = Format {
 /// A CSV record with more fields than this is rejected as malformed.
 const MAX_FIELDS: usize = 10_000;
 
+/// One CSV record as the splitter found it.
 #[derive(Debug)]
-pub(crate) struct CsvParser {
+pub(crate) struct Record<'a> {
+    pub(crate) cells: &'a [&'a [u8]],
+    pub(crate) position: Position,
+    /// The record's first bytes, without its line terminator.
+    pub(crate) raw: &'a [u8],
+}
+
+/// What the splitter hands over: a record, or a record too long to keep.
+#[derive(Debug)]
+pub(crate) enum Item<'a> {
+    Record(Record<'a>),
+    TooLong { position: Position, raw: &'a [u8], max: usize },
+}
+
+impl<'a> Item<'a> {
+    /// Rejects an oversized record; returns the record otherwise.
+    pub(crate) fn record(self, out: &mut Output) -> Option<Record<'a>> {
+        match self {
+            Item::Record(r) => Some(r),
+            Item::TooLong { position, raw, max } => {
+                let reason = format!(
+                    "record longer than {max} bytes or with more than {MAX_FIELDS} fields ({} bytes)",
+                    position.len
+                );
+                out.reject(position, reason, raw);
+                None
+            }
+        }
+    }
+}
+
+/// Splits CSV into records with positions, fed chunks of any size. Blank lines, comment lines
+/// and a number of leading lines are skipped; quoted fields may span lines.
+#[derive(Debug)]
+pub(crate) struct CsvRecords {
     reader: csv_core::Reader,
     comment: Option<u8>,
     skip_lines: usize,
-    by_name: Option<Vec<(String, Target)>>,
-    unmapped: crate::Unmapped,
-    time: TimeFormat,
     max: usize,
-    /// Column names and targets, from the header or the positional mapping.
-    header: Option<Vec<String>>,
-    targets: Vec<Target>,
     fields: Vec<u8>,
     ends: Vec<usize>,
     out_len: usize,
@@ -40,7 +70,6 @@ pub(crate) struct CsvParser {
     terminator: usize,
     offset: u64,
     line: u64,
-    failed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +87,8 @@ fn ascii(c: char, what: &str) -> Result<u8, ConfigError> {
         .ok_or_else(|| ConfigError(format!("csv.{what}: expected one ASCII character, found {c:?}")))
 }
 
-impl CsvParser {
-    pub(crate) fn new(config: &ParseConfig) -> Result<CsvParser, ConfigError> {
-        let opts = &config.csv;
+impl CsvRecords {
+    pub(crate) fn new(opts: &CsvOptions, max: usize) -> Result<CsvRecords, ConfigError> {
         let comment = match opts.comment.chars().collect::<Vec<_>>().as_slice() {
             [] => None,
             [c] => Some(ascii(*c, "comment")?),
@@ -70,38 +98,11 @@ impl CsvParser {
             .delimiter(ascii(opts.delimiter, "delimiter")?)
             .quote(ascii(opts.quote, "quote")?)
             .build();
-        let (by_name, targets, header) = match &config.columns {
-            None => return Err(ConfigError("the csv format needs a column mapping: add [feeds.NAME.columns]".into())),
-            Some(Columns::ByName(map)) => {
-                if !opts.header {
-                    return Err(ConfigError(
-                        "columns are named but csv.header is false: name columns only when the first record is a header, \
-                         otherwise list them in order (columns = [\"time.source\", \"source.ip\", ...])"
-                            .into(),
-                    ));
-                }
-                let pairs = map
-                    .iter()
-                    .map(|(col, t)| Ok((col.clone(), Target::parse(t)?)))
-                    .collect::<Result<Vec<_>, ConfigError>>()?;
-                (Some(pairs), Vec::new(), None)
-            }
-            Some(Columns::ByPosition(list)) => {
-                let targets = list.iter().map(|t| Target::parse(t)).collect::<Result<Vec<_>, _>>()?;
-                (None, targets, Some(list.clone()))
-            }
-        };
-        Ok(CsvParser {
+        Ok(CsvRecords {
             reader,
             comment,
             skip_lines: opts.skip_lines,
-            by_name,
-            unmapped: config.unmapped,
-            time: config.time_format.clone(),
-            max: config.max_record(),
-            // With a positional mapping and a header, the header is read and then ignored.
-            header: if opts.header { None } else { header },
-            targets,
+            max,
             fields: vec![0; 1024],
             ends: vec![0; 64],
             out_len: 0,
@@ -113,8 +114,17 @@ impl CsvParser {
             terminator: 0,
             offset: 0,
             line: 1,
-            failed: false,
         })
+    }
+
+    pub(crate) fn push(&mut self, chunk: &[u8], f: &mut impl FnMut(Item<'_>)) {
+        self.run(chunk, false, f);
+    }
+
+    pub(crate) fn finish(&mut self, f: &mut impl FnMut(Item<'_>)) {
+        if self.state == State::InRecord {
+            self.run(&[], true, f);
+        }
     }
 
     fn consume(&mut self, bytes: &[u8]) {
@@ -132,11 +142,8 @@ impl CsvParser {
     }
 
     /// Feeds `input` through the state machine; `finishing` flushes a last record.
-    fn run(&mut self, mut input: &[u8], finishing: bool, out: &mut Output) {
+    fn run(&mut self, mut input: &[u8], finishing: bool, f: &mut impl FnMut(Item<'_>)) {
         loop {
-            if self.failed {
-                return;
-            }
             match self.state {
                 State::SkipLine => match memchr::memchr(b'\n', input) {
                     Some(i) => {
@@ -214,8 +221,8 @@ impl CsvParser {
                         }
                         csv_core::ReadRecordResult::Record => {
                             self.state = State::Boundary;
-                            self.record.len = self.offset - self.record.offset;
-                            self.end_record(out);
+                            self.record.len = self.offset - self.record.offset - self.terminator as u64;
+                            self.emit(f);
                         }
                         csv_core::ReadRecordResult::End => return,
                     }
@@ -224,68 +231,130 @@ impl CsvParser {
         }
     }
 
-    fn end_record(&mut self, out: &mut Output) {
-        let raw = std::mem::take(&mut self.raw);
-        let fields = std::mem::take(&mut self.fields);
-        self.handle_record(&raw, &fields, out);
-        self.raw = raw;
-        self.fields = fields;
-    }
-
-    fn handle_record(&mut self, raw: &[u8], fields: &[u8], out: &mut Output) {
-        self.record.len -= self.terminator as u64;
-        let raw = &raw[..raw.len().min(self.record.len as usize)];
+    fn emit(&mut self, f: &mut impl FnMut(Item<'_>)) {
         let position = self.record;
+        let raw = &self.raw[..self.raw.len().min(usize::try_from(position.len).unwrap_or(usize::MAX))];
         if self.oversized {
-            let reason = format!(
-                "record longer than {} bytes or with more than {MAX_FIELDS} fields ({} bytes)",
-                self.max, position.len
-            );
-            out.reject(position, reason, raw);
+            f(Item::TooLong { position, raw, max: self.max });
             return;
         }
         let mut cells: Vec<&[u8]> = Vec::with_capacity(self.ends_len);
         let mut start = 0;
         for &end in &self.ends[..self.ends_len] {
-            cells.push(&fields[start..end]);
+            cells.push(&self.fields[start..end]);
             start = end;
         }
-        match &self.header {
-            None => {
-                let result = self.read_header(&cells);
-                if let Err(message) = result {
-                    out.fatal = Some(message);
-                    self.failed = true;
+        f(Item::Record(Record { cells: &cells, position, raw }));
+    }
+}
+
+/// A CSV cell as text; the error names the column and where the bad byte is.
+pub(crate) fn text<'a>(cell: &'a [u8], column: &str) -> Result<&'a str, String> {
+    std::str::from_utf8(cell)
+        .map(str::trim)
+        .map_err(|e| format!("column {column:?}: invalid UTF-8 at byte {} of the value", e.valid_up_to()))
+}
+
+/// The names in a header record, trimmed, without a byte order mark.
+pub(crate) fn header_names(cells: &[&[u8]]) -> Result<Vec<String>, String> {
+    cells
+        .iter()
+        .map(|c| {
+            std::str::from_utf8(c)
+                .map(|s| s.trim().trim_start_matches('\u{feff}').to_owned())
+                .map_err(|_| "the header is not valid UTF-8".to_owned())
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+pub(crate) struct CsvParser {
+    records: CsvRecords,
+    mapping: Mapping,
+}
+
+#[derive(Debug)]
+struct Mapping {
+    by_name: Option<Vec<(String, Target)>>,
+    unmapped: crate::Unmapped,
+    time: TimeFormat,
+    /// Column names and targets, from the header or the positional mapping.
+    header: Option<Vec<String>>,
+    targets: Vec<Target>,
+    failed: bool,
+}
+
+impl CsvParser {
+    pub(crate) fn new(config: &ParseConfig) -> Result<CsvParser, ConfigError> {
+        let opts = &config.csv;
+        let (by_name, targets, header) = match &config.columns {
+            None => return Err(ConfigError("the csv format needs a column mapping: add [feeds.NAME.columns]".into())),
+            Some(Columns::ByName(map)) => {
+                if !opts.header {
+                    return Err(ConfigError(
+                        "columns are named but csv.header is false: name columns only when the first record is a header, \
+                         otherwise list them in order (columns = [\"time.source\", \"source.ip\", ...])"
+                            .into(),
+                    ));
                 }
+                let pairs = map
+                    .iter()
+                    .map(|(col, t)| Ok((col.clone(), Target::parse(t)?)))
+                    .collect::<Result<Vec<_>, ConfigError>>()?;
+                (Some(pairs), Vec::new(), None)
             }
-            Some(header) => {
-                if cells.len() != header.len() {
-                    let reason = format!(
-                        "expected {} columns{}, found {}",
-                        header.len(),
-                        if self.by_name.is_some() { " (as in the header)" } else { " (as in the mapping)" },
-                        cells.len()
-                    );
-                    out.reject(position, reason, raw);
-                    return;
-                }
-                match self.event(header, &cells) {
-                    Ok(event) => out.event(event, position, raw),
-                    Err(reason) => out.reject(position, reason, raw),
-                }
+            Some(Columns::ByPosition(list)) => {
+                let targets = list.iter().map(|t| Target::parse(t)).collect::<Result<Vec<_>, _>>()?;
+                (None, targets, Some(list.clone()))
             }
+        };
+        config.time_format.check()?;
+        Ok(CsvParser {
+            records: CsvRecords::new(opts, config.max_record())?,
+            mapping: Mapping {
+                by_name,
+                unmapped: config.unmapped,
+                time: config.time_format.clone(),
+                // With a positional mapping and a header, the header is read and then ignored.
+                header: if opts.header { None } else { header },
+                targets,
+                failed: false,
+            },
+        })
+    }
+}
+
+impl Mapping {
+    fn record(&mut self, item: Item<'_>, out: &mut Output) {
+        if self.failed {
+            return;
+        }
+        let Some(record) = item.record(out) else { return };
+        let Some(header) = &self.header else {
+            if let Err(message) = self.read_header(record.cells) {
+                out.fatal = Some(message);
+                self.failed = true;
+            }
+            return;
+        };
+        if record.cells.len() != header.len() {
+            let reason = format!(
+                "expected {} columns{}, found {}",
+                header.len(),
+                if self.by_name.is_some() { " (as in the header)" } else { " (as in the mapping)" },
+                record.cells.len()
+            );
+            out.reject(record.position, reason, record.raw);
+            return;
+        }
+        match self.event(header, record.cells) {
+            Ok(event) => out.event(event, record.position, record.raw),
+            Err(reason) => out.reject(record.position, reason, record.raw),
         }
     }
 
     fn read_header(&mut self, cells: &[&[u8]]) -> Result<(), String> {
-        let names = cells
-            .iter()
-            .map(|c| {
-                std::str::from_utf8(c)
-                    .map(|s| s.trim().trim_start_matches('\u{feff}').to_owned())
-                    .map_err(|_| "the header is not valid UTF-8".to_owned())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let names = header_names(cells)?;
         if let Some(by_name) = &self.by_name {
             let missing: Vec<&str> = by_name
                 .iter()
@@ -323,9 +392,8 @@ impl CsvParser {
     fn event(&self, header: &[String], cells: &[&[u8]]) -> Result<Event, String> {
         let mut event = Event::default();
         for ((target, cell), name) in self.targets.iter().zip(cells).zip(header) {
-            let value = std::str::from_utf8(cell)
-                .map_err(|e| format!("column {name:?}: invalid UTF-8 at byte {} of the value", e.valid_up_to()))?;
-            apply(&mut event, target, value.trim(), &self.time).map_err(|e| format!("column {name:?}: {e}"))?;
+            let value = text(cell, name)?;
+            apply(&mut event, target, value, &self.time).map_err(|e| format!("column {name:?}: {e}"))?;
         }
         Ok(event)
     }
@@ -333,14 +401,14 @@ impl CsvParser {
 
 impl Parser for CsvParser {
     fn push(&mut self, chunk: &[u8], out: &mut Output) {
-        self.run(chunk, false, out);
+        let mapping = &mut self.mapping;
+        self.records.push(chunk, &mut |item| mapping.record(item, out));
     }
 
     fn finish(&mut self, out: &mut Output) {
-        if self.state == State::InRecord {
-            self.run(&[], true, out);
-        }
-        if self.header.is_none() && !self.failed {
+        let mapping = &mut self.mapping;
+        self.records.finish(&mut |item| mapping.record(item, out));
+        if mapping.header.is_none() && !mapping.failed {
             out.fatal = Some("the report is empty: expected a header line".to_owned());
         }
     }

@@ -326,6 +326,207 @@ impl JsonArray {
     }
 }
 
+/// Splits a JSON document into the values found at a given depth inside arrays, without
+/// parsing them: depth 2 of `{"k": [{...}, {...}]}` is each object in the arrays (ThreatFox's
+/// export, a STIX bundle's `objects`). The key under which the enclosing array sits is given
+/// with each value (cut to 256 bytes).
+#[derive(Debug)]
+pub struct JsonNested {
+    depth: usize,
+    /// Container kinds from the root: `true` for arrays.
+    stack: Vec<bool>,
+    in_string: bool,
+    escape: bool,
+    /// Inside a value being collected (its depth is `depth`), and whether it is a scalar (which
+    /// ends at the next separator rather than at its own closing bracket).
+    collecting: bool,
+    scalar: bool,
+    buf: Vec<u8>,
+    start: Position,
+    offset: u64,
+    line: u64,
+    max: usize,
+    oversized: Option<Oversized>,
+    /// The last object key read at depth 1, and whether a string being read at depth 1 is a key.
+    key: Vec<u8>,
+    reading_key: bool,
+    expect_key: bool,
+    started: bool,
+    error: Option<String>,
+}
+
+impl JsonNested {
+    pub fn new(depth: usize, max: usize) -> JsonNested {
+        JsonNested {
+            depth,
+            stack: Vec::new(),
+            in_string: false,
+            escape: false,
+            collecting: false,
+            scalar: false,
+            buf: Vec::new(),
+            start: Position::default(),
+            offset: 0,
+            line: 1,
+            max,
+            oversized: None,
+            key: Vec::new(),
+            reading_key: false,
+            expect_key: false,
+            started: false,
+            error: None,
+        }
+    }
+
+    /// A problem with the document as a whole (unbalanced, empty), if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// The key of the array that holds the values being emitted.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub fn push(&mut self, chunk: &[u8], f: &mut impl FnMut(Frame<'_>, &[u8])) {
+        let mut from = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            let at = self.offset + i as u64;
+            if self.error.is_some() {
+                break;
+            }
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' {
+                    self.escape = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                } else if self.reading_key && self.key.len() < 256 {
+                    self.key.push(b);
+                }
+                if !self.in_string {
+                    self.reading_key = false;
+                }
+            } else {
+                match b {
+                    b'"' => {
+                        if !self.collecting && self.stack.len() == self.depth && self.stack.last() == Some(&true) {
+                            // A string value in a target array: collect it as a record.
+                            self.begin(at, i, &mut from, true);
+                        }
+                        self.in_string = true;
+                        if self.stack.len() == 1 && self.stack[0] == false && self.expect_key {
+                            self.reading_key = true;
+                            self.key.clear();
+                        }
+                    }
+                    b'{' | b'[' => {
+                        if !self.collecting && self.stack.len() == self.depth && self.stack.last() == Some(&true) {
+                            self.begin(at, i, &mut from, false);
+                        }
+                        self.stack.push(b == b'[');
+                        self.started = true;
+                        self.expect_key = b == b'{';
+                    }
+                    b'}' | b']' => {
+                        if self.collecting && self.scalar && self.stack.len() == self.depth {
+                            self.end(&chunk[from..i], f);
+                        }
+                        if self.stack.pop() != Some(b == b']') {
+                            self.error = Some(format!("unbalanced JSON at byte {at}"));
+                            break;
+                        }
+                        if self.collecting && self.stack.len() == self.depth {
+                            self.end(&chunk[from..=i], f);
+                        }
+                    }
+                    b':' => self.expect_key = false,
+                    b',' => {
+                        self.expect_key = self.stack.last() == Some(&false);
+                        if self.collecting && self.scalar && self.stack.len() == self.depth {
+                            self.end(&chunk[from..i], f);
+                        }
+                    }
+                    b' ' | b'\t' | b'\r' | b'\n' => {}
+                    _ => {
+                        if !self.started {
+                            self.error = Some(format!("expected a JSON object or array at byte {at}"));
+                            break;
+                        }
+                        if !self.collecting && self.stack.len() == self.depth && self.stack.last() == Some(&true) {
+                            self.begin(at, i, &mut from, true);
+                        }
+                    }
+                }
+            }
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+        if self.collecting {
+            self.carry(&chunk[from..]);
+        }
+        self.offset += chunk.len() as u64;
+    }
+
+    pub fn finish(&mut self, f: &mut impl FnMut(Frame<'_>, &[u8])) {
+        if self.collecting {
+            let at = self.start.offset;
+            self.end(&[], f);
+            self.error.get_or_insert_with(|| format!("the JSON document is cut short: the value at byte {at} is not terminated"));
+        } else if !self.stack.is_empty() {
+            self.error.get_or_insert_with(|| "the JSON document is cut short".to_owned());
+        } else if !self.started {
+            self.error.get_or_insert_with(|| "the report is empty: expected JSON".to_owned());
+        }
+    }
+
+    fn begin(&mut self, at: u64, i: usize, from: &mut usize, scalar: bool) {
+        self.collecting = true;
+        self.scalar = scalar;
+        self.start = Position { offset: at, len: 0, line: Some(self.line) };
+        *from = i;
+    }
+
+    fn carry(&mut self, part: &[u8]) {
+        if let Some(big) = &mut self.oversized {
+            big.grow(part);
+        } else if self.buf.len() + part.len() > self.max {
+            let mut big = Oversized::new(self.start, &self.buf);
+            big.position.len = self.buf.len() as u64;
+            big.grow(part);
+            self.buf = Vec::new();
+            self.oversized = Some(big);
+        } else {
+            self.buf.extend_from_slice(part);
+        }
+    }
+
+    fn end(&mut self, tail: &[u8], f: &mut impl FnMut(Frame<'_>, &[u8])) {
+        self.collecting = false;
+        if let Some(mut big) = self.oversized.take() {
+            big.grow(tail);
+            f(Frame::TooLong { position: big.position, head: &big.head }, &self.key);
+            return;
+        }
+        let bytes: &[u8] = if self.buf.is_empty() {
+            tail
+        } else {
+            self.buf.extend_from_slice(tail);
+            &self.buf
+        };
+        let bytes = bytes.trim_ascii_end();
+        let position = Position { len: bytes.len() as u64, ..self.start };
+        if bytes.len() > self.max {
+            f(Frame::TooLong { position, head: &bytes[..bytes.len().min(HEAD)] }, &self.key);
+        } else {
+            f(Frame::Record { bytes, position }, &self.key);
+        }
+        self.buf.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,7 +630,50 @@ mod tests {
         assert_eq!(array(big.as_bytes(), 7, 100).0, vec![Got::Long(1, 502), Got::Rec("1".into(), 505, 1, Some(1))]);
     }
 
+    fn nested(input: &[u8], depth: usize, chunk: usize) -> (Vec<(String, String)>, Option<String>) {
+        let mut out = Vec::new();
+        let mut n = JsonNested::new(depth, 1000);
+        let mut f = |frame: Frame<'_>, key: &[u8]| {
+            if let Frame::Record { bytes, .. } = frame {
+                out.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(bytes).into_owned()));
+            }
+        };
+        for c in input.chunks(chunk) {
+            n.push(c, &mut f);
+        }
+        n.finish(&mut f);
+        (out, n.error().map(str::to_owned))
+    }
+
+    #[test]
+    fn nested_values_with_their_keys() {
+        let input = br#"{"1": [{"a": "]}"}], "2" : [ {"b": [1, 2]}, 7 ], "query_status": "ok"}"#;
+        let expected = vec![
+            ("1".to_owned(), r#"{"a": "]}"}"#.to_owned()),
+            ("2".to_owned(), r#"{"b": [1, 2]}"#.to_owned()),
+            ("2".to_owned(), "7".to_owned()),
+        ];
+        for chunk in 1..input.len() {
+            assert_eq!(nested(input, 2, chunk), (expected.clone(), None), "chunk {chunk}");
+        }
+        let bundle = br#"{"type": "bundle", "objects": [{"type": "indicator"}, {"type": "sighting"}]}"#;
+        assert_eq!(nested(bundle, 2, 5).0.len(), 2);
+        assert_eq!(nested(b"{\"a\": [1,", 2, 3).1.as_deref(), Some("the JSON document is cut short"));
+        assert_eq!(
+            nested(b"{\"a\": [{\"b\": 1", 2, 3).1.as_deref(),
+            Some("the JSON document is cut short: the value at byte 7 is not terminated")
+        );
+        assert_eq!(nested(b"{]", 2, 3).1.as_deref(), Some("unbalanced JSON at byte 1"));
+        assert_eq!(nested(b"  ", 2, 3).1.as_deref(), Some("the report is empty: expected JSON"));
+        assert_eq!(nested(b"x", 2, 3).1.as_deref(), Some("expected a JSON object or array at byte 0"));
+    }
+
     proptest! {
+        #[test]
+        fn chunking_never_changes_nested_values(input in "[\\[\\]{}\",:a\\\\ \n1]{0,120}", chunk in 1usize..20) {
+            prop_assert_eq!(nested(input.as_bytes(), 2, chunk), nested(input.as_bytes(), 2, input.len() + 1));
+        }
+
         #[test]
         fn chunking_never_changes_lines(input in proptest::collection::vec(any::<u8>(), 0..400), chunk in 1usize..50, max in 1usize..64) {
             prop_assert_eq!(lines(&input, chunk, max), lines(&input, input.len() + 1, max));

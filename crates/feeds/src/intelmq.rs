@@ -9,7 +9,7 @@ use crate::{Confidence, Format, JsonLayout, Output, ParseConfig, Parser, Probe};
 pub(crate) const FORMAT: Format = Format {
     name: "intelmq",
     description: "IntelMQ events as JSON lines (or a JSON array), flat or hierarchical",
-    build: |config| Ok(Box::new(IntelMqParser::new(config))),
+    build: |config, _| Ok(Box::new(IntelMqParser::new(config))),
     detect,
 };
 

@@ -13,7 +13,7 @@ use crate::{Columns, ConfigError, Format, JsonLayout, Output, ParseConfig, Parse
 pub(crate) const FORMAT: Format = Format {
     name: "json",
     description: "JSON objects (an array or one per line) with a key mapping in farol.toml",
-    build: |config| Ok(Box::new(JsonParser::new(config)?)),
+    build: |config, _| Ok(Box::new(JsonParser::new(config)?)),
     detect: |_| None,
 };
 
@@ -122,6 +122,7 @@ impl JsonParser {
             }
             None => return Err(ConfigError("the json format needs a key mapping: add [feeds.NAME.columns]".into())),
         };
+        config.time_format.check()?;
         Ok(JsonParser {
             records: JsonRecords::new(config.json.layout, config.max_record()),
             mapper: Mapper { columns, unmapped: config.unmapped, time: config.time_format.clone() },

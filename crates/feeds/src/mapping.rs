@@ -48,7 +48,8 @@ pub enum TimeFormat {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
     text: String,
-    items: Vec<chrono::format::Item<'static>>,
+    /// `None` when the pattern is not valid strftime.
+    items: Option<Vec<chrono::format::Item<'static>>>,
     /// The pattern is one of the ISO 8601 forms that [`Timestamp::parse`] reads faster.
     iso: bool,
     zoned: bool,
@@ -56,7 +57,7 @@ pub struct Pattern {
 
 impl Pattern {
     fn new(text: String) -> Pattern {
-        let items = chrono::format::StrftimeItems::new(&text).parse_to_owned().unwrap_or_default();
+        let items = chrono::format::StrftimeItems::new(&text).parse_to_owned().ok();
         let iso =
             matches!(text.as_str(), "%Y-%m-%d %H:%M:%S" | "%Y-%m-%dT%H:%M:%S" | "%Y-%m-%dT%H:%M:%SZ" | "%Y-%m-%d");
         let zoned = text.contains("%z") || text.contains("%:z");
@@ -68,7 +69,7 @@ impl Pattern {
             return Timestamp::parse(s);
         }
         let mut parsed = chrono::format::Parsed::new();
-        chrono::format::parse(&mut parsed, s, self.items.iter()).ok()?;
+        chrono::format::parse(&mut parsed, s, self.items.as_ref()?.iter()).ok()?;
         let micros = if self.zoned {
             parsed.to_datetime().ok()?.timestamp_micros()
         } else if let Ok(dt) = parsed.to_naive_datetime_with_offset(0) {
@@ -92,6 +93,18 @@ impl From<String> for TimeFormat {
 }
 
 impl TimeFormat {
+    /// A pattern that strftime does not understand is a configuration error.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match self {
+            TimeFormat::Pattern(p) if p.items.is_none() => Err(ConfigError(format!(
+                "time_format: {:?} is not a strftime pattern (for example %Y-%m-%d %H:%M:%S); \
+                 or use auto, unix or unix_ms",
+                p.text
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub fn parse(&self, s: &str) -> Option<Timestamp> {
         let s = s.trim();
         match self {

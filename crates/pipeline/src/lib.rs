@@ -123,7 +123,7 @@ pub fn ingest(
         }
     };
     // A parser that cannot be built is a configuration error: say so before storing anything.
-    let _ = build_parser(feed, format)?;
+    let _ = build_parser(feed, format, input.name.as_deref())?;
     let new = NewReport {
         feed: feed.name.clone(),
         format: format.to_owned(),
@@ -145,9 +145,9 @@ pub fn ingest(
     process(store, &report, feed, experts, progress).map(Ingested::Processed)
 }
 
-fn build_parser(feed: &Feed, format: &str) -> Result<Box<dyn Parser>, Error> {
+fn build_parser(feed: &Feed, format: &str, name: Option<&str>) -> Result<Box<dyn Parser>, Error> {
     let format = farol_feeds::format(format).map_err(|e| Error::Config(e.0))?;
-    (format.build)(&feed.parse).map_err(|e| Error::Config(format!("feed {}: {}", feed.name, e.0)))
+    (format.build)(&feed.parse, name).map_err(|e| Error::Config(format!("feed {}: {}", feed.name, e.0)))
 }
 
 /// A batch from the experts to the writer.
@@ -168,7 +168,7 @@ pub fn process(
     progress: &dyn Progress,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
-    let parser = build_parser(feed, feed.format.as_deref().unwrap_or(&report.format))?;
+    let parser = build_parser(feed, feed.format.as_deref().unwrap_or(&report.format), report.name.as_deref())?;
     store.begin_processing(report.id)?;
     let raw = store.raw(report.id)?;
     let stage = Stage::new(feed, report.received_at, experts);

@@ -1,0 +1,525 @@
+//! The `shadowserver` format: Shadowserver's CSV reports, read as their IntelMQ schema says.
+//!
+//! The schema is the JSON that Shadowserver publishes for IntelMQ (`intelmq.json`): per report
+//! type, a feed name, a file name, constant fields, and required and optional
+//! `[field, column, converter, pass_row]` rules. farol ships its own schema for the reports
+//! national CERTs receive most (`schema/shadowserver.json`); an operator can load Shadowserver's
+//! current file instead, and every report type in it then works. Columns that no rule names are
+//! kept as `extra.<column>`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine as _;
+use farol_model::{Event, Timestamp};
+use serde_json::Value;
+
+use crate::csv::{CsvRecords, Item, header_names, text};
+use crate::{Confidence, ConfigError, CsvOptions, Format, Output, ParseConfig, Parser, Probe};
+
+pub(crate) const FORMAT: Format = Format {
+    name: "shadowserver",
+    description: "Shadowserver CSV reports, mapped by a Shadowserver IntelMQ schema",
+    build: |config, name| Ok(Box::new(ShadowserverParser::new(config, name)?)),
+    detect,
+};
+
+/// farol's own schema, compiled into the binary.
+const BUILTIN: &str = include_str!("../schema/shadowserver.json");
+
+/// A Shadowserver schema: report types and how each maps to events.
+#[derive(Debug)]
+pub struct Schema {
+    reports: HashMap<String, Arc<ReportSpec>>,
+    /// When the schema was written (`_meta.date_created`).
+    pub created: Option<String>,
+    /// Converters the schema names that farol does not know; their values pass unchanged.
+    pub unknown_converters: Vec<String>,
+}
+
+#[derive(Debug)]
+struct ReportSpec {
+    file_name: String,
+    url: Option<String>,
+    constants: Event,
+    required: Vec<Rule>,
+    optional: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    /// A field name, `extra.NAME`, or `None` for IntelMQ's `"extra."` (keep under the column's name).
+    target: Option<String>,
+    column: String,
+    convert: Convert,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Convert {
+    None,
+    AddUtc,
+    ValidateIp,
+    ValidateNetwork,
+    ValidateFqdn,
+    Int,
+    Float,
+    Bool,
+    InvalidateZero,
+    ValidateToNone,
+    Date,
+    HttpHostAndUrl,
+    ForceBase64,
+    CategoryOrDetail,
+    ExchangeTaxonomy,
+    ExchangeType,
+    ExchangeIdentifier,
+}
+
+impl Convert {
+    fn parse(name: &str) -> Option<Convert> {
+        Some(match name {
+            "add_UTC_to_timestamp" => Convert::AddUtc,
+            "validate_ip" => Convert::ValidateIp,
+            "validate_network" => Convert::ValidateNetwork,
+            "validate_fqdn" => Convert::ValidateFqdn,
+            "convert_int" => Convert::Int,
+            "convert_float" => Convert::Float,
+            "convert_bool" => Convert::Bool,
+            "invalidate_zero" => Convert::InvalidateZero,
+            "validate_to_none" => Convert::ValidateToNone,
+            "convert_date" | "convert_date_utc" => Convert::Date,
+            "convert_http_host_and_url" => Convert::HttpHostAndUrl,
+            "force_base64" => Convert::ForceBase64,
+            "category_or_detail" => Convert::CategoryOrDetail,
+            "scan_exchange_taxonomy" => Convert::ExchangeTaxonomy,
+            "scan_exchange_type" => Convert::ExchangeType,
+            "scan_exchange_identifier" => Convert::ExchangeIdentifier,
+            _ => return None,
+        })
+    }
+}
+
+impl Schema {
+    /// The schema farol ships.
+    pub fn builtin() -> Arc<Schema> {
+        static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
+        SCHEMA
+            .get_or_init(|| {
+                // A test checks that the shipped file loads; an empty schema is the fallback.
+                Arc::new(Schema::from_json(BUILTIN).unwrap_or_else(|_| Schema {
+                    reports: HashMap::new(),
+                    created: None,
+                    unknown_converters: Vec::new(),
+                }))
+            })
+            .clone()
+    }
+
+    /// Reads a schema in the format of Shadowserver's `intelmq.json`, reporting every problem.
+    pub fn from_json(text: &str) -> Result<Schema, ConfigError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ConfigError(format!("the Shadowserver schema is not JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(ConfigError("the Shadowserver schema must be a JSON object of report types".into()));
+        };
+        let mut errors = Vec::new();
+        let mut unknown = Vec::new();
+        let mut reports = HashMap::new();
+        let mut created = None;
+        for (key, spec) in &map {
+            if key == "_meta" {
+                created = spec.get("date_created").and_then(Value::as_str).map(str::to_owned);
+                continue;
+            }
+            match ReportSpec::from_json(key, spec, &mut unknown) {
+                Ok(spec) => {
+                    let spec = Arc::new(spec);
+                    if let Some(feed) = map[key].get("feed_name").and_then(Value::as_str) {
+                        reports.entry(feed.to_owned()).or_insert_with(|| spec.clone());
+                    }
+                    reports.insert(spec.file_name.clone(), spec);
+                }
+                Err(e) => errors.push(format!("{key}: {e}")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError(format!("the Shadowserver schema has problems: {}", errors.join("; "))));
+        }
+        unknown.sort();
+        unknown.dedup();
+        Ok(Schema { reports, created, unknown_converters: unknown })
+    }
+
+    /// The report type with this file name or feed name; IPv6 reports fall back to their IPv4
+    /// twin (`scan6_http` to `scan_http`, `event6_sinkhole` to `event4_sinkhole`).
+    fn report(&self, name: &str) -> Option<&Arc<ReportSpec>> {
+        self.reports.get(name).or_else(|| {
+            let twin = if let Some(rest) = name.strip_prefix("scan6_") {
+                format!("scan_{rest}")
+            } else if let Some(rest) = name.strip_prefix("event6_") {
+                format!("event4_{rest}")
+            } else {
+                name.strip_suffix('6')?.to_owned()
+            };
+            self.reports.get(&twin)
+        })
+    }
+
+    /// The report types it knows, by file name.
+    pub fn report_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> =
+            self.reports.iter().filter(|(k, v)| **k == v.file_name).map(|(k, _)| k.as_str()).collect();
+        types.sort_unstable();
+        types
+    }
+}
+
+impl ReportSpec {
+    fn from_json(key: &str, spec: &Value, unknown: &mut Vec<String>) -> Result<ReportSpec, String> {
+        let file_name = spec.get("file_name").and_then(Value::as_str).unwrap_or(key).to_owned();
+        let url = spec.get("url").and_then(Value::as_str).map(str::to_owned);
+        let mut constants = Event::default();
+        if let Some(Value::Object(c)) = spec.get("constant_fields") {
+            for (field, value) in c {
+                constants.set_json(field, value).map_err(|e| format!("constant_fields: {e}"))?;
+            }
+        }
+        let rules = |name: &str, unknown: &mut Vec<String>| -> Result<Vec<Rule>, String> {
+            let Some(list) = spec.get(name) else { return Ok(Vec::new()) };
+            let list = list.as_array().ok_or_else(|| format!("{name} must be an array"))?;
+            list.iter().map(|r| Rule::from_json(r, unknown).map_err(|e| format!("{name}: {e}"))).collect()
+        };
+        Ok(ReportSpec {
+            file_name,
+            url,
+            constants,
+            required: rules("required_fields", unknown)?,
+            optional: rules("optional_fields", unknown)?,
+        })
+    }
+}
+
+impl Rule {
+    fn from_json(rule: &Value, unknown: &mut Vec<String>) -> Result<Rule, String> {
+        let parts = rule.as_array().ok_or_else(|| format!("expected [field, column, converter], found {rule}"))?;
+        let text = |i: usize| parts.get(i).and_then(Value::as_str);
+        let (Some(field), Some(column)) = (text(0), text(1)) else {
+            return Err(format!("expected [field, column, converter], found {rule}"));
+        };
+        let convert = match text(2) {
+            None | Some("") => Convert::None,
+            Some(name) => Convert::parse(name).unwrap_or_else(|| {
+                unknown.push(name.to_owned());
+                Convert::None
+            }),
+        };
+        let target = match field {
+            "extra." => None,
+            f if f.starts_with("extra.") || farol_model::Field::from_name(f).is_some() => Some(f.to_owned()),
+            // A field this farol does not know: kept under extra, not lost.
+            f => Some(format!("extra.{f}")),
+        };
+        Ok(Rule { target, column: column.to_owned(), convert })
+    }
+}
+
+/// A value after its converter.
+enum Converted {
+    Text(String),
+    Json(Value),
+    Time(Timestamp),
+}
+
+/// Applies a converter; `Ok(None)` means "no value" (IntelMQ's `None`).
+fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, String> {
+    use Converted::{Json, Text, Time};
+    let some = |s: &str| (!s.is_empty()).then(|| Text(s.to_owned()));
+    let int = |s: &str| s.parse::<i64>().map_err(|_| format!("expected an integer, found {s:?}"));
+    Ok(match c {
+        Convert::None => some(value),
+        Convert::AddUtc | Convert::Date => {
+            if value.is_empty() {
+                None
+            } else {
+                Some(Time(Timestamp::parse(value).ok_or_else(|| format!("expected a date and time, found {value:?}"))?))
+            }
+        }
+        Convert::ValidateIp => {
+            (value != "0.0.0.0" && !value.contains('/') && value.parse::<std::net::IpAddr>().is_ok()).then(|| Text(value.to_owned()))
+        }
+        Convert::ValidateNetwork => {
+            use farol_model::kinds::FieldKind as _;
+            (value.contains('/') && farol_model::kinds::Network::parse(value).is_some()).then(|| Text(value.to_owned()))
+        }
+        Convert::ValidateFqdn => {
+            use farol_model::kinds::FieldKind as _;
+            farol_model::kinds::Fqdn::parse(value).map(|f| Text(f.to_string()))
+        }
+        Convert::Int => (!value.is_empty()).then(|| int(value)).transpose()?.map(|i| Json(Value::from(i))),
+        Convert::Float => (!value.is_empty())
+            .then(|| value.parse::<f64>().map_err(|_| format!("expected a number, found {value:?}")))
+            .transpose()?
+            .and_then(serde_json::Number::from_f64)
+            .map(|n| Json(Value::Number(n))),
+        Convert::Bool => match value.to_ascii_lowercase().as_str() {
+            "y" | "yes" | "true" | "enabled" | "1" => Some(Json(Value::Bool(true))),
+            "n" | "no" | "false" | "disabled" | "0" => Some(Json(Value::Bool(false))),
+            _ => None,
+        },
+        Convert::InvalidateZero => match value {
+            "" => None,
+            v => Some(int(v)?).filter(|&i| i != 0).map(|i| Json(Value::from(i))),
+        },
+        Convert::ValidateToNone => (!matches!(value, "" | "0" | "unknown")).then(|| Text(value.to_owned())),
+        Convert::HttpHostAndUrl => {
+            let host = row.get("cc_dns").or_else(|| row.get("http_host")).unwrap_or("");
+            let path = row.get("url").or_else(|| row.get("http_url")).unwrap_or("");
+            if host.is_empty() || path.is_empty() {
+                some(value)
+            } else {
+                // The column may hold a whole request line ("GET /x HTTP/1.1"): keep the path.
+                let path = path.find('/').map_or("", |i| &path[i..]);
+                let path = path.split(char::is_whitespace).next().unwrap_or("");
+                let scheme = match row.get("application") {
+                    Some(a @ ("http" | "https")) => a,
+                    _ => "http",
+                };
+                Some(Text(format!("{scheme}://{host}{path}")))
+            }
+        }
+        Convert::ForceBase64 => some(value).map(|_| {
+            let engine = base64::engine::general_purpose::STANDARD;
+            if engine.decode(value).is_ok() { Text(value.to_owned()) } else { Text(engine.encode(value)) }
+        }),
+        Convert::CategoryOrDetail => some(value).or_else(|| row.get("detail").and_then(some)),
+        Convert::ExchangeTaxonomy => {
+            Some(Text(if value == "exchange;webshell" { "intrusions" } else { "vulnerable" }.to_owned()))
+        }
+        Convert::ExchangeType => {
+            Some(Text(if value == "exchange;webshell" { "system-compromise" } else { "vulnerable-system" }.to_owned()))
+        }
+        Convert::ExchangeIdentifier => Some(Text(
+            if value == "exchange;webshell" { "exchange-server-webshell" } else { "vulnerable-exchange-server" }.to_owned(),
+        )),
+    })
+}
+
+/// A record's cells with the header, for converters that look at other columns.
+struct Row<'a> {
+    header: &'a HashMap<String, usize>,
+    cells: &'a [&'a str],
+}
+
+impl Row<'_> {
+    fn get(&self, column: &str) -> Option<&str> {
+        self.header.get(column).and_then(|&i| self.cells.get(i)).copied()
+    }
+}
+
+/// How a report's columns are read, decided from its header.
+#[derive(Debug)]
+struct Plan {
+    spec: Arc<ReportSpec>,
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    /// (rule, column index, required)
+    rules: Vec<(Rule, usize, bool)>,
+    /// Columns that no rule reads: kept as `extra.<column>`.
+    rest: Vec<usize>,
+}
+
+impl Plan {
+    fn new(spec: Arc<ReportSpec>, names: Vec<String>) -> Result<Plan, String> {
+        let index: HashMap<String, usize> = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let mut rules = Vec::new();
+        let mut missing = Vec::new();
+        for (rule, required) in spec.required.iter().map(|r| (r, true)).chain(spec.optional.iter().map(|r| (r, false))) {
+            match index.get(&rule.column) {
+                Some(&i) => rules.push((rule.clone(), i, required)),
+                None if required => missing.push(rule.column.as_str()),
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "this {} report has no column {}, which its schema requires; the header has: {}",
+                spec.file_name,
+                missing.join(", "),
+                names.join(", ")
+            ));
+        }
+        let used: Vec<bool> = (0..names.len()).map(|i| rules.iter().any(|(_, c, _)| *c == i)).collect();
+        let rest = (0..names.len()).filter(|&i| !used[i]).collect();
+        Ok(Plan { spec, names, index, rules, rest })
+    }
+
+    fn event(&self, cells: &[&[u8]]) -> Result<Event, String> {
+        let texts: Vec<&str> =
+            cells.iter().zip(&self.names).map(|(c, name)| text(c, name)).collect::<Result<_, _>>()?;
+        let row = Row { header: &self.index, cells: &texts };
+        let mut event = self.spec.constants.clone();
+        if event.feed_documentation.is_none() {
+            event.feed_documentation = self.spec.url.as_deref().map(Into::into);
+        }
+        for (rule, i, required) in &self.rules {
+            let column = &self.names[*i];
+            let value = match convert(rule.convert, texts[*i], &row) {
+                Ok(v) => v,
+                Err(e) if *required => return Err(format!("column {column:?}: {e}")),
+                Err(_) => {
+                    // An optional value that its converter cannot read is kept as it came.
+                    event.extra.insert(column.clone(), Value::String(texts[*i].to_owned()));
+                    continue;
+                }
+            };
+            let Some(value) = value else {
+                if *required {
+                    return Err(format!("column {column:?}: a value is required, found {:?}", texts[*i]));
+                }
+                continue;
+            };
+            let key = rule.target.clone().unwrap_or_else(|| format!("extra.{column}"));
+            let result = match value {
+                Converted::Text(s) => event.set(&key, &s),
+                Converted::Json(v) => event.set_json(&key, &v),
+                Converted::Time(t) => event.set_json(&key, &Value::String(t.to_string())),
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if *required => return Err(format!("column {column:?}: {e}")),
+                // An optional value that does not fit its field is kept, not lost.
+                Err(_) => {
+                    event.extra.insert(column.clone(), Value::String(texts[*i].to_owned()));
+                }
+            }
+        }
+        for &i in &self.rest {
+            if !texts[i].is_empty() {
+                event.extra.insert(self.names[i].clone(), Value::String(texts[i].to_owned()));
+            }
+        }
+        Ok(event)
+    }
+}
+
+/// The report type in a Shadowserver file name: `2024-06-01-scan_http-pt.csv` is `scan_http`.
+pub(crate) fn report_type_from_name(name: &str) -> Option<&str> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let b = base.as_bytes();
+    let dated = b.len() > 11
+        && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[10] == b'-';
+    if !dated {
+        return None;
+    }
+    let rest = &base[11..];
+    let kind = rest.split('-').next()?;
+    let kind = kind.split('.').next()?;
+    (!kind.is_empty()).then_some(kind)
+}
+
+fn detect(probe: &Probe<'_>) -> Option<Confidence> {
+    let header = probe.head.split(|&b| b == b'\n').next()?;
+    let header = String::from_utf8_lossy(header).to_ascii_lowercase().replace('"', "");
+    let looks = header.starts_with("timestamp,") && (header.contains(",src_ip,") || header.contains(",ip,"));
+    let named = probe.name.and_then(report_type_from_name).is_some_and(|t| Schema::builtin().report(t).is_some());
+    match (looks, named) {
+        (true, true) => Some(Confidence::Certain),
+        (true, false) | (false, true) => Some(Confidence::Plausible),
+        (false, false) => None,
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct ShadowserverParser {
+    records: CsvRecords,
+    state: State,
+}
+
+#[derive(Debug)]
+struct State {
+    schema: Arc<Schema>,
+    report_type: Option<String>,
+    plan: Option<Plan>,
+    failed: bool,
+}
+
+impl ShadowserverParser {
+    pub(crate) fn new(config: &ParseConfig, name: Option<&str>) -> Result<ShadowserverParser, ConfigError> {
+        let schema = config.shadowserver_schema.clone().unwrap_or_else(Schema::builtin);
+        let report_type =
+            config.shadowserver.report.clone().or_else(|| name.and_then(report_type_from_name).map(str::to_owned));
+        if let Some(t) = &config.shadowserver.report
+            && schema.report(t).is_none()
+        {
+            return Err(ConfigError(format!(
+                "shadowserver.report: {t:?} is not a report type of the schema (it knows: {})",
+                schema.report_types().join(", ")
+            )));
+        }
+        let opts = CsvOptions { comment: String::new(), ..CsvOptions::default() };
+        Ok(ShadowserverParser {
+            records: CsvRecords::new(&opts, config.max_record())?,
+            state: State { schema, report_type, plan: None, failed: false },
+        })
+    }
+}
+
+impl State {
+    fn record(&mut self, item: Item<'_>, out: &mut Output) {
+        if self.failed {
+            return;
+        }
+        let Some(record) = item.record(out) else { return };
+        let Some(plan) = &self.plan else {
+            match self.start(record.cells) {
+                Ok(plan) => self.plan = Some(plan),
+                Err(message) => {
+                    out.fatal = Some(message);
+                    self.failed = true;
+                }
+            }
+            return;
+        };
+        if record.cells.len() != plan.names.len() {
+            let reason = format!("expected {} columns (as in the header), found {}", plan.names.len(), record.cells.len());
+            out.reject(record.position, reason, record.raw);
+            return;
+        }
+        match plan.event(record.cells) {
+            Ok(event) => out.event(event, record.position, record.raw),
+            Err(reason) => out.reject(record.position, reason, record.raw),
+        }
+    }
+
+    fn start(&self, header: &[&[u8]]) -> Result<Plan, String> {
+        let Some(kind) = &self.report_type else {
+            return Err("cannot tell which Shadowserver report this is: its name is not YYYY-MM-DD-<type>-<id>.csv; \
+                        set shadowserver.report in the feed's configuration"
+                .to_owned());
+        };
+        let spec = self.schema.report(kind).ok_or_else(|| {
+            format!(
+                "{kind:?} is not a report type of the Shadowserver schema in use ({} types); point farol at \
+                 Shadowserver's current schema with FAROL_SHADOWSERVER_SCHEMA or [shadowserver] schema in farol.toml",
+                self.schema.report_types().len()
+            )
+        })?;
+        Plan::new(spec.clone(), header_names(header)?)
+    }
+}
+
+impl Parser for ShadowserverParser {
+    fn push(&mut self, chunk: &[u8], out: &mut Output) {
+        let state = &mut self.state;
+        self.records.push(chunk, &mut |item| state.record(item, out));
+    }
+
+    fn finish(&mut self, out: &mut Output) {
+        let state = &mut self.state;
+        self.records.finish(&mut |item| state.record(item, out));
+        if state.plan.is_none() && !state.failed {
+            out.fatal = Some("the report is empty: expected a header line".to_owned());
+        }
+    }
+}
