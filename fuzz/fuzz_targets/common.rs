@@ -4,11 +4,15 @@
 use farol_feeds::{Output, ParseConfig, Parser};
 
 pub fn check(format: &str, config: &str, data: &[u8]) {
+    check_named(format, config, None, data);
+}
+
+pub fn check_named(format: &str, config: &str, name: Option<&str>, data: &[u8]) {
     let Some((&first, input)) = data.split_first() else { return };
     let config: ParseConfig = toml::from_str(config).expect("the target's configuration is valid");
     let build = farol_feeds::format(format).expect("known format").build;
-    let whole = farol_feeds::parse_all(&mut *build(&config, None).expect("builds"), input);
-    let mut parser: Box<dyn Parser> = build(&config, None).expect("builds");
+    let whole = farol_feeds::parse_all(&mut *build(&config, name).expect("builds"), input);
+    let mut parser: Box<dyn Parser> = build(&config, name).expect("builds");
     let mut chunked = Output::default();
     for chunk in input.chunks(usize::from(first).max(1)) {
         parser.push(chunk, &mut chunked);

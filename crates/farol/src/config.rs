@@ -19,6 +19,8 @@ pub struct Config {
     pub center: Center,
     pub store_path: PathBuf,
     pub feeds: BTreeMap<String, Feed>,
+    /// Shadowserver's schema, when the operator points farol at one (otherwise the shipped one).
+    pub shadowserver: Option<std::sync::Arc<farol_feeds::shadowserver::Schema>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +39,8 @@ struct File {
     #[serde(default)]
     store: StoreSection,
     #[serde(default)]
+    shadowserver: ShadowserverSection,
+    #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
 
@@ -44,6 +48,30 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct StoreSection {
     path: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShadowserverSection {
+    /// Shadowserver's `intelmq.json`, instead of the schema farol ships.
+    schema: Option<PathBuf>,
+}
+
+/// The environment variable that points farol at a Shadowserver schema file.
+pub const SHADOWSERVER_SCHEMA_ENV: &str = "FAROL_SHADOWSERVER_SCHEMA";
+
+fn load_schema(path: &Path) -> Result<farol_feeds::shadowserver::Schema, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let schema =
+        farol_feeds::shadowserver::Schema::from_json(&text).map_err(|e| format!("{}: {}", path.display(), e.0))?;
+    if !schema.unknown_converters.is_empty() {
+        tracing::warn!(
+            schema = %path.display(),
+            converters = %schema.unknown_converters.join(", "),
+            "the Shadowserver schema names converters this farol does not know; their values are kept as they come"
+        );
+    }
+    Ok(schema)
 }
 
 impl Default for StoreSection {
@@ -135,10 +163,24 @@ impl Config {
         {
             errors.push(format!("center.country: expected a two-letter country code such as PT, found {cc:?}"));
         }
+        let schema_path = std::env::var_os(SHADOWSERVER_SCHEMA_ENV)
+            .map(PathBuf::from)
+            .or_else(|| parsed.shadowserver.schema.as_ref().map(|p| dir.join(p)));
+        let shadowserver = match schema_path.map(|p| load_schema(&p)) {
+            Some(Ok(schema)) => Some(std::sync::Arc::new(schema)),
+            Some(Err(e)) => {
+                errors.push(format!("shadowserver.schema: {e}"));
+                None
+            }
+            None => None,
+        };
+        for feed in feeds.values_mut() {
+            feed.parse.shadowserver_schema.clone_from(&shadowserver);
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors { file, errors }.into());
         }
-        Ok(Config { center: parsed.center, store_path: dir.join(parsed.store.path), feeds })
+        Ok(Config { shadowserver, center: parsed.center, store_path: dir.join(parsed.store.path), feeds })
     }
 
     /// The feed named `name`: as configured, or an ad-hoc one whose format is given or detected.
@@ -155,7 +197,9 @@ impl Config {
                         FEEDS_DIR
                     )));
                 }
-                Feed::adhoc(name, None)
+                let mut feed = Feed::adhoc(name, None);
+                feed.parse.shadowserver_schema.clone_from(&self.shadowserver);
+                feed
             }
         };
         if let Some(f) = format {
@@ -252,13 +296,19 @@ name = "{center}"
 # The embedded store: one SQLite file. Back it up with `sqlite3 data/farol.db ".backup x.db"`.
 path = "data/farol.db"
 
+[shadowserver]
+# Shadowserver's current IntelMQ schema (intelmq.json, from
+# https://interchange.shadowserver.org/intelmq/v1/schema) instead of the one farol ships:
+# every report type it lists then works. FAROL_SHADOWSERVER_SCHEMA overrides this.
+# schema = "shadowserver-schema.json"
+
 # Feeds. Declare each one here as [feeds.NAME], or in its own file feeds.d/NAME.toml
 # (the same keys, without the [feeds.NAME] header). A feed that is not declared can still be
 # ingested when its format describes itself (IntelMQ JSON).
 #
 # [feeds.example-sinkhole]
 # provider = "Example sinkhole operator"   # becomes feed.provider
-# format = "csv"                           # intelmq, csv or json; detected when omitted
+# format = "csv"                           # see `farol formats`; detected when omitted
 # tlp = "AMBER"                            # default TLP of its events
 # accuracy = 100                           # feed.accuracy
 # documentation = "https://example.org/feed"

@@ -20,8 +20,11 @@ pub(crate) const FEODO: Format = Format {
     description: "abuse.ch Feodo Tracker botnet C2 IP blocklist, CSV or JSON",
     build: |config, _| Ok(Box::new(Feodo::new(config)?)),
     detect: |p| {
-        let markers: &[&[&str]] =
-            &[&["first_seen_utc,dst_ip,dst_port"], &["first_seen,dst_ip,dst_port"], &["ip_address:", "first_seen:", "malware:"]];
+        let markers: &[&[&str]] = &[
+            &["first_seen_utc,dst_ip,dst_port"],
+            &["first_seen,dst_ip,dst_port"],
+            &["ip_address:", "first_seen:", "malware:"],
+        ];
         detect_text(p, markers, "feodo")
     },
 };
@@ -30,7 +33,13 @@ pub(crate) const THREATFOX: Format = Format {
     name: "threatfox",
     description: "abuse.ch ThreatFox JSON export (an object of IOC ids) or API answer",
     build: |config, _| Ok(Box::new(ThreatFox::new(config))),
-    detect: |p| detect_text(p, &[&["ioc_value:", "ioc_type:", "threat_type:"], &["ioc:", "ioc_type:", "threat_type:"]], "threatfox"),
+    detect: |p| {
+        detect_text(
+            p,
+            &[&["ioc_value:", "ioc_type:", "threat_type:"], &["ioc:", "ioc_type:", "threat_type:"]],
+            "threatfox",
+        )
+    },
 };
 
 /// Certain when the content has all the markers of one set (quotes and spaces after commas and
@@ -40,7 +49,11 @@ fn detect_text(p: &Probe<'_>, markers: &[&[&str]], name: &str) -> Option<Confide
     let text = head.replace('"', "").replace(", ", ",").replace(": ", ":");
     let found = markers.iter().any(|set| set.iter().all(|m| text.contains(m)));
     found.then(|| {
-        if p.name.is_some_and(|n| n.to_ascii_lowercase().contains(name)) { Confidence::Certain } else { Confidence::Plausible }
+        if p.name.is_some_and(|n| n.to_ascii_lowercase().contains(name)) {
+            Confidence::Certain
+        } else {
+            Confidence::Plausible
+        }
     })
 }
 
@@ -104,12 +117,8 @@ impl CsvFeed {
 
 fn csv_record(row: fn(&[&str]) -> Result<Option<Event>, String>, item: Item<'_>, out: &mut Output) {
     let Some(record) = item.record(out) else { return };
-    let cells: Result<Vec<&str>, String> = record
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| crate::csv::text(c, &format!("column {}", i + 1)))
-        .collect();
+    let cells: Result<Vec<&str>, String> =
+        record.cells.iter().enumerate().map(|(i, c)| crate::csv::text(c, &(i + 1).to_string())).collect();
     match cells.and_then(|cells| row(&cells)) {
         Ok(Some(event)) => out.event(event, record.position, record.raw),
         Ok(None) => {}
@@ -136,8 +145,12 @@ fn urlhaus(cells: &[&str]) -> Result<Option<Event>, String> {
         return Ok(None);
     }
     let (id, added, url, status, last_online, threat, tags, link, reporter) = match *cells {
-        [id, added, url, status, last, threat, tags, link, reporter] => (id, added, url, status, Some(last), threat, tags, link, reporter),
-        [id, added, url, status, threat, tags, link, reporter] => (id, added, url, status, None, threat, tags, link, reporter),
+        [id, added, url, status, last, threat, tags, link, reporter] => {
+            (id, added, url, status, Some(last), threat, tags, link, reporter)
+        }
+        [id, added, url, status, threat, tags, link, reporter] => {
+            (id, added, url, status, None, threat, tags, link, reporter)
+        }
         _ => return Err(format!("expected 9 columns (or 8 in older dumps), found {}", cells.len())),
     };
     let mut e = Event::default();
@@ -200,58 +213,68 @@ fn c2(e: &mut Event, malware: &str) -> Result<(), String> {
 struct Feodo {
     max: usize,
     inner: Option<FeodoInner>,
+    /// Leading whitespace, kept until the first other byte says CSV or JSON.
+    pending: Vec<u8>,
 }
 
 #[derive(Debug)]
 enum FeodoInner {
-    Csv(CsvFeed),
-    Json(JsonRecords),
+    Csv(Box<CsvFeed>),
+    Json(Box<JsonRecords>),
 }
 
 impl Feodo {
     fn new(config: &ParseConfig) -> Result<Feodo, ConfigError> {
-        Ok(Feodo { max: config.max_record(), inner: None })
+        Ok(Feodo { max: config.max_record(), inner: None, pending: Vec::new() })
     }
 
-    fn inner(&mut self, chunk: &[u8]) -> Option<&mut FeodoInner> {
-        if self.inner.is_none() {
-            let first = chunk.iter().find(|b| !b.is_ascii_whitespace())?;
-            self.inner = Some(if *first == b'[' {
-                FeodoInner::Json(JsonRecords::new(JsonLayout::Array, self.max))
-            } else {
-                let opts = CsvOptions { header: false, ..CsvOptions::default() };
-                FeodoInner::Csv(CsvFeed { records: CsvRecords::new(&opts, self.max).ok()?, row: feodo_csv })
-            });
+    fn start(&mut self, first: u8) -> Result<FeodoInner, ConfigError> {
+        Ok(if first == b'[' {
+            FeodoInner::Json(Box::new(JsonRecords::new(JsonLayout::Array, self.max)))
+        } else {
+            let opts = CsvOptions { header: false, ..CsvOptions::default() };
+            FeodoInner::Csv(Box::new(CsvFeed { records: CsvRecords::new(&opts, self.max)?, row: feodo_csv }))
+        })
+    }
+}
+
+impl FeodoInner {
+    fn push(&mut self, chunk: &[u8], out: &mut Output) {
+        match self {
+            FeodoInner::Csv(c) => c.push(chunk, out),
+            FeodoInner::Json(j) => j.push(chunk, out, &mut feodo_json),
         }
-        self.inner.as_mut()
     }
 }
 
 fn feodo_json(bytes: &[u8], position: Position, out: &mut Output) {
-    let result = serde_json::from_slice::<Map<String, Value>>(bytes).map_err(|e| format!("invalid JSON: {e}")).and_then(|m| {
-        let text = |k: &str| json_text(&m, k);
-        let mut e = Event::default();
-        let (first, last) = (text("first_seen"), text("last_online"));
-        let time = match (first.is_empty(), last.is_empty()) {
-            (false, _) => format!("{first} UTC"),
-            (true, false) => format!("{last}T00:00:00Z"),
-            (true, true) => return Err("first_seen and last_online are both empty: the record has no time".to_owned()),
-        };
-        set(&mut e, "time.source", &time, "first_seen")?;
-        set(&mut e, "source.ip", &text("ip_address"), "ip_address")?;
-        set(&mut e, "source.port", &text("port"), "port")?;
-        set(&mut e, "status", &text("status"), "status")?;
-        // Not always a valid name; the address is what matters.
-        let _ = set(&mut e, "source.reverse_dns", &text("hostname"), "hostname");
-        set(&mut e, "source.asn", &text("as_number"), "as_number")?;
-        set(&mut e, "source.as_name", &text("as_name"), "as_name")?;
-        set(&mut e, "source.geolocation.cc", &text("country"), "country")?;
-        if let Some(Value::String(l)) = m.get("last_online") {
-            e.extra.insert("last_online".into(), Value::String(l.clone()));
-        }
-        c2(&mut e, &text("malware"))?;
-        Ok(e)
-    });
+    let result =
+        serde_json::from_slice::<Map<String, Value>>(bytes).map_err(|e| format!("invalid JSON: {e}")).and_then(|m| {
+            let text = |k: &str| json_text(&m, k);
+            let mut e = Event::default();
+            let (first, last) = (text("first_seen"), text("last_online"));
+            let time = match (first.is_empty(), last.is_empty()) {
+                (false, _) => format!("{first} UTC"),
+                (true, false) => format!("{last}T00:00:00Z"),
+                (true, true) => {
+                    return Err("first_seen and last_online are both empty: the record has no time".to_owned());
+                }
+            };
+            set(&mut e, "time.source", &time, "first_seen")?;
+            set(&mut e, "source.ip", &text("ip_address"), "ip_address")?;
+            set(&mut e, "source.port", &text("port"), "port")?;
+            set(&mut e, "status", &text("status"), "status")?;
+            // Not always a valid name; the address is what matters.
+            let _ = set(&mut e, "source.reverse_dns", &text("hostname"), "hostname");
+            set(&mut e, "source.asn", &text("as_number"), "as_number")?;
+            set(&mut e, "source.as_name", &text("as_name"), "as_name")?;
+            set(&mut e, "source.geolocation.cc", &text("country"), "country")?;
+            if let Some(Value::String(l)) = m.get("last_online") {
+                e.extra.insert("last_online".into(), Value::String(l.clone()));
+            }
+            c2(&mut e, &text("malware"))?;
+            Ok(e)
+        });
     match result {
         Ok(e) => out.event(e, position, bytes),
         Err(reason) => out.reject(position, reason, bytes),
@@ -260,10 +283,24 @@ fn feodo_json(bytes: &[u8], position: Position, out: &mut Output) {
 
 impl Parser for Feodo {
     fn push(&mut self, chunk: &[u8], out: &mut Output) {
-        match self.inner(chunk) {
-            Some(FeodoInner::Csv(c)) => c.push(chunk, out),
-            Some(FeodoInner::Json(j)) => j.push(chunk, out, &mut feodo_json),
-            None => {}
+        if self.inner.is_none() {
+            let Some(&first) = chunk.iter().find(|b| !b.is_ascii_whitespace()) else {
+                self.pending.extend_from_slice(chunk);
+                return;
+            };
+            match self.start(first) {
+                Ok(mut inner) => {
+                    inner.push(&std::mem::take(&mut self.pending), out);
+                    self.inner = Some(inner);
+                }
+                Err(e) => {
+                    out.fatal = Some(e.0);
+                    return;
+                }
+            }
+        }
+        if let Some(inner) = &mut self.inner {
+            inner.push(chunk, out);
         }
     }
 
@@ -310,7 +347,8 @@ fn threatfox_ioc(bytes: &[u8], key: &[u8]) -> Result<Event, String> {
     set(&mut e, "time.source", &format!("{first} UTC"), "first_seen_utc")?;
     match text("ioc_type").as_str() {
         "ip:port" => {
-            let (ip, port) = value.rsplit_once(':').ok_or_else(|| format!("ioc_value: expected IP:port, found {value:?}"))?;
+            let (ip, port) =
+                value.rsplit_once(':').ok_or_else(|| format!("ioc_value: expected IP:port, found {value:?}"))?;
             set(&mut e, "source.ip", ip.trim_matches(['[', ']']), "ioc_value")?;
             set(&mut e, "source.port", port, "ioc_value")?;
         }

@@ -70,7 +70,12 @@ pub(crate) struct CsvRecords {
     terminator: usize,
     offset: u64,
     line: u64,
+    /// The first bytes, held until they show whether the input starts with a UTF-8 byte order
+    /// mark (dropped here so that it is dropped however the input is cut into chunks).
+    bom: Option<Vec<u8>>,
 }
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -114,14 +119,39 @@ impl CsvRecords {
             terminator: 0,
             offset: 0,
             line: 1,
+            bom: Some(Vec::new()),
         })
     }
 
     pub(crate) fn push(&mut self, chunk: &[u8], f: &mut impl FnMut(Item<'_>)) {
-        self.run(chunk, false, f);
+        match self.bom.take() {
+            None => self.run(chunk, false, f),
+            Some(mut head) => {
+                head.extend_from_slice(chunk);
+                if head.len() < BOM.len() && BOM.starts_with(&head) {
+                    self.bom = Some(head);
+                } else {
+                    self.start(&head, f);
+                }
+            }
+        }
+    }
+
+    /// Runs the first bytes, without a byte order mark.
+    fn start(&mut self, head: &[u8], f: &mut impl FnMut(Item<'_>)) {
+        match head.strip_prefix(BOM) {
+            Some(rest) => {
+                self.offset = BOM.len() as u64;
+                self.run(rest, false, f);
+            }
+            None => self.run(head, false, f),
+        }
     }
 
     pub(crate) fn finish(&mut self, f: &mut impl FnMut(Item<'_>)) {
+        if let Some(head) = self.bom.take() {
+            self.start(&head, f);
+        }
         if self.state == State::InRecord {
             self.run(&[], true, f);
         }
@@ -531,6 +561,18 @@ mod tests {
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.events[0].event.extra["attacks"], "3");
         assert_eq!(out.rejects[0].reason, "expected 3 columns (as in the mapping), found 2");
+    }
+
+    /// Found by the fuzzer (issue 3): csv-core drops a byte order mark only when it arrives in
+    /// one piece, so a mark cut across chunks became part of the first column's name.
+    #[test]
+    fn a_byte_order_mark_is_dropped_however_it_is_cut() {
+        let input = b"\xEF\xBB\xBFtimestamp,ip,port,infection,ignored\n2024-06-01 10:00:00,192.0.2.1,80,a,b\n";
+        let out = run(MAPPING, input);
+        assert_eq!((out.events.len(), out.fatal), (1, None));
+        assert_eq!(out.events[0].position.offset, 39);
+        // Two bytes of a mark are not a mark: they are the (bad) header.
+        assert!(run(MAPPING, b"\xEF\xBB").fatal.unwrap().contains("the header is not valid UTF-8"));
     }
 
     #[test]

@@ -41,9 +41,8 @@ impl CtipParser {
 }
 
 fn record(bytes: &[u8], position: Position, out: &mut Output) {
-    let result = serde_json::from_slice::<Value>(bytes)
-        .map_err(|e| format!("invalid JSON: {e}"))
-        .and_then(|v| match v {
+    let result =
+        serde_json::from_slice::<Value>(bytes).map_err(|e| format!("invalid JSON: {e}")).and_then(|v| match v {
             Value::Object(map) if map.contains_key("indicatorthreattype") || map.contains_key("networksourceipv4") => {
                 interflow(&map)
             }
@@ -119,7 +118,9 @@ fn interflow(map: &Map<String, Value>) -> Result<Event, String> {
             }
             "confidence" => {
                 let c = value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse().ok()));
-                let c = c.filter(|c| (0.0..=100.0).contains(c)).ok_or_else(|| format!("confidence: expected 0 to 100, found {value}"))?;
+                let c = c
+                    .filter(|c| (0.0..=100.0).contains(c))
+                    .ok_or_else(|| format!("confidence: expected 0 to 100, found {value}"))?;
                 e.feed_accuracy = Some(c);
             }
             "version" | "indicatorthreattype" | "indicatorexpirationdatetime" => {}
@@ -161,10 +162,17 @@ fn azure_target(key: &str) -> Option<To> {
         "Payload.Referer" => Extra("http_referer"),
         "Payload.URI" => Field("destination.urlpath"),
         "Payload.type" => Field("protocol.application"),
-        "DateTimeReceivedUtc" | "DateTimeReceivedUtcTxt" | "ThreatConfidence" | "Payload.ts" | "Payload.Protocol"
-        | "TargetIp" | "TargetPort" => return None,
+        "DateTimeReceivedUtc"
+        | "DateTimeReceivedUtcTxt"
+        | "ThreatConfidence"
+        | "Payload.ts"
+        | "Payload.Protocol"
+        | "TargetIp"
+        | "TargetPort" => return None,
         _ => {
-            for (side, prefix) in [("source", "SourceIpInfo.SourceIp"), ("destination", "DestinationIpInfo.DestinationIp")] {
+            for (side, prefix) in
+                [("source", "SourceIpInfo.SourceIp"), ("destination", "DestinationIpInfo.DestinationIp")]
+            {
                 if let Some(rest) = key.strip_prefix(prefix) {
                     return Some(ip_info(side, rest));
                 }
@@ -269,7 +277,10 @@ fn azure(map: &Map<String, Value>) -> Result<Event, String> {
                     e.extra.insert(format!("payload.{rest}"), value.clone());
                 }
             }
-            None if matches!(key.as_str(), "DateTimeReceivedUtc" | "DateTimeReceivedUtcTxt" | "TargetIp" | "TargetPort") => {}
+            None if matches!(
+                key.as_str(),
+                "DateTimeReceivedUtc" | "DateTimeReceivedUtcTxt" | "TargetIp" | "TargetPort"
+            ) => {}
             None if key == "ThreatConfidence" => {
                 e.feed_accuracy = match value.as_str() {
                     Some("High") => Some(100.0),

@@ -416,7 +416,7 @@ impl JsonNested {
                             self.begin(at, i, &mut from, true);
                         }
                         self.in_string = true;
-                        if self.stack.len() == 1 && self.stack[0] == false && self.expect_key {
+                        if self.stack.len() == 1 && !self.stack[0] && self.expect_key {
                             self.reading_key = true;
                             self.key.clear();
                         }
@@ -474,7 +474,9 @@ impl JsonNested {
         if self.collecting {
             let at = self.start.offset;
             self.end(&[], f);
-            self.error.get_or_insert_with(|| format!("the JSON document is cut short: the value at byte {at} is not terminated"));
+            self.error.get_or_insert_with(|| {
+                format!("the JSON document is cut short: the value at byte {at} is not terminated")
+            });
         } else if !self.stack.is_empty() {
             self.error.get_or_insert_with(|| "the JSON document is cut short".to_owned());
         } else if !self.started {

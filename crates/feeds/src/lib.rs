@@ -14,7 +14,11 @@ pub mod framing;
 mod intelmq;
 mod json;
 mod mapping;
+mod misp;
+mod n6;
 pub mod shadowserver;
+mod spamhaus;
+mod stix;
 
 use std::collections::BTreeMap;
 
@@ -159,13 +163,15 @@ pub struct JsonOptions {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// Builds a parser for one report; the report's name, if any, is the second argument.
+pub type Builder = fn(&ParseConfig, Option<&str>) -> Result<Box<dyn Parser>, ConfigError>;
+
 /// A feed format: its name, what it reads, how to build its parser and how to recognize it.
 #[derive(Debug)]
 pub struct Format {
     pub name: &'static str,
     pub description: &'static str,
-    /// Builds a parser for one report; the report's name, if any, is the second argument.
-    pub build: fn(&ParseConfig, Option<&str>) -> Result<Box<dyn Parser>, ConfigError>,
+    pub build: Builder,
     /// How sure the format is that a report with this name and these first bytes is its own.
     pub detect: fn(&Probe<'_>) -> Option<Confidence>,
 }
@@ -194,6 +200,10 @@ pub static FORMATS: &[Format] = &[
     abusech::URLHAUS,
     abusech::FEODO,
     abusech::THREATFOX,
+    spamhaus::FORMAT,
+    n6::FORMAT,
+    stix::FORMAT,
+    misp::FORMAT,
     csv::FORMAT,
     json::FORMAT,
 ];
@@ -255,7 +265,10 @@ mod tests {
         assert_eq!(detect(&probe).unwrap().name, "intelmq");
         let probe = Probe { name: Some("x.csv"), head: b"ip,port\n192.0.2.1,80\n" };
         let err = detect(&probe).unwrap_err().to_string();
-        assert!(err.starts_with("cannot tell the format of this report; give it with --format (one of: intelmq, "), "{err}");
+        assert!(
+            err.starts_with("cannot tell the format of this report; give it with --format (one of: intelmq, "),
+            "{err}"
+        );
         assert!(format("nope").unwrap_err().to_string().starts_with("unknown format \"nope\""));
     }
 }

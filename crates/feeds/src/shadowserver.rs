@@ -245,7 +245,8 @@ fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, 
             }
         }
         Convert::ValidateIp => {
-            (value != "0.0.0.0" && !value.contains('/') && value.parse::<std::net::IpAddr>().is_ok()).then(|| Text(value.to_owned()))
+            (value != "0.0.0.0" && !value.contains('/') && value.parse::<std::net::IpAddr>().is_ok())
+                .then(|| Text(value.to_owned()))
         }
         Convert::ValidateNetwork => {
             use farol_model::kinds::FieldKind as _;
@@ -280,10 +281,7 @@ fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, 
                 // The column may hold a whole request line ("GET /x HTTP/1.1"): keep the path.
                 let path = path.find('/').map_or("", |i| &path[i..]);
                 let path = path.split(char::is_whitespace).next().unwrap_or("");
-                let scheme = match row.get("application") {
-                    Some(a @ ("http" | "https")) => a,
-                    _ => "http",
-                };
+                let scheme = row.get("application").filter(|a| matches!(*a, "http" | "https")).unwrap_or("http");
                 Some(Text(format!("{scheme}://{host}{path}")))
             }
         }
@@ -299,7 +297,8 @@ fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, 
             Some(Text(if value == "exchange;webshell" { "system-compromise" } else { "vulnerable-system" }.to_owned()))
         }
         Convert::ExchangeIdentifier => Some(Text(
-            if value == "exchange;webshell" { "exchange-server-webshell" } else { "vulnerable-exchange-server" }.to_owned(),
+            if value == "exchange;webshell" { "exchange-server-webshell" } else { "vulnerable-exchange-server" }
+                .to_owned(),
         )),
     })
 }
@@ -333,7 +332,8 @@ impl Plan {
         let index: HashMap<String, usize> = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
         let mut rules = Vec::new();
         let mut missing = Vec::new();
-        for (rule, required) in spec.required.iter().map(|r| (r, true)).chain(spec.optional.iter().map(|r| (r, false))) {
+        for (rule, required) in spec.required.iter().map(|r| (r, true)).chain(spec.optional.iter().map(|r| (r, false)))
+        {
             match index.get(&rule.column) {
                 Some(&i) => rules.push((rule.clone(), i, required)),
                 None if required => missing.push(rule.column.as_str()),
@@ -482,7 +482,8 @@ impl State {
             return;
         };
         if record.cells.len() != plan.names.len() {
-            let reason = format!("expected {} columns (as in the header), found {}", plan.names.len(), record.cells.len());
+            let reason =
+                format!("expected {} columns (as in the header), found {}", plan.names.len(), record.cells.len());
             out.reject(record.position, reason, record.raw);
             return;
         }

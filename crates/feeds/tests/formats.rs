@@ -70,12 +70,15 @@ fn shadowserver() {
 
 #[test]
 fn shadowserver_report_type_must_be_known() {
-    let out = render("shadowserver", &ParseConfig::default(), Some("report.csv"), b"timestamp,ip\n2024-06-01,192.0.2.1\n");
+    let out =
+        render("shadowserver", &ParseConfig::default(), Some("report.csv"), b"timestamp,ip\n2024-06-01,192.0.2.1\n");
     assert!(out.starts_with("FATAL: cannot tell which Shadowserver report this is"), "{out}");
     let out = render("shadowserver", &ParseConfig::default(), Some("2024-06-01-scan_nothing-x.csv"), b"timestamp,ip\n");
     assert!(out.contains("\"scan_nothing\" is not a report type of the Shadowserver schema in use"), "{out}");
-    let mut config = ParseConfig::default();
-    config.shadowserver.report = Some("scan_http".into());
+    let config = ParseConfig {
+        shadowserver: farol_feeds::ShadowserverOptions { report: Some("scan_http".into()) },
+        ..ParseConfig::default()
+    };
     let out = render("shadowserver", &config, None, b"timestamp,port\n2024-06-01,80\n");
     assert!(out.contains("has no column ip, which its schema requires"), "{out}");
 }
@@ -85,10 +88,28 @@ fn the_shipped_shadowserver_schema_loads_and_covers_the_common_reports() {
     let schema = farol_feeds::shadowserver::Schema::builtin();
     let types = schema.report_types();
     for t in [
-        "event4_sinkhole", "event4_sinkhole_http", "event4_sinkhole_dns", "event4_honeypot_darknet",
-        "event4_honeypot_brute_force", "event4_ddos_participant", "event4_ip_spoofer", "scan_http", "scan_ssl",
-        "scan_rdp", "scan_smb", "scan_ntp", "scan_dns", "scan_snmp", "scan_ssdp", "scan_memcached",
-        "scan_elasticsearch", "scan_mongodb", "scan_telnet", "scan_vnc", "compromised_website", "device_id",
+        "event4_sinkhole",
+        "event4_sinkhole_http",
+        "event4_sinkhole_dns",
+        "event4_honeypot_darknet",
+        "event4_honeypot_brute_force",
+        "event4_ddos_participant",
+        "event4_ip_spoofer",
+        "scan_http",
+        "scan_ssl",
+        "scan_rdp",
+        "scan_smb",
+        "scan_ntp",
+        "scan_dns",
+        "scan_snmp",
+        "scan_ssdp",
+        "scan_memcached",
+        "scan_elasticsearch",
+        "scan_mongodb",
+        "scan_telnet",
+        "scan_vnc",
+        "compromised_website",
+        "device_id",
         "blocklist",
     ] {
         assert!(types.contains(&t), "{t} missing from the shipped schema");
@@ -108,8 +129,7 @@ fn a_schema_in_shadowserver_s_format_replaces_the_shipped_one() {
                             ["source.future_field", "future"]]}}"#;
     let schema = farol_feeds::shadowserver::Schema::from_json(json).unwrap();
     assert_eq!(schema.unknown_converters, ["future_converter"]);
-    let mut config = ParseConfig::default();
-    config.shadowserver_schema = Some(std::sync::Arc::new(schema));
+    let config = ParseConfig { shadowserver_schema: Some(std::sync::Arc::new(schema)), ..ParseConfig::default() };
     let csv = b"timestamp,ip,port,thing,future,other\n2030-01-01 00:00:00,192.0.2.1,443,x,y,z\n";
     let out = render("shadowserver", &config, Some("2030-01-01-new_report-pt.csv"), csv);
     assert_eq!(
@@ -126,9 +146,80 @@ fn ctip() {
     check_dir("ctip", "fixtures/ctip", &ParseConfig::default());
 }
 
+/// Found by the fuzzer (issue 3): leading whitespace that arrived alone was dropped.
+#[test]
+fn feodo_keeps_leading_whitespace_however_it_is_cut() {
+    let out = render("feodo", &ParseConfig::default(), None, b"\t\x00");
+    assert_eq!(out, "REJECT line 1: expected 6 columns (or 4 in the older layout), found 1\n");
+}
+
 #[test]
 fn abusech() {
     check_dir("urlhaus", "fixtures/urlhaus", &ParseConfig::default());
     check_dir("feodo", "fixtures/feodo", &ParseConfig::default());
     check_dir("threatfox", "fixtures/threatfox", &ParseConfig::default());
+}
+
+#[test]
+fn spamhaus_and_n6() {
+    check_dir("spamhaus-drop", "fixtures/spamhaus-drop", &ParseConfig::default());
+    check_dir("n6", "fixtures/n6", &ParseConfig::default());
+}
+
+#[test]
+fn stix_and_misp() {
+    check_dir("stix", "fixtures/stix", &ParseConfig::default());
+    check_dir("misp", "fixtures/misp", &ParseConfig::default());
+}
+
+/// Each format on broken versions of one of its fixtures: cut short, in the wrong encoding, with
+/// a field too large, with a wrong type. Nothing panics, good records are kept, and every
+/// problem is reported (snapshots hold the exact rejects).
+#[test]
+fn malformed_corpus() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("shadowserver", "fixtures/shadowserver/2024-06-01-event4_sinkhole-pt-asn.csv", "\"49152\"", "\"port!\""),
+        ("ctip", "fixtures/ctip/ctip-infected-2024-06-01.json", "\"SourcePort\": 49152", "\"SourcePort\": \"x\""),
+        (
+            "urlhaus",
+            "fixtures/urlhaus/urlhaus-csv_recent.csv",
+            "\"2024-06-01 10:12:44\",\"http",
+            "\"yesterday\",\"http",
+        ),
+        ("feodo", "fixtures/feodo/feodo-ipblocklist.csv", "\"443\"", "\"https\""),
+        ("threatfox", "fixtures/threatfox/threatfox-export-recent.json", "192.0.2.77:8443", "192.0.2.77:port"),
+        ("spamhaus-drop", "fixtures/spamhaus-drop/drop.txt", "1.10.16.0/20", "1.10.16.0/99"),
+        ("n6", "fixtures/n6/n6-events.json", "\"dport\": 23", "\"dport\": \"telnet\""),
+        (
+            "stix",
+            "fixtures/stix/bundle-partner.json",
+            "\"valid_from\": \"2024-06-01T08:00:00Z\", \"confidence\"",
+            "\"valid_from\": 42, \"confidence\"",
+        ),
+        ("misp", "fixtures/misp/5e0e1c2a-0b6c-4c5e-9f4a-0a1b2c3d4e5f.json", "203.0.113.9|443", "203.0.113.9|port"),
+    ];
+    let config = ParseConfig { max_record: Some(64 * 1024), ..ParseConfig::default() };
+    for (format, fixture, good, bad) in cases {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(fixture);
+        let name = name(&path);
+        let original = std::fs::read_to_string(&path).unwrap();
+        assert!(original.contains(good), "{fixture} does not contain {good:?}");
+        let mut report = String::new();
+        let mut variant = |label: &str, bytes: Vec<u8>| {
+            report.push_str(&format!("--- {label}\n{}", render(format, &config, Some(&name), &bytes)));
+        };
+        variant("truncated in the middle", original.as_bytes()[..original.len() / 2].to_vec());
+        // "é" in Latin-1: a byte that is not UTF-8.
+        let at = original.find(good).unwrap() + 1;
+        let mut latin1 = original.as_bytes().to_vec();
+        latin1.insert(at, 0xE9);
+        variant("a Latin-1 byte", latin1);
+        let huge = "x".repeat(100 * 1024);
+        variant(
+            "a field of 100 KiB",
+            original.replacen(good, &good.replacen('4', &format!("4{huge}"), 1), 1).into_bytes(),
+        );
+        variant("a wrong type", original.replacen(good, bad, 1).into_bytes());
+        insta::assert_snapshot!(format!("malformed__{format}"), report);
+    }
 }

@@ -37,6 +37,32 @@ impl Tlp {
         format!("TLP:{}", self.as_str())
     }
 
+    /// The id of this label's TLP 2.0 marking definition in STIX 2.1.
+    pub fn stix_marking_id(self) -> &'static str {
+        match self {
+            Tlp::Clear => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+            Tlp::Green => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+            Tlp::Amber => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+            Tlp::AmberStrict => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+            Tlp::Red => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        }
+    }
+
+    /// The label a STIX marking definition id stands for: the TLP 2.0 ids and the TLP 1.0 ids
+    /// built into STIX 2.1 (WHITE read as CLEAR).
+    pub fn from_stix_marking(id: &str) -> Option<Tlp> {
+        if let Some(t) = Tlp::ALL.into_iter().find(|t| t.stix_marking_id() == id) {
+            return Some(t);
+        }
+        match id {
+            "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9" => Some(Tlp::Clear),
+            "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da" => Some(Tlp::Green),
+            "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82" => Some(Tlp::Amber),
+            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed" => Some(Tlp::Red),
+            _ => None,
+        }
+    }
+
     /// The more restrictive of two labels: what a combination of data must carry.
     pub fn max(self, other: Tlp) -> Tlp {
         std::cmp::max(self, other)
@@ -93,6 +119,18 @@ mod tests {
         assert!("YELLOW".parse::<Tlp>().is_err());
         assert!("".parse::<Tlp>().is_err());
         assert!("TLP:".parse::<Tlp>().is_err());
+    }
+
+    #[test]
+    fn stix_marking_ids() {
+        for tlp in Tlp::ALL {
+            assert_eq!(Tlp::from_stix_marking(tlp.stix_marking_id()), Some(tlp));
+        }
+        assert_eq!(
+            Tlp::from_stix_marking("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"),
+            Some(Tlp::Clear)
+        );
+        assert_eq!(Tlp::from_stix_marking("marking-definition--00000000-0000-0000-0000-000000000000"), None);
     }
 
     #[test]

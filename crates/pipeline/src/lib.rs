@@ -46,6 +46,8 @@ pub enum Error {
     Config(String),
     #[error("{0}")]
     Detect(#[from] farol_feeds::DetectError),
+    #[error("zip member {member}: {error}")]
+    Member { member: String, error: Box<Error> },
 }
 
 /// Receives progress from the pipeline's threads.
@@ -67,7 +69,7 @@ impl Progress for Quiet {
 
 /// A report to ingest: its bytes and what it is called.
 pub struct Input<'a> {
-    pub reader: Box<dyn Read + Send + 'a>,
+    pub reader: Box<dyn Read + 'a>,
     /// The file name or URL path, for format detection and display.
     pub name: Option<String>,
     /// Size in bytes, if known, for progress.
@@ -101,6 +103,46 @@ impl Summary {
     pub fn events_per_sec(&self) -> f64 {
         let c = &self.report.counts;
         (c.events + c.duplicates) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Ingests an input that may be a zip archive: each member becomes its own report. Other inputs
+/// are one report ([`ingest`]). When a damaged archive stops the reading, the members read
+/// before are kept and the error is returned with them.
+pub fn ingest_all(
+    store: &dyn Store,
+    feed: &Feed,
+    input: Input<'_>,
+    experts: &[Box<dyn Expert>],
+    progress: &dyn Progress,
+) -> Result<(Vec<Ingested>, Option<Error>), Error> {
+    let mut reader = BufReader::with_capacity(READ_CHUNK, input.reader);
+    if !reader.fill_buf().map_err(Error::Input)?.starts_with(b"PK\x03\x04") {
+        let input = Input { reader: Box::new(reader), ..input };
+        return ingest(store, feed, input, experts, progress).map(|i| (vec![i], None));
+    }
+    let mut done = Vec::new();
+    loop {
+        let member = match zip::read::read_zipfile_from_stream(&mut reader) {
+            Ok(Some(member)) => member,
+            Ok(None) => return Ok((done, None)),
+            Err(e) => {
+                let at = done.len() + 1;
+                let error =
+                    Error::Input(std::io::Error::other(format!("the zip archive is damaged at member {at}: {e}")));
+                return Ok((done, Some(error)));
+            }
+        };
+        if member.is_dir() {
+            continue;
+        }
+        let name = member.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("member-{}", done.len() + 1));
+        let size = member.size();
+        let input = Input { reader: Box::new(member), name: Some(name.clone()), size: Some(size) };
+        match ingest(store, feed, input, experts, progress) {
+            Ok(i) => done.push(i),
+            Err(e) => return Ok((done, Some(Error::Member { member: name, error: Box::new(e) }))),
+        }
     }
 }
 

@@ -152,3 +152,33 @@ fn csv_with_a_mapping_and_defaults() {
     assert_eq!(e.extra["family"], "mirai");
     assert_eq!(e.classification_type, Some(farol_model::ClassificationType::InfectedSystem));
 }
+
+#[test]
+fn each_member_of_a_zip_is_its_own_report() {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("a/first.jsonl", options).unwrap();
+    zip.write_all(EVENTS.as_bytes()).unwrap();
+    zip.add_directory("empty/", options).unwrap();
+    zip.start_file("second.jsonl", options).unwrap();
+    zip.write_all(b"{\"source.ip\": \"192.0.2.9\", \"time.source\": \"2024-06-01\"}\n").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let (_dir, store) = store();
+    let feed = Feed::adhoc("partner", None);
+    let (results, error) = farol_pipeline::ingest_all(&store, &feed, input(&bytes), &[], &Quiet).unwrap();
+    assert!(error.is_none());
+    let names: Vec<String> = results.into_iter().map(|r| processed(r).report.name.unwrap()).collect();
+    assert_eq!(names, ["a/first.jsonl", "second.jsonl"]);
+    assert_eq!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().len(), 3);
+
+    // A cut archive keeps the members before the cut.
+    let (_dir, store) = self::store();
+    let headers: Vec<usize> =
+        bytes.windows(4).enumerate().filter(|(_, w)| w == b"PK\x03\x04").map(|(i, _)| i).collect();
+    let cut = headers.last().unwrap() + 30 + "second.jsonl".len() + 5;
+    let (results, error) = farol_pipeline::ingest_all(&store, &feed, input(&bytes[..cut]), &[], &Quiet).unwrap();
+    assert_eq!(results.len(), 1);
+    let error = error.unwrap().to_string();
+    assert!(error.starts_with("zip member second.jsonl: "), "{error}");
+}

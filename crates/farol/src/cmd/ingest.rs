@@ -33,29 +33,35 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     for file in &args.files {
         let input = open_input(file)?;
         let bar = Bar::new(ui.quiet);
-        let result = farol_pipeline::ingest(&store, &feed, input, &[], &bar);
+        let result = farol_pipeline::ingest_all(&store, &feed, input, &[], &bar);
         bar.finish();
-        let ingested = result.map_err(|e| match e {
+        let explain = |e: farol_pipeline::Error| match e {
             farol_pipeline::Error::Config(m) => anyhow::Error::new(Usage(m)),
             farol_pipeline::Error::Detect(d) => anyhow::Error::new(Usage(format!("{}: {d}", file.display()))),
             other => anyhow::Error::new(other).context(format!("cannot ingest {}", file.display())),
-        })?;
-        match ingested {
-            Ingested::Processed(summary) => {
-                print_summary(&summary);
-                if summary.report.status == ReportStatus::Failed {
-                    partial.push(summary.report.id);
+        };
+        let (results, error) = result.map_err(explain)?;
+        for ingested in results {
+            match ingested {
+                Ingested::Processed(summary) => {
+                    print_summary(&summary);
+                    if summary.report.status == ReportStatus::Failed {
+                        partial.push(summary.report.id);
+                    }
                 }
+                Ingested::AlreadyIngested(report) => println!(
+                    "report {} ({}): these bytes were already ingested for feed {} at {}; nothing to do \
+                     (`farol reprocess {}` processes them again)",
+                    report.id,
+                    report.name.as_deref().unwrap_or("stdin"),
+                    report.feed,
+                    report.received_at,
+                    report.id
+                ),
             }
-            Ingested::AlreadyIngested(report) => println!(
-                "report {} ({}): these bytes were already ingested for feed {} at {}; nothing to do \
-                 (`farol reprocess {}` processes them again)",
-                report.id,
-                file.display(),
-                report.feed,
-                report.received_at,
-                report.id
-            ),
+        }
+        if let Some(e) = error {
+            return Err(explain(e));
         }
     }
     partial_error(&partial)
