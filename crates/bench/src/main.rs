@@ -10,6 +10,9 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use farol_model::Timestamp;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "farol-bench", about = "Benchmarks of farol; run them with ./bench/run")]
 struct Cli {
@@ -30,6 +33,14 @@ enum Cmd {
         /// Output file; standard output when omitted
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Parse a generated report on one core, without storing it: records per second
+    Parse {
+        /// shadowserver (an event4_sinkhole CSV), csv (the same, with a column mapping) or ctip
+        #[arg(long, default_value = "shadowserver")]
+        format: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
     },
     /// Ingest a generated sinkhole report of N rows into a fresh embedded store
     Ingest {
@@ -62,7 +73,66 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Ingest { rows, seed, work } => ingest(rows, seed, work),
+        Cmd::Parse { format, rows } => parse(&format, rows),
     }
+}
+
+/// Parses `rows` generated records of a format on this thread, draining events as the pipeline
+/// does, and reports records per second.
+fn parse(format: &str, rows: u64) -> Result<()> {
+    let day = Timestamp::parse("2024-06-01").context("date")?;
+    let mut input = Vec::new();
+    let (config, name) = match format {
+        "shadowserver" => {
+            farol_synth::sinkhole_csv(&mut input, rows, 1, day)?;
+            (farol_feeds::ParseConfig::default(), "2024-06-01-event4_sinkhole-bench.csv")
+        }
+        "csv" => {
+            farol_synth::sinkhole_csv(&mut input, rows, 1, day)?;
+            let text = std::fs::read_to_string("examples/feeds/example-sinkhole.toml")
+                .context("run from the repository root")?;
+            let mut table: toml::Table = toml::from_str(&text)?;
+            for key in ["provider", "format", "tlp", "documentation", "constants"] {
+                table.remove(key);
+            }
+            (table.try_into()?, "sinkhole.csv")
+        }
+        "ctip" => {
+            farol_synth::ctip_jsonl(&mut input, rows, 1, day)?;
+            (farol_feeds::ParseConfig::default(), "ctip.json")
+        }
+        other => bail!("unknown format {other:?}: shadowserver, csv or ctip"),
+    };
+    let build = farol_feeds::format(format).map_err(|e| anyhow::anyhow!(e.0))?.build;
+    let mut parser = build(&config, Some(name)).map_err(|e| anyhow::anyhow!(e.0))?;
+    let mut out = farol_feeds::Output::default();
+    let (mut events, mut rejects) = (0usize, 0usize);
+    let started = Instant::now();
+    for chunk in input.chunks(256 * 1024) {
+        parser.push(chunk, &mut out);
+        if out.events.len() >= 2048 {
+            events += out.events.len();
+            rejects += out.rejects.len();
+            // As the pipeline does: the buffers are kept for the next batch.
+            out.events.clear();
+            out.rejects.clear();
+            out.raw.clear();
+        }
+    }
+    parser.finish(&mut out);
+    events += out.events.len();
+    rejects += out.rejects.len();
+    let elapsed = started.elapsed();
+    if rejects > 0 || events as u64 != rows {
+        bail!("expected {rows} events, got {events} and {rejects} rejects");
+    }
+    println!(
+        "| {format} | {rows} | {:.0} MB | {:.2} s | {:.0} |",
+        input.len() as f64 / 1e6,
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The `farol` binary built next to this one.

@@ -19,6 +19,8 @@ pub struct Config {
     pub center: Center,
     pub store_path: PathBuf,
     pub feeds: BTreeMap<String, Feed>,
+    /// The feeds that have a collector, with their schedules.
+    pub collectors: Vec<farol_collect::Collector>,
     /// Shadowserver's schema, when the operator points farol at one (otherwise the shipped one).
     pub shadowserver: Option<std::sync::Arc<farol_feeds::shadowserver::Schema>>,
 }
@@ -93,9 +95,12 @@ struct FeedSection {
     url: Option<String>,
     #[serde(default)]
     constants: BTreeMap<String, String>,
+    collector: Option<farol_collect::CollectorConfig>,
+    schedule: Option<String>,
 }
 
-const FEED_KEYS: &[&str] = &["provider", "format", "tlp", "accuracy", "code", "documentation", "url", "constants"];
+const FEED_KEYS: &[&str] =
+    &["provider", "format", "tlp", "accuracy", "code", "documentation", "url", "constants", "collector", "schedule"];
 
 /// Every problem found in the configuration.
 #[derive(Debug)]
@@ -150,9 +155,13 @@ impl Config {
                 tables.push((name, table, origin));
             }
         }
+        let mut collections = Vec::new();
         for (name, table, origin) in tables {
             match build_feed(&name, table) {
-                Ok(feed) => {
+                Ok((feed, collection)) => {
+                    if let Some((config, schedule)) = collection {
+                        collections.push((name.clone(), config, schedule));
+                    }
                     feeds.insert(name, feed);
                 }
                 Err(es) => errors.extend(es.into_iter().map(|e| format!("{origin}: {e}"))),
@@ -177,10 +186,25 @@ impl Config {
         for feed in feeds.values_mut() {
             feed.parse.shadowserver_schema.clone_from(&shadowserver);
         }
+        let collectors = collections
+            .into_iter()
+            .filter_map(|(name, config, schedule)| {
+                let config = match config {
+                    farol_collect::CollectorConfig::File { path } => {
+                        farol_collect::CollectorConfig::File { path: dir.join(path) }
+                    }
+                    farol_collect::CollectorConfig::Spool { dir: spool } => {
+                        farol_collect::CollectorConfig::Spool { dir: dir.join(spool) }
+                    }
+                    http => http,
+                };
+                Some(farol_collect::Collector { feed: feeds.get(&name)?.clone(), config, schedule })
+            })
+            .collect();
         if !errors.is_empty() {
             return Err(ConfigErrors { file, errors }.into());
         }
-        Ok(Config { shadowserver, center: parsed.center, store_path: dir.join(parsed.store.path), feeds })
+        Ok(Config { collectors, shadowserver, center: parsed.center, store_path: dir.join(parsed.store.path), feeds })
     }
 
     /// The feed named `name`: as configured, or an ad-hoc one whose format is given or detected.
@@ -234,7 +258,10 @@ fn feed_files(dir: &Path, errors: &mut Vec<String>) -> Vec<(String, toml::Table,
     out
 }
 
-fn build_feed(name: &str, mut table: toml::Table) -> Result<Feed, Vec<String>> {
+/// A feed's collector and schedule, as configured.
+type Collection = Option<(farol_collect::CollectorConfig, Option<farol_collect::Schedule>)>;
+
+fn build_feed(name: &str, mut table: toml::Table) -> Result<(Feed, Collection), Vec<String>> {
     let mut errors = Vec::new();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         errors.push(format!("feed name {name:?} must be letters, digits, '-', '_' or '.'"));
@@ -266,6 +293,18 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<Feed, Vec<String>> {
         errors.extend(es.into_iter().map(|e| e.to_string()));
         Defaults::default()
     });
+    let schedule = match section.schedule.as_deref().map(str::parse::<farol_collect::Schedule>) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        None => None,
+    };
+    if schedule.is_some() && section.collector.is_none() {
+        errors.push("schedule needs a collector: add [feeds.NAME.collector]".to_owned());
+    }
+    let collection = section.collector.map(|c| (c, schedule));
     let feed = Feed { name: name.to_owned(), format: section.format, parse, defaults };
     if let Some(format) = &feed.format {
         match farol_feeds::format(format) {
@@ -277,7 +316,7 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<Feed, Vec<String>> {
             Err(e) => errors.push(e.0),
         }
     }
-    if errors.is_empty() { Ok(feed) } else { Err(errors) }
+    if errors.is_empty() { Ok((feed, collection)) } else { Err(errors) }
 }
 
 /// The commented configuration that `farol init` writes.
@@ -313,6 +352,18 @@ path = "data/farol.db"
 # accuracy = 100                           # feed.accuracy
 # documentation = "https://example.org/feed"
 #
+# # Where the reports come from, and when (an interval such as 30m, 6h, 1d, or a cron
+# # expression in UTC such as "0 5 * * *"). `farol collect` runs collectors; `farol serve`
+# # runs them on their schedules.
+# schedule = "1h"
+# [feeds.example-sinkhole.collector]
+# kind = "http"                            # http, file (path = ...) or spool (dir = ...)
+# url = "https://feeds.example.org/sinkhole/latest.csv"
+# headers = {{ "Auth-Key" = "${{EXAMPLE_KEY}}" }}   # ${{VAR}} is read from the environment
+# # username = "${{EXAMPLE_USER}}"  password = "${{EXAMPLE_PASSWORD}}"
+# # timeout_secs = 300  max_bytes = 1073741824  retries = 3
+# # allow_private = false                  # true to reach loopback or private addresses
+#
 # # Set on every event that does not already have the field.
 # [feeds.example-sinkhole.constants]
 # "classification.type" = "infected-system"
@@ -338,6 +389,9 @@ path = "data/farol.db"
 #
 # [feeds.example-json.json]
 # layout = "auto"                          # auto, array (one JSON array) or lines (JSON Lines)
+#
+# [feeds.example-scans.shadowserver]
+# report = "scan_rdp"                      # when the file names do not say the report type
 "##
     )
 }

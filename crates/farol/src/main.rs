@@ -55,8 +55,12 @@ enum Command {
     Reports(cmd::reports::Args),
     /// Rebuild events from archived reports (after a parser or configuration change)
     Reprocess(cmd::ingest::ReprocessArgs),
+    /// Run feed collectors (HTTP, files, spool directories): once, or on their schedules
+    Collect(cmd::collect::Args),
     /// List feeds with their health: last report, last error, events and rejects in 24 hours
     Feeds,
+    /// List the formats farol reads, and the Shadowserver report types it knows
+    Formats,
 }
 
 /// A usage or configuration error (exit code 2).
@@ -118,7 +122,9 @@ fn main() -> ExitCode {
         Command::Events(args) => cmd::events::run(&cli.dir, args),
         Command::Reports(args) => cmd::reports::run(&cli.dir, args),
         Command::Reprocess(args) => cmd::ingest::reprocess(&cli.dir, args, &ui),
+        Command::Collect(args) => cmd::collect::run(&cli.dir, args),
         Command::Feeds => cmd::reports::feeds(&cli.dir),
+        Command::Formats => cmd::reports::formats(&cli.dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

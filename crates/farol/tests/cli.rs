@@ -195,3 +195,50 @@ fn outputs_and_reprocessing() {
     let next = stdout(&farol(&d, &["events", "--limit", "2", "--after", &cursor]));
     assert_ne!(page.lines().nth(1), next.lines().nth(1), "the cursor moves on");
 }
+
+#[test]
+fn collect_once_runs_every_collector_and_a_broken_one_stops_no_other() {
+    use std::io::{BufRead as _, BufReader};
+    let d = init();
+    // A real HTTP server on 127.0.0.1 serving the partner's events.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = std::fs::read_to_string(examples().join("partner-events.jsonl")).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let response =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            stream.write_all(response.as_bytes()).unwrap();
+        }
+    });
+    let local = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    let feeds = format!(
+        "[feeds.partner-http]\nformat = \"intelmq\"\nschedule = \"1h\"\n[feeds.partner-http.collector]\nkind = \"http\"\n\
+         url = \"http://127.0.0.1:{port}/partner-events.jsonl\"\nallow_private = true\n\
+         [feeds.broken]\nformat = \"intelmq\"\n[feeds.broken.collector]\nkind = \"http\"\nurl = \"http://127.0.0.1:1/nothing\"\n\
+         allow_private = true\nretries = 0\n\
+         [feeds.local-file]\nformat = \"shadowserver\"\n[feeds.local-file.collector]\nkind = \"file\"\npath = {local:?}\n"
+    );
+    let mut toml = std::fs::read_to_string(d.path.join("farol.toml")).unwrap();
+    toml.push_str(&feeds);
+    std::fs::write(d.path.join("farol.toml"), toml).unwrap();
+    let o = farol(&d, &["collect", "--once"]);
+    assert!(stderr(&o).contains("broken: downloading http://127.0.0.1:1/nothing failed"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    // The others ran anyway: the example sinkhole report is in Shadowserver's event4_sinkhole layout.
+    assert!(stdout(&o).contains("(partner-http, partner-events.jsonl"), "{}", stdout(&o));
+    assert!(
+        stdout(&o)
+            .contains("(local-file, 2024-06-01-event4_sinkhole-example.csv, 54.1 KiB): 302 records: 300 new events"),
+        "{}",
+        stdout(&o)
+    );
+    let feeds = stdout(&farol(&d, &["feeds"]));
+    assert!(feeds.contains("broken"), "{feeds}");
+}

@@ -174,10 +174,7 @@ pub(crate) fn apply(event: &mut Event, target: &Target, value: &str, time: &Time
             Ok(())
         }
         Target::Field(field) if is_time(*field) => match time.parse(value) {
-            Some(t) => {
-                set_time(event, *field, t);
-                Ok(())
-            }
+            Some(t) => event.set_timestamp(*field, t),
             None => Err(FieldError::new(field.name(), time.describe(), value)),
         },
         Target::Field(field) => event.set_field(*field, value),
@@ -186,16 +183,6 @@ pub(crate) fn apply(event: &mut Event, target: &Target, value: &str, time: &Time
 
 pub(crate) fn is_time(field: Field) -> bool {
     matches!(field, Field::TimeSource | Field::TimeObservation | Field::SourceAllocated | Field::DestinationAllocated)
-}
-
-fn set_time(event: &mut Event, field: Field, t: Timestamp) {
-    let slot = match field {
-        Field::TimeSource => &mut event.time_source,
-        Field::TimeObservation => &mut event.time_observation,
-        Field::SourceAllocated => &mut event.source_allocated,
-        _ => &mut event.destination_allocated,
-    };
-    *slot = Some(t);
 }
 
 #[cfg(test)]

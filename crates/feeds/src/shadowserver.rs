@@ -40,7 +40,6 @@ pub struct Schema {
 #[derive(Debug)]
 struct ReportSpec {
     file_name: String,
-    url: Option<String>,
     constants: Event,
     required: Vec<Rule>,
     optional: Vec<Rule>,
@@ -177,12 +176,15 @@ impl Schema {
 impl ReportSpec {
     fn from_json(key: &str, spec: &Value, unknown: &mut Vec<String>) -> Result<ReportSpec, String> {
         let file_name = spec.get("file_name").and_then(Value::as_str).unwrap_or(key).to_owned();
-        let url = spec.get("url").and_then(Value::as_str).map(str::to_owned);
         let mut constants = Event::default();
         if let Some(Value::Object(c)) = spec.get("constant_fields") {
             for (field, value) in c {
                 constants.set_json(field, value).map_err(|e| format!("constant_fields: {e}"))?;
             }
+        }
+        if constants.feed_documentation.is_none() {
+            // The report's page tells a network owner what the finding means and how to fix it.
+            constants.feed_documentation = spec.get("url").and_then(Value::as_str).map(Into::into);
         }
         let rules = |name: &str, unknown: &mut Vec<String>| -> Result<Vec<Rule>, String> {
             let Some(list) = spec.get(name) else { return Ok(Vec::new()) };
@@ -191,7 +193,6 @@ impl ReportSpec {
         };
         Ok(ReportSpec {
             file_name,
-            url,
             constants,
             required: rules("required_fields", unknown)?,
             optional: rules("optional_fields", unknown)?,
@@ -223,17 +224,32 @@ impl Rule {
     }
 }
 
-/// A value after its converter.
-enum Converted {
-    Text(String),
-    Json(Value),
+/// A value after its converter; text is borrowed from the record when unchanged.
+enum Converted<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
     Time(Timestamp),
 }
 
+impl Converted<'_> {
+    fn json(&self) -> Value {
+        match self {
+            Converted::Text(s) => Value::String(s.to_string()),
+            Converted::Int(i) => Value::from(*i),
+            Converted::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            Converted::Bool(b) => Value::Bool(*b),
+            Converted::Time(t) => Value::String(t.to_string()),
+        }
+    }
+}
+
 /// Applies a converter; `Ok(None)` means "no value" (IntelMQ's `None`).
-fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, String> {
-    use Converted::{Json, Text, Time};
-    let some = |s: &str| (!s.is_empty()).then(|| Text(s.to_owned()));
+fn convert<'a>(c: Convert, value: &'a str, row: &Row<'a>) -> Result<Option<Converted<'a>>, String> {
+    use Converted::{Bool, Float, Int, Text, Time};
+    use std::borrow::Cow::{Borrowed, Owned};
+    let some = |s: &'a str| (!s.is_empty()).then_some(Text(Borrowed(s)));
     let int = |s: &str| s.parse::<i64>().map_err(|_| format!("expected an integer, found {s:?}"));
     Ok(match c {
         Convert::None => some(value),
@@ -246,32 +262,33 @@ fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, 
         }
         Convert::ValidateIp => {
             (value != "0.0.0.0" && !value.contains('/') && value.parse::<std::net::IpAddr>().is_ok())
-                .then(|| Text(value.to_owned()))
+                .then_some(Text(Borrowed(value)))
         }
         Convert::ValidateNetwork => {
             use farol_model::kinds::FieldKind as _;
-            (value.contains('/') && farol_model::kinds::Network::parse(value).is_some()).then(|| Text(value.to_owned()))
+            (value.contains('/') && farol_model::kinds::Network::parse(value).is_some())
+                .then_some(Text(Borrowed(value)))
         }
         Convert::ValidateFqdn => {
             use farol_model::kinds::FieldKind as _;
-            farol_model::kinds::Fqdn::parse(value).map(|f| Text(f.to_string()))
+            farol_model::kinds::Fqdn::parse(value).is_some().then_some(Text(Borrowed(value)))
         }
-        Convert::Int => (!value.is_empty()).then(|| int(value)).transpose()?.map(|i| Json(Value::from(i))),
+        Convert::Int => (!value.is_empty()).then(|| int(value)).transpose()?.map(Int),
         Convert::Float => (!value.is_empty())
             .then(|| value.parse::<f64>().map_err(|_| format!("expected a number, found {value:?}")))
             .transpose()?
-            .and_then(serde_json::Number::from_f64)
-            .map(|n| Json(Value::Number(n))),
+            .filter(|f| f.is_finite())
+            .map(Float),
         Convert::Bool => match value.to_ascii_lowercase().as_str() {
-            "y" | "yes" | "true" | "enabled" | "1" => Some(Json(Value::Bool(true))),
-            "n" | "no" | "false" | "disabled" | "0" => Some(Json(Value::Bool(false))),
+            "y" | "yes" | "true" | "enabled" | "1" => Some(Bool(true)),
+            "n" | "no" | "false" | "disabled" | "0" => Some(Bool(false)),
             _ => None,
         },
         Convert::InvalidateZero => match value {
             "" => None,
-            v => Some(int(v)?).filter(|&i| i != 0).map(|i| Json(Value::from(i))),
+            v => Some(int(v)?).filter(|&i| i != 0).map(Int),
         },
-        Convert::ValidateToNone => (!matches!(value, "" | "0" | "unknown")).then(|| Text(value.to_owned())),
+        Convert::ValidateToNone => (!matches!(value, "" | "0" | "unknown")).then_some(Text(Borrowed(value))),
         Convert::HttpHostAndUrl => {
             let host = row.get("cc_dns").or_else(|| row.get("http_host")).unwrap_or("");
             let path = row.get("url").or_else(|| row.get("http_url")).unwrap_or("");
@@ -282,24 +299,25 @@ fn convert(c: Convert, value: &str, row: &Row<'_>) -> Result<Option<Converted>, 
                 let path = path.find('/').map_or("", |i| &path[i..]);
                 let path = path.split(char::is_whitespace).next().unwrap_or("");
                 let scheme = row.get("application").filter(|a| matches!(*a, "http" | "https")).unwrap_or("http");
-                Some(Text(format!("{scheme}://{host}{path}")))
+                Some(Text(Owned(format!("{scheme}://{host}{path}"))))
             }
         }
         Convert::ForceBase64 => some(value).map(|_| {
             let engine = base64::engine::general_purpose::STANDARD;
-            if engine.decode(value).is_ok() { Text(value.to_owned()) } else { Text(engine.encode(value)) }
+            if engine.decode(value).is_ok() { Text(Borrowed(value)) } else { Text(Owned(engine.encode(value))) }
         }),
         Convert::CategoryOrDetail => some(value).or_else(|| row.get("detail").and_then(some)),
         Convert::ExchangeTaxonomy => {
-            Some(Text(if value == "exchange;webshell" { "intrusions" } else { "vulnerable" }.to_owned()))
+            Some(Text(Borrowed(if value == "exchange;webshell" { "intrusions" } else { "vulnerable" })))
         }
         Convert::ExchangeType => {
-            Some(Text(if value == "exchange;webshell" { "system-compromise" } else { "vulnerable-system" }.to_owned()))
+            Some(Text(Borrowed(if value == "exchange;webshell" { "system-compromise" } else { "vulnerable-system" })))
         }
-        Convert::ExchangeIdentifier => Some(Text(
-            if value == "exchange;webshell" { "exchange-server-webshell" } else { "vulnerable-exchange-server" }
-                .to_owned(),
-        )),
+        Convert::ExchangeIdentifier => Some(Text(Borrowed(if value == "exchange;webshell" {
+            "exchange-server-webshell"
+        } else {
+            "vulnerable-exchange-server"
+        }))),
     })
 }
 
@@ -309,20 +327,36 @@ struct Row<'a> {
     cells: &'a [&'a str],
 }
 
-impl Row<'_> {
-    fn get(&self, column: &str) -> Option<&str> {
+impl<'a> Row<'a> {
+    fn get(&self, column: &str) -> Option<&'a str> {
         self.header.get(column).and_then(|&i| self.cells.get(i)).copied()
     }
+}
+
+/// Where a rule's value goes, resolved once per report.
+#[derive(Debug, Clone)]
+enum Put {
+    Field(farol_model::Field),
+    Extra(String),
+}
+
+#[derive(Debug)]
+struct PlanRule {
+    put: Put,
+    column: usize,
+    convert: Convert,
+    required: bool,
 }
 
 /// How a report's columns are read, decided from its header.
 #[derive(Debug)]
 struct Plan {
     spec: Arc<ReportSpec>,
+    /// The fields the schema sets to constants.
+    constants: Vec<farol_model::Field>,
     names: Vec<String>,
     index: HashMap<String, usize>,
-    /// (rule, column index, required)
-    rules: Vec<(Rule, usize, bool)>,
+    rules: Vec<PlanRule>,
     /// Columns that no rule reads: kept as `extra.<column>`.
     rest: Vec<usize>,
 }
@@ -334,11 +368,20 @@ impl Plan {
         let mut missing = Vec::new();
         for (rule, required) in spec.required.iter().map(|r| (r, true)).chain(spec.optional.iter().map(|r| (r, false)))
         {
-            match index.get(&rule.column) {
-                Some(&i) => rules.push((rule.clone(), i, required)),
-                None if required => missing.push(rule.column.as_str()),
-                None => {}
-            }
+            let Some(&column) = index.get(&rule.column) else {
+                if required {
+                    missing.push(rule.column.as_str());
+                }
+                continue;
+            };
+            let put = match &rule.target {
+                None => Put::Extra(rule.column.clone()),
+                Some(t) => match t.strip_prefix("extra.") {
+                    Some(key) => Put::Extra(key.to_owned()),
+                    None => Put::Field(farol_model::Field::from_name(t).ok_or_else(|| format!("unknown field {t}"))?),
+                },
+            };
+            rules.push(PlanRule { put, column, convert: rule.convert, required });
         }
         if !missing.is_empty() {
             return Err(format!(
@@ -348,48 +391,52 @@ impl Plan {
                 names.join(", ")
             ));
         }
-        let used: Vec<bool> = (0..names.len()).map(|i| rules.iter().any(|(_, c, _)| *c == i)).collect();
+        let used: Vec<bool> = (0..names.len()).map(|i| rules.iter().any(|r| r.column == i)).collect();
         let rest = (0..names.len()).filter(|&i| !used[i]).collect();
-        Ok(Plan { spec, names, index, rules, rest })
+        let constants = spec.constants.iter().map(|(f, _)| f).collect();
+        Ok(Plan { spec, constants, names, index, rules, rest })
     }
 
     fn event(&self, cells: &[&[u8]]) -> Result<Event, String> {
         let texts: Vec<&str> =
             cells.iter().zip(&self.names).map(|(c, name)| text(c, name)).collect::<Result<_, _>>()?;
         let row = Row { header: &self.index, cells: &texts };
-        let mut event = self.spec.constants.clone();
-        if event.feed_documentation.is_none() {
-            event.feed_documentation = self.spec.url.as_deref().map(Into::into);
+        let mut event = Event::default();
+        for &f in &self.constants {
+            event.copy_field(&self.spec.constants, f);
         }
-        for (rule, i, required) in &self.rules {
-            let column = &self.names[*i];
-            let value = match convert(rule.convert, texts[*i], &row) {
-                Ok(v) => v,
-                Err(e) if *required => return Err(format!("column {column:?}: {e}")),
+        for rule in &self.rules {
+            let column = &self.names[rule.column];
+            let raw = texts[rule.column];
+            let value = match convert(rule.convert, raw, &row) {
+                Ok(Some(v)) => v,
+                Ok(None) if rule.required => {
+                    return Err(format!("column {column:?}: a value is required, found {raw:?}"));
+                }
+                Ok(None) => continue,
+                Err(e) if rule.required => return Err(format!("column {column:?}: {e}")),
                 Err(_) => {
                     // An optional value that its converter cannot read is kept as it came.
-                    event.extra.insert(column.clone(), Value::String(texts[*i].to_owned()));
+                    event.extra.insert(column.clone(), Value::String(raw.to_owned()));
                     continue;
                 }
             };
-            let Some(value) = value else {
-                if *required {
-                    return Err(format!("column {column:?}: a value is required, found {:?}", texts[*i]));
+            let result = match (&rule.put, &value) {
+                (Put::Extra(key), v) => {
+                    event.extra.insert(key.clone(), v.json());
+                    Ok(())
                 }
-                continue;
-            };
-            let key = rule.target.clone().unwrap_or_else(|| format!("extra.{column}"));
-            let result = match value {
-                Converted::Text(s) => event.set(&key, &s),
-                Converted::Json(v) => event.set_json(&key, &v),
-                Converted::Time(t) => event.set_json(&key, &Value::String(t.to_string())),
+                (Put::Field(f), Converted::Text(s)) => event.set_field(*f, s),
+                (Put::Field(f), Converted::Time(t)) => event.set_timestamp(*f, *t),
+                (Put::Field(f), Converted::Int(i)) => event.set_field(*f, &i.to_string()),
+                (Put::Field(f), other) => event.set_json(f.name(), &other.json()),
             };
             match result {
                 Ok(()) => {}
-                Err(e) if *required => return Err(format!("column {column:?}: {e}")),
+                Err(e) if rule.required => return Err(format!("column {column:?}: {e}")),
                 // An optional value that does not fit its field is kept, not lost.
                 Err(_) => {
-                    event.extra.insert(column.clone(), Value::String(texts[*i].to_owned()));
+                    event.extra.insert(column.clone(), Value::String(raw.to_owned()));
                 }
             }
         }

@@ -304,6 +304,19 @@ impl Event {
             .ok_or_else(|| FieldError::new(field.name(), field.expected(), value))
     }
 
+    /// Sets a time field.
+    pub fn set_timestamp(&mut self, field: Field, t: crate::Timestamp) -> Result<(), FieldError> {
+        let slot = match field {
+            Field::TimeSource => &mut self.time_source,
+            Field::TimeObservation => &mut self.time_observation,
+            Field::SourceAllocated => &mut self.source_allocated,
+            Field::DestinationAllocated => &mut self.destination_allocated,
+            other => return Err(FieldError::new(other.name(), other.expected(), &t.to_string())),
+        };
+        *slot = Some(t);
+        Ok(())
+    }
+
     /// Sets a field from a JSON value (strings, numbers and booleans are converted as the field's
     /// kind allows); `null` is ignored.
     pub fn set_json(&mut self, name: &str, value: &Value) -> Result<(), FieldError> {

@@ -281,3 +281,16 @@ fn cursors_round_trip_as_text() {
     assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
     assert!("x".parse::<Cursor>().is_err());
 }
+
+#[test]
+fn collector_state_and_results_are_kept_per_feed() {
+    let (_dir, store) = sqlite();
+    assert_eq!(store.collector_state("f").unwrap(), None);
+    store.set_collector_state("f", r#"{"etag":"x"}"#).unwrap();
+    assert_eq!(store.collector_state("f").unwrap().as_deref(), Some(r#"{"etag":"x"}"#));
+    store.record_feed_result("f", Some("connection refused")).unwrap();
+    store.record_feed_result("g", None).unwrap();
+    let health = store.feed_health(Timestamp::now()).unwrap();
+    assert_eq!(health[0].last_error.as_ref().unwrap().1, "connection refused");
+    assert!(health[1].last_success.is_some());
+}

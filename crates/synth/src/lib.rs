@@ -165,6 +165,36 @@ pub fn sinkhole_csv(out: &mut impl Write, rows: u64, seed: u64, day: Timestamp) 
     Ok(())
 }
 
+/// Writes a Microsoft CTIP "Infected" feed (one JSON object per line, as the current variant
+/// delivers it): `rows` sinkholed connections from Portugal during the day that starts at `day`.
+pub fn ctip_jsonl(out: &mut impl Write, rows: u64, seed: u64, day: Timestamp) -> io::Result<()> {
+    let nets = Networks::portugal();
+    let mut rng = Rng::new(seed);
+    const CODES: &[(&str, &str)] = &[
+        ("Tinba", "B67-SS-TINBA"),
+        ("Conficker", "B106-CONFICKER"),
+        ("Emotet", "B100-EMOTET"),
+        ("Zeus", "B54-ZEUS"),
+        ("Necurs", "B75-NECURS"),
+    ];
+    for i in 0..rows {
+        let t = day.add_secs((i * 86_400 / rows.max(1)) as i64).unwrap_or(day);
+        let ticks = (t.secs() + 11_644_473_600) * 10_000_000;
+        let (ip, net) = nets.address(&mut rng);
+        let (malware, code) = rng.pick(CODES);
+        let (region, city) = rng.pick(CITIES);
+        writeln!(
+            out,
+            r#"{{"DataFeed":"CTIP-Infected","SourcedFrom":"SinkHoleMessage","DateTimeReceivedUtc":{ticks},"DateTimeReceivedUtcTxt":"","Malware":"{malware}","ThreatCode":"{code}","ThreatConfidence":"High","TotalEncounters":{},"TLP":"Amber","SourceIp":"{ip}","SourcePort":{},"DestinationIp":"198.51.100.{}","DestinationPort":80,"TargetIp":"","TargetPort":0,"SourceIpInfo":{{"SourceIpAsnNumber":"{}","SourceIpAsnOrgName":"","SourceIpCountryCode":"PT","SourceIpRegion":"{region}","SourceIpCity":"{city}","SourceIpPostalCode":"","SourceIpLatitude":38.7,"SourceIpLongitude":-9.1,"SourceIpMetroCode":"","SourceIpAreaCode":"","SourceIpConnectionType":""}},"HttpInfo":{{"HttpHost":"","HttpRequest":"","HttpMethod":"","HttpReferrer":"","HttpUserAgent":"","HttpVersion":""}},"CustomInfo":{{"CustomField1":"","CustomField2":"","CustomField3":"","CustomField4":"","CustomField5":""}},"Payload":"AA=="}}"#,
+            1 + rng.below(20),
+            1024 + rng.below(64_511),
+            20 + rng.below(8),
+            net.asn,
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,7 +84,7 @@ fn open_input(file: &Path) -> Result<Input<'static>> {
     Ok(Input { reader: Box::new(f), name, size })
 }
 
-fn print_summary(s: &Summary) {
+pub fn print_summary(s: &Summary) {
     let r = &s.report;
     let c = &r.counts;
     println!(

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod collect;
 pub mod events;
 pub mod ingest;
 pub mod init;

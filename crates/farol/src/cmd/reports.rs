@@ -125,9 +125,21 @@ pub fn feeds(dir: &Path) -> Result<()> {
     for name in names {
         let h = health.iter().find(|h| h.feed == name);
         let format = config.feeds.get(name).map_or("(not declared)", |f| f.format.as_deref().unwrap_or("detect"));
+        let collector = config.collectors.iter().find(|c| c.feed.name == name).map_or_else(
+            || "-".to_owned(),
+            |c| {
+                let kind = match &c.config {
+                    farol_collect::CollectorConfig::File { .. } => "file",
+                    farol_collect::CollectorConfig::Spool { .. } => "spool",
+                    farol_collect::CollectorConfig::Http(_) => "http",
+                };
+                c.schedule.as_ref().map_or_else(|| kind.to_owned(), |s| format!("{kind}, {s}"))
+            },
+        );
         t.row(vec![
             name.to_owned(),
             format.to_owned(),
+            collector,
             when(h.and_then(|h| h.last_report)),
             when(h.and_then(|h| h.last_success)),
             h.and_then(|h| h.last_error.as_ref())
@@ -138,5 +150,26 @@ pub fn feeds(dir: &Path) -> Result<()> {
         ]);
     }
     print!("{}", t.render());
+    Ok(())
+}
+
+pub fn formats(dir: &Path) -> Result<()> {
+    let mut t = Table::new(&["format", "reads"]);
+    for f in farol_feeds::FORMATS {
+        t.row(vec![f.name.to_owned(), f.description.to_owned()]);
+    }
+    print!("{}", t.render());
+    // The schema in use: the operator's if configured (needs a farol directory), else the shipped one.
+    let schema = crate::config::Config::load(dir)
+        .ok()
+        .and_then(|c| c.shadowserver)
+        .unwrap_or_else(farol_feeds::shadowserver::Schema::builtin);
+    let types = schema.report_types();
+    println!(
+        "\nShadowserver report types in the schema in use ({}, {}): {}",
+        types.len(),
+        schema.created.as_deref().unwrap_or("undated"),
+        types.join(", ")
+    );
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration2.sql")];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
 const PAGE_SIZE: u32 = 16_384;
@@ -353,6 +353,37 @@ impl Store for SqliteStore {
         })
     }
 
+    fn collector_state(&self, feed: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT collector_state FROM feeds WHERE name = ?1", [feed], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
+    fn set_collector_state(&self, feed: &str, state: &str) -> Result<()> {
+        self.with(|c| {
+            feed_id(c, feed)?;
+            c.execute("UPDATE feeds SET collector_state = ?2 WHERE name = ?1", [feed, state])?;
+            Ok(())
+        })
+    }
+
+    fn record_feed_result(&self, feed: &str, error: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            feed_id(c, feed)?;
+            let now = Timestamp::now().micros();
+            match error {
+                None => c.execute("UPDATE feeds SET last_success_at = ?2 WHERE name = ?1", params![feed, now])?,
+                Some(e) => c.execute(
+                    "UPDATE feeds SET last_error_at = ?2, last_error = ?3 WHERE name = ?1",
+                    params![feed, now, e],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
     fn totals(&self) -> Result<Totals> {
         self.with(|c| {
             Ok(c.query_row(
@@ -429,4 +460,34 @@ fn write_compressed(
     }
     tx.commit()?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_of_version_1_is_migrated_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("farol.db");
+        {
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1; INSERT INTO feeds (name) VALUES ('old');").unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        store.set_collector_state("old", "s").unwrap();
+        assert_eq!(store.collector_state("old").unwrap().as_deref(), Some("s"));
+        let version: usize = store.with(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_farol_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("farol.db");
+        connect(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+        let err = SqliteStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("newer than this farol knows"), "{err}");
+    }
 }

@@ -1,0 +1,111 @@
+//! Collectors: where a feed's reports come from (a file, a spool directory, an HTTP(S) URL),
+//! and the schedules that run them. A collector only fetches; the pipeline archives and
+//! processes what it fetched, and a broken feed never stops the others.
+
+mod http;
+mod schedule;
+mod spool;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use farol_pipeline::{Feed, Ingested, Input, Quiet};
+use farol_store::Store;
+use serde::Deserialize;
+
+pub use http::{HttpConfig, forbidden};
+pub use schedule::{Schedule, run_schedules};
+
+/// Where a feed's reports come from, as written under `[feeds.NAME.collector]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CollectorConfig {
+    /// One file, read on every run (unchanged content is recognized and skipped).
+    File { path: PathBuf },
+    /// Every file that appears in a directory, once; then moved to `done/` or `failed/`.
+    Spool { dir: PathBuf },
+    /// An HTTP(S) download.
+    Http(HttpConfig),
+}
+
+/// Why a collector run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{0}")]
+    Fetch(String),
+    #[error(transparent)]
+    Ingest(#[from] farol_pipeline::Error),
+    #[error(transparent)]
+    Store(#[from] farol_store::StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A feed with its collector, ready to run.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    pub feed: Feed,
+    pub config: CollectorConfig,
+    pub schedule: Option<Schedule>,
+}
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub ingested: Vec<Ingested>,
+    /// Nothing new at the source (HTTP 304, an empty spool).
+    pub unchanged: bool,
+}
+
+/// Runs a collector once; `workdir` holds downloads until they are complete. The outcome is
+/// also recorded as the feed's last success or error.
+pub async fn run_once(store: Arc<dyn Store>, collector: &Collector, workdir: &Path) -> Result<Run, Error> {
+    let result = run_inner(store.clone(), collector, workdir).await;
+    let error = result.as_ref().err().map(ToString::to_string);
+    let name = collector.feed.name.clone();
+    let _ = tokio::task::spawn_blocking(move || store.record_feed_result(&name, error.as_deref())).await;
+    result
+}
+
+async fn run_inner(store: Arc<dyn Store>, collector: &Collector, workdir: &Path) -> Result<Run, Error> {
+    let feed = collector.feed.clone();
+    match &collector.config {
+        CollectorConfig::File { path } => {
+            let path = path.clone();
+            blocking(move || Ok(Run { ingested: ingest_file(&*store, &feed, &path)?, unchanged: false })).await
+        }
+        CollectorConfig::Spool { dir } => {
+            let dir = dir.clone();
+            blocking(move || spool::run(&*store, &feed, &dir)).await
+        }
+        CollectorConfig::Http(config) => http::run(store, &feed, config, workdir).await,
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Fetch(format!("the collector stopped unexpectedly: {e}")))?
+}
+
+/// Archives and processes one file (each member, for a zip).
+pub(crate) fn ingest_file(store: &dyn Store, feed: &Feed, path: &Path) -> Result<Vec<Ingested>, Error> {
+    ingest_named(store, feed, path, path.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+pub(crate) fn ingest_named(
+    store: &dyn Store,
+    feed: &Feed,
+    path: &Path,
+    name: Option<String>,
+) -> Result<Vec<Ingested>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::Fetch(format!("cannot open {}: {e}", path.display())))?;
+    let size = file.metadata().ok().map(|m| m.len());
+    let input = Input { reader: Box::new(file), name, size };
+    let (ingested, error) = farol_pipeline::ingest_all(store, feed, input, &[], &Quiet)?;
+    match error {
+        Some(e) => Err(e.into()),
+        None => Ok(ingested),
+    }
+}
