@@ -104,33 +104,37 @@ fn parse(format: &str, rows: u64) -> Result<()> {
         other => bail!("unknown format {other:?}: shadowserver, csv or ctip"),
     };
     let build = farol_feeds::format(format).map_err(|e| anyhow::anyhow!(e.0))?.build;
-    let mut parser = build(&config, Some(name)).map_err(|e| anyhow::anyhow!(e.0))?;
-    let mut out = farol_feeds::Output::default();
-    let (mut events, mut rejects) = (0usize, 0usize);
-    let started = Instant::now();
-    for chunk in input.chunks(256 * 1024) {
-        parser.push(chunk, &mut out);
-        if out.events.len() >= 2048 {
-            events += out.events.len();
-            rejects += out.rejects.len();
-            // As the pipeline does: the buffers are kept for the next batch.
-            out.events.clear();
-            out.rejects.clear();
-            out.raw.clear();
+    // The best of three runs: the machine's other work only ever makes a run slower.
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..3 {
+        let mut parser = build(&config, Some(name)).map_err(|e| anyhow::anyhow!(e.0))?;
+        let mut out = farol_feeds::Output::default();
+        let (mut events, mut rejects) = (0usize, 0usize);
+        let started = Instant::now();
+        for chunk in input.chunks(256 * 1024) {
+            parser.push(chunk, &mut out);
+            if out.events.len() >= 2048 {
+                events += out.events.len();
+                rejects += out.rejects.len();
+                // As the pipeline does: the buffers are kept for the next batch.
+                out.events.clear();
+                out.rejects.clear();
+                out.raw.clear();
+            }
         }
-    }
-    parser.finish(&mut out);
-    events += out.events.len();
-    rejects += out.rejects.len();
-    let elapsed = started.elapsed();
-    if rejects > 0 || events as u64 != rows {
-        bail!("expected {rows} events, got {events} and {rejects} rejects");
+        parser.finish(&mut out);
+        events += out.events.len();
+        rejects += out.rejects.len();
+        best = best.min(started.elapsed());
+        if rejects > 0 || events as u64 != rows {
+            bail!("expected {rows} events, got {events} and {rejects} rejects");
+        }
     }
     println!(
         "| {format} | {rows} | {:.0} MB | {:.2} s | {:.0} |",
         input.len() as f64 / 1e6,
-        elapsed.as_secs_f64(),
-        rows as f64 / elapsed.as_secs_f64()
+        best.as_secs_f64(),
+        rows as f64 / best.as_secs_f64()
     );
     Ok(())
 }

@@ -116,10 +116,8 @@ impl CsvFeed {
 }
 
 fn csv_record(row: fn(&[&str]) -> Result<Option<Event>, String>, item: Item<'_>, out: &mut Output) {
-    let Some(record) = item.record(out) else { return };
-    let cells: Result<Vec<&str>, String> =
-        record.cells.iter().enumerate().map(|(i, c)| crate::csv::text(c, &(i + 1).to_string())).collect();
-    match cells.and_then(|cells| row(&cells)) {
+    let Some(record) = item.record(out, &[]) else { return };
+    match row(record.cells) {
         Ok(Some(event)) => out.event(event, record.position, record.raw),
         Ok(None) => {}
         Err(reason) => out.reject(record.position, reason, record.raw),
@@ -161,15 +159,15 @@ fn urlhaus(cells: &[&str]) -> Result<Option<Event>, String> {
     set(&mut e, "classification.type", "malware-distribution", "threat")?;
     set(&mut e, "classification.identifier", threat, "threat")?;
     set(&mut e, "event_description.url", link, "urlhaus_link")?;
-    e.extra.insert("urlhaus.id".into(), Value::String(id.to_owned()));
+    e.extra.insert("urlhaus.id", Value::String(id.to_owned()));
     if let Some(last) = last_online.filter(|l| !l.is_empty() && *l != "None") {
-        e.extra.insert("last_online".into(), Value::String(last.to_owned()));
+        e.extra.insert("last_online", Value::String(last.to_owned()));
     }
     if !tags.is_empty() && tags != "None" {
-        e.extra.insert("tags".into(), tags.split(',').map(|t| Value::String(t.trim().to_owned())).collect());
+        e.extra.insert("tags", tags.split(',').map(|t| Value::String(t.trim().to_owned())).collect());
     }
     if !reporter.is_empty() {
-        e.extra.insert("reporter".into(), Value::String(reporter.to_owned()));
+        e.extra.insert("reporter", Value::String(reporter.to_owned()));
     }
     Ok(Some(e))
 }
@@ -193,7 +191,7 @@ fn feodo_csv(cells: &[&str]) -> Result<Option<Event>, String> {
         set(&mut e, "status", s, "c2_status")?;
     }
     if let Some(l) = last_online.filter(|l| !l.is_empty()) {
-        e.extra.insert("last_online".into(), Value::String(l.to_owned()));
+        e.extra.insert("last_online", Value::String(l.to_owned()));
     }
     c2(&mut e, malware)?;
     Ok(Some(e))
@@ -270,7 +268,7 @@ fn feodo_json(bytes: &[u8], position: Position, out: &mut Output) {
             set(&mut e, "source.as_name", &text("as_name"), "as_name")?;
             set(&mut e, "source.geolocation.cc", &text("country"), "country")?;
             if let Some(Value::String(l)) = m.get("last_online") {
-                e.extra.insert("last_online".into(), Value::String(l.clone()));
+                e.extra.insert("last_online", Value::String(l.clone()));
             }
             c2(&mut e, &text("malware"))?;
             Ok(e)
@@ -382,24 +380,24 @@ fn threatfox_ioc(bytes: &[u8], key: &[u8]) -> Result<Event, String> {
     }
     let reference = text("reference");
     if e.set("event_description.url", &reference).is_err() && !reference.is_empty() {
-        e.extra.insert("reference".into(), Value::String(reference));
+        e.extra.insert("reference", Value::String(reference));
     }
     for k in ["last_seen_utc", "last_seen", "reporter", "malware_alias", "threat_type", "anonymous", "id"] {
         if let Some(v) = m.get(k).filter(|v| !v.is_null() && *v != "") {
-            e.extra.insert(k.to_owned(), v.clone());
+            e.extra.insert(k, v.clone());
         }
     }
     match m.get("tags") {
         Some(Value::String(t)) if !t.is_empty() => {
-            e.extra.insert("tags".into(), t.split(',').map(|t| Value::String(t.trim().to_owned())).collect());
+            e.extra.insert("tags", t.split(',').map(|t| Value::String(t.trim().to_owned())).collect());
         }
         Some(v @ Value::Array(_)) => {
-            e.extra.insert("tags".into(), v.clone());
+            e.extra.insert("tags", v.clone());
         }
         _ => {}
     }
     if !key.is_empty() && key != b"data" {
-        e.extra.insert("threatfox.id".into(), Value::String(String::from_utf8_lossy(key).into_owned()));
+        e.extra.insert("threatfox.id", Value::String(String::from_utf8_lossy(key).into_owned()));
     }
     Ok(e)
 }

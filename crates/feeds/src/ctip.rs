@@ -114,7 +114,7 @@ fn interflow(map: &Map<String, Value>) -> Result<Event, String> {
             "description" => set(&mut e, key, "event_description.text", value)?,
             "tlplevel" => set(&mut e, key, "tlp", value)?,
             "useragent" => {
-                e.extra.insert("user_agent".into(), value.clone());
+                e.extra.insert("user_agent", value.clone());
             }
             "confidence" => {
                 let c = value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse().ok()));
@@ -125,7 +125,7 @@ fn interflow(map: &Map<String, Value>) -> Result<Event, String> {
             }
             "version" | "indicatorthreattype" | "indicatorexpirationdatetime" => {}
             other => {
-                e.extra.insert(other.to_owned(), value.clone());
+                e.extra.insert(other, value.clone());
             }
         }
     }
@@ -262,11 +262,11 @@ fn azure(map: &Map<String, Value>) -> Result<Event, String> {
         match azure_target(key) {
             Some(To::Field(field)) => set(&mut e, key, field, value)?,
             Some(To::Extra(name)) => {
-                e.extra.insert(name.to_owned(), value.clone());
+                e.extra.insert(name, value.clone());
             }
             None if key.starts_with("Payload.") => {
                 if key == "Payload.ts" {
-                    e.extra.insert("payload.timestamp".into(), value.clone());
+                    e.extra.insert("payload.timestamp", value.clone());
                 } else if key == "Payload.Protocol" {
                     // "HTTP/1.1": the application protocol is the part before the slash.
                     if let Some(p) = value.as_str().and_then(|s| s.split('/').next()) {
@@ -292,7 +292,7 @@ fn azure(map: &Map<String, Value>) -> Result<Event, String> {
             }
             // Keys this version does not know are kept, not refused.
             None => {
-                e.extra.insert(key.clone(), value.clone());
+                e.extra.insert(key, value.clone());
             }
         }
     }

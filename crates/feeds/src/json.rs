@@ -159,7 +159,7 @@ impl Mapper {
             let result = match (&target, v) {
                 (_, Value::Null) | (Target::Skip, _) => Ok(()),
                 (Target::Extra(k), v) => {
-                    event.extra.insert(k.clone(), v.clone());
+                    event.extra.insert(k, v.clone());
                     Ok(())
                 }
                 (Target::Field(_), Value::String(s)) => apply(&mut event, &target, s.trim(), &self.time),

@@ -64,6 +64,24 @@ impl Output {
         self.events.push(Parsed { event, position, raw: start..self.raw.len() });
     }
 
+    /// Builds an event where it will stay (an event is large: moving it costs a copy) from a
+    /// record; a record that `fill` refuses becomes a reject with its reason.
+    pub fn build(&mut self, position: Position, raw: &[u8], fill: impl FnOnce(&mut Event) -> Result<(), String>) {
+        self.events.push(Parsed { event: Event::default(), position, raw: 0..0 });
+        let last = self.events.len() - 1;
+        match fill(&mut self.events[last].event) {
+            Ok(()) => {
+                let start = self.raw.len();
+                self.raw.extend_from_slice(&raw[..raw.len().min(Reject::MAX_RAW)]);
+                self.events[last].raw = start..self.raw.len();
+            }
+            Err(reason) => {
+                self.events.pop();
+                self.reject(position, reason, raw);
+            }
+        }
+    }
+
     pub fn reject(&mut self, position: Position, reason: impl Into<String>, raw: &[u8]) {
         self.rejects.push(Reject::new(position, reason, raw));
     }

@@ -170,7 +170,7 @@ pub(crate) fn apply(event: &mut Event, target: &Target, value: &str, time: &Time
     match target {
         Target::Skip => Ok(()),
         Target::Extra(key) => {
-            event.extra.insert(key.clone(), serde_json::Value::String(value.to_owned()));
+            event.extra.insert(key, serde_json::Value::String(value.to_owned()));
             Ok(())
         }
         Target::Field(field) if is_time(*field) => match time.parse(value) {

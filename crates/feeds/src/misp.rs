@@ -233,7 +233,7 @@ fn attribute_event(
     let _ = e.set("misp.attribute_uuid", text(attribute, "uuid"));
     let mut extra = |k: &str, v: Option<&Value>| {
         if let Some(v) = v.filter(|v| !v.is_null() && *v != "") {
-            e.extra.insert(k.to_owned(), v.clone());
+            e.extra.insert(k, v.clone());
         }
     };
     extra("misp.category", attribute.get("category"));
@@ -244,11 +244,11 @@ fn attribute_event(
     extra("misp.threat_level_id", event.get("threat_level_id"));
     extra("misp.orgc", event.get("Orgc").and_then(|o| o.get("name")));
     if let Some(name) = object_name {
-        e.extra.insert("misp.object".into(), Value::String(name.to_owned()));
+        e.extra.insert("misp.object", Value::String(name.to_owned()));
     }
     let all: Vec<Value> = event_tags.iter().chain(&tags).map(|t| Value::String((*t).to_owned())).collect();
     if !all.is_empty() {
-        e.extra.insert("misp.tags".into(), Value::Array(all));
+        e.extra.insert("misp.tags", Value::Array(all));
     }
     Ok(e)
 }

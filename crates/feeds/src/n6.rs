@@ -95,7 +95,7 @@ fn events(m: &Map<String, Value>) -> Result<Vec<Event>, String> {
     } else {
         // A category this version does not know: kept, and classified as undetermined.
         e.set("classification.type", "undetermined").map_err(|err| err.to_string())?;
-        e.extra.insert("n6.category".into(), Value::String(cat.to_owned()));
+        e.extra.insert("n6.category", Value::String(cat.to_owned()));
     }
     if let (Some(name), "bots" | "cnc") = (name, cat) {
         let _ = e.set("malware.name", name);
@@ -116,7 +116,7 @@ fn events(m: &Map<String, Value>) -> Result<Vec<Event>, String> {
         ("name", "n6.name"),
     ] {
         if let Some(v) = m.get(key).filter(|v| !v.is_null()) {
-            e.extra.insert(extra.to_owned(), v.clone());
+            e.extra.insert(extra, v.clone());
         }
     }
     let addresses = match m.get("address") {

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
-use farol_model::{Event, Timestamp};
+use farol_model::{Event, Field, Timestamp};
 use serde_json::Value;
 
-use crate::csv::{CsvRecords, Item, header_names, text};
+use crate::csv::{CsvRecords, Item};
 use crate::{Confidence, ConfigError, CsvOptions, Format, Output, ParseConfig, Parser, Probe};
 
 pub(crate) const FORMAT: Format = Format {
@@ -186,6 +186,7 @@ impl ReportSpec {
             // The report's page tells a network owner what the finding means and how to fix it.
             constants.feed_documentation = spec.get("url").and_then(Value::as_str).map(Into::into);
         }
+        constants.share_texts();
         let rules = |name: &str, unknown: &mut Vec<String>| -> Result<Vec<Rule>, String> {
             let Some(list) = spec.get(name) else { return Ok(Vec::new()) };
             let list = list.as_array().ok_or_else(|| format!("{name} must be an array"))?;
@@ -336,7 +337,7 @@ impl<'a> Row<'a> {
 /// Where a rule's value goes, resolved once per report.
 #[derive(Debug, Clone)]
 enum Put {
-    Field(farol_model::Field),
+    Field(Field),
     Extra(String),
 }
 
@@ -346,6 +347,9 @@ struct PlanRule {
     column: usize,
     convert: Convert,
     required: bool,
+    /// The converter only checks what the target field's own parser checks (an address into
+    /// an address field, a name into a name field): the value is parsed once, by the field.
+    by_field: bool,
 }
 
 /// How a report's columns are read, decided from its header.
@@ -353,7 +357,7 @@ struct PlanRule {
 struct Plan {
     spec: Arc<ReportSpec>,
     /// The fields the schema sets to constants.
-    constants: Vec<farol_model::Field>,
+    constants: Vec<Field>,
     names: Vec<String>,
     index: HashMap<String, usize>,
     rules: Vec<PlanRule>,
@@ -378,10 +382,15 @@ impl Plan {
                 None => Put::Extra(rule.column.clone()),
                 Some(t) => match t.strip_prefix("extra.") {
                     Some(key) => Put::Extra(key.to_owned()),
-                    None => Put::Field(farol_model::Field::from_name(t).ok_or_else(|| format!("unknown field {t}"))?),
+                    None => Put::Field(Field::from_name(t).ok_or_else(|| format!("unknown field {t}"))?),
                 },
             };
-            rules.push(PlanRule { put, column, convert: rule.convert, required });
+            let by_field = match (&put, rule.convert) {
+                (Put::Field(f), Convert::ValidateIp) => f.expected() == Field::SourceIp.expected(),
+                (Put::Field(f), Convert::ValidateFqdn) => f.expected() == Field::SourceFqdn.expected(),
+                _ => false,
+            };
+            rules.push(PlanRule { put, column, convert: rule.convert, required, by_field });
         }
         if !missing.is_empty() {
             return Err(format!(
@@ -397,17 +406,21 @@ impl Plan {
         Ok(Plan { spec, constants, names, index, rules, rest })
     }
 
-    fn event(&self, cells: &[&[u8]]) -> Result<Event, String> {
-        let texts: Vec<&str> =
-            cells.iter().zip(&self.names).map(|(c, name)| text(c, name)).collect::<Result<_, _>>()?;
-        let row = Row { header: &self.index, cells: &texts };
-        let mut event = Event::default();
+    fn fill(&self, event: &mut Event, texts: &[&str]) -> Result<(), String> {
+        let row = Row { header: &self.index, cells: texts };
         for &f in &self.constants {
             event.copy_field(&self.spec.constants, f);
         }
         for rule in &self.rules {
             let column = &self.names[rule.column];
             let raw = texts[rule.column];
+            if let (true, Put::Field(f)) = (rule.by_field, &rule.put) {
+                let address_only = rule.convert == Convert::ValidateIp && (raw == "0.0.0.0" || raw.contains('/'));
+                if (raw.is_empty() || address_only || event.set_field(*f, raw).is_err()) && rule.required {
+                    return Err(format!("column {column:?}: a value is required, found {raw:?}"));
+                }
+                continue;
+            }
             let value = match convert(rule.convert, raw, &row) {
                 Ok(Some(v)) => v,
                 Ok(None) if rule.required => {
@@ -417,18 +430,19 @@ impl Plan {
                 Err(e) if rule.required => return Err(format!("column {column:?}: {e}")),
                 Err(_) => {
                     // An optional value that its converter cannot read is kept as it came.
-                    event.extra.insert(column.clone(), Value::String(raw.to_owned()));
+                    event.extra.insert(column, Value::String(raw.to_owned()));
                     continue;
                 }
             };
             let result = match (&rule.put, &value) {
                 (Put::Extra(key), v) => {
-                    event.extra.insert(key.clone(), v.json());
+                    event.extra.insert(key, v.json());
                     Ok(())
                 }
                 (Put::Field(f), Converted::Text(s)) => event.set_field(*f, s),
                 (Put::Field(f), Converted::Time(t)) => event.set_timestamp(*f, *t),
-                (Put::Field(f), Converted::Int(i)) => event.set_field(*f, &i.to_string()),
+                // The text the integer was read from: the field reads it again, without a copy.
+                (Put::Field(f), Converted::Int(_)) => event.set_field(*f, raw),
                 (Put::Field(f), other) => event.set_json(f.name(), &other.json()),
             };
             match result {
@@ -436,7 +450,7 @@ impl Plan {
                 Err(e) if rule.required => return Err(format!("column {column:?}: {e}")),
                 // An optional value that does not fit its field is kept, not lost.
                 Err(_) => {
-                    event.extra.insert(column.clone(), Value::String(raw.to_owned()));
+                    event.extra.insert(column, Value::String(raw.to_owned()));
                 }
             }
         }
@@ -445,7 +459,7 @@ impl Plan {
                 event.extra.insert(self.names[i].clone(), Value::String(texts[i].to_owned()));
             }
         }
-        Ok(event)
+        Ok(())
     }
 }
 
@@ -517,9 +531,8 @@ impl State {
         if self.failed {
             return;
         }
-        let Some(record) = item.record(out) else { return };
         let Some(plan) = &self.plan else {
-            match self.start(record.cells) {
+            match self.start(item) {
                 Ok(plan) => self.plan = Some(plan),
                 Err(message) => {
                     out.fatal = Some(message);
@@ -528,19 +541,17 @@ impl State {
             }
             return;
         };
+        let Some(record) = item.record(out, &plan.names) else { return };
         if record.cells.len() != plan.names.len() {
             let reason =
                 format!("expected {} columns (as in the header), found {}", plan.names.len(), record.cells.len());
             out.reject(record.position, reason, record.raw);
             return;
         }
-        match plan.event(record.cells) {
-            Ok(event) => out.event(event, record.position, record.raw),
-            Err(reason) => out.reject(record.position, reason, record.raw),
-        }
+        out.build(record.position, record.raw, |event| plan.fill(event, record.cells));
     }
 
-    fn start(&self, header: &[&[u8]]) -> Result<Plan, String> {
+    fn start(&self, header: Item<'_>) -> Result<Plan, String> {
         let Some(kind) = &self.report_type else {
             return Err("cannot tell which Shadowserver report this is: its name is not YYYY-MM-DD-<type>-<id>.csv; \
                         set shadowserver.report in the feed's configuration"
@@ -553,7 +564,7 @@ impl State {
                 self.schema.report_types().len()
             )
         })?;
-        Plan::new(spec.clone(), header_names(header)?)
+        Plan::new(spec.clone(), header.names()?)
     }
 }
 

@@ -43,7 +43,7 @@ fn blocklist(e: &mut Event, sbl: Option<&str>) -> Result<(), String> {
     e.set("classification.type", "blacklist").map_err(|err| err.to_string())?;
     e.set("classification.identifier", "spamhaus-drop").map_err(|err| err.to_string())?;
     if let Some(sbl) = sbl.filter(|s| !s.is_empty()) {
-        e.extra.insert("sbl".into(), Value::String(sbl.to_owned()));
+        e.extra.insert("sbl", Value::String(sbl.to_owned()));
         let _ = e.set("event_description.url", &format!("https://check.spamhaus.org/sbl/query/{sbl}"));
     }
     Ok(())
@@ -76,7 +76,7 @@ fn json_entry(m: &Map<String, Value>) -> Result<Event, String> {
     }
     for key in ["rir", "domain"] {
         if let Some(v) = m.get(key).filter(|v| !v.is_null()) {
-            e.extra.insert(key.to_owned(), v.clone());
+            e.extra.insert(key, v.clone());
         }
     }
     blocklist(&mut e, text("sblid"))?;

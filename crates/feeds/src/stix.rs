@@ -172,7 +172,7 @@ impl State {
                 {
                     e.feed_accuracy = Some(c);
                 }
-                e.extra.insert("stix.id".into(), Value::String(text(object, "id").to_owned()));
+                e.extra.insert("stix.id", Value::String(text(object, "id").to_owned()));
                 for key in [
                     "number_observed",
                     "count",

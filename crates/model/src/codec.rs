@@ -219,12 +219,12 @@ impl Event {
     pub fn encode_delta(&self, base: &Event, out: &mut Vec<u8>) {
         out.push(VERSION);
         self.encode_fields(base, out);
-        let changed: Vec<(&String, Option<&Value>)> = self
+        let changed: Vec<(&str, Option<&Value>)> = self
             .extra
             .iter()
-            .filter(|(k, v)| base.extra.get(*k) != Some(v))
+            .filter(|(k, v)| base.extra.get(k) != Some(v))
             .map(|(k, v)| (k, Some(v)))
-            .chain(base.extra.keys().filter(|k| !self.extra.contains_key(*k)).map(|k| (k, None)))
+            .chain(base.extra.keys().filter(|k| !self.extra.contains_key(k)).map(|k| (k, None)))
             .collect();
         if !changed.is_empty() {
             out.push(EXTRA);

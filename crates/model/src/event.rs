@@ -1,6 +1,5 @@
 //! The event: IntelMQ's harmonization fields as typed values, plus free `extra.*`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -9,8 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::kinds::{self, FieldKind, FieldValue};
 use crate::taxonomy::{ClassificationType, Recognized, Taxonomy};
 
-/// Free-form data under `extra.`, keyed without the prefix.
-pub type Extra = BTreeMap<String, Value>;
+pub use crate::extra::Extra;
 
 macro_rules! fields {
     ($( $variant:ident $name:literal $kind:ident $snake:ident ),+ $(,)?) => {
@@ -70,6 +68,12 @@ macro_rules! fields {
             /// Copies one field's value from another event.
             pub fn copy_field(&mut self, from: &Event, field: Field) {
                 match field { $( Field::$variant => self.$snake.clone_from(&from.$snake), )+ }
+            }
+
+            /// Makes this event's texts cheap to copy into other events: for values that
+            /// configuration sets on every event of a feed (see [`kinds::shared`]).
+            pub fn share_texts(&mut self) {
+                $( if let Some(v) = &mut self.$snake { <kinds::$kind as FieldKind>::share(v); } )+
             }
 
             pub fn remove(&mut self, field: Field) {
@@ -290,7 +294,7 @@ impl Event {
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), FieldError> {
         match resolve(name)? {
             Target::Extra(key) => {
-                self.extra.insert(key.to_owned(), Value::String(value.to_owned()));
+                self.extra.insert(key, Value::String(value.to_owned()));
                 Ok(())
             }
             Target::Field(field) => self.set_field(field, value),
@@ -325,7 +329,7 @@ impl Event {
         }
         match resolve(name)? {
             Target::Extra(key) => {
-                self.extra.insert(key.to_owned(), value.clone());
+                self.extra.insert(key, value.clone());
                 Ok(())
             }
             Target::Field(field) => self.set_checked(field, None, Some(value)).then_some(()).ok_or_else(|| {

@@ -1,7 +1,9 @@
 //! Value kinds of the harmonization fields: how a value is sanitized from text or JSON, what it
 //! is stored as, and how it is shown. Each kind follows the IntelMQ type of the same name.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 
 use compact_str::CompactString;
 use ipnet::IpNet;
@@ -84,6 +86,26 @@ pub trait FieldKind {
     }
 
     fn view(v: &Self::Value) -> FieldValue<'_>;
+
+    /// Makes a value cheap to copy into many events (see [`shared`]); only text needs it.
+    fn share(_: &mut Self::Value) {}
+}
+
+/// The text, kept once for the life of the process so that copies of the result cost no
+/// allocation. For what configuration sets on every event of a feed or report type (a feed's
+/// provider, a report's documentation URL): the texts are few, and each is kept only once.
+pub fn shared(s: &str) -> CompactString {
+    static POOL: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    let kept = match pool.get(s) {
+        Some(kept) => *kept,
+        None => {
+            let kept: &'static str = Box::leak(s.into());
+            pool.insert(kept);
+            kept
+        }
+    };
+    CompactString::const_new(kept)
 }
 
 fn text(s: &str) -> Option<CompactString> {
@@ -122,6 +144,11 @@ macro_rules! text_kind {
             }
             fn view(v: &CompactString) -> FieldValue<'_> {
                 view_text(v)
+            }
+            fn share(v: &mut CompactString) {
+                if v.is_heap_allocated() {
+                    *v = shared(v);
+                }
             }
         }
     };
@@ -233,11 +260,41 @@ impl FieldKind for Ip {
     fn parse(s: &str) -> Option<IpAddr> {
         let s = s.trim();
         let s = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s);
-        s.parse().ok()
+        parse_ipv4(s.as_bytes()).map(IpAddr::V4).or_else(|| s.parse().ok())
     }
     fn view(v: &IpAddr) -> FieldValue<'_> {
         FieldValue::Ip(*v)
     }
+}
+
+/// Reads a dotted quad (`192.0.2.1`) several times faster than `str::parse`, which it agrees
+/// with: it accepts a subset of what `Ipv4Addr::from_str` accepts (no leading zeros), and the
+/// caller falls back to `parse` for anything else.
+pub fn parse_ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value: u32 = 0;
+        while let Some(d) = s.get(i).filter(|b| b.is_ascii_digit()) {
+            value = value * 10 + u32::from(d - b'0');
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        if i == start || (i - start > 1 && s[start] == b'0') {
+            return None;
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    (i == s.len()).then_some(std::net::Ipv4Addr::from(octets))
 }
 
 #[derive(Debug)]
@@ -427,6 +484,45 @@ impl FieldKind for Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_ipv4_reader_agrees_with_the_standard_one() {
+        for s in [
+            "0.0.0.0",
+            "192.0.2.1",
+            "255.255.255.255",
+            "10.0.0.01",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.",
+            "1..2.3",
+            "1.2.3.4x",
+            "",
+            "1234.1.1.1",
+            "01.2.3.4",
+            "1.2.3.-4",
+            "::1",
+            "1.2.3.4 ",
+        ] {
+            if let Some(ip) = parse_ipv4(s.as_bytes()) {
+                assert_eq!(Some(ip), s.parse().ok(), "{s}");
+            }
+        }
+        assert_eq!(parse_ipv4(b"192.0.2.1"), Some(std::net::Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(parse_ipv4(b"1.2.3.400"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_ipv4_reader_never_disagrees(s in "[0-9.]{0,17}") {
+            let standard: Option<std::net::Ipv4Addr> = s.parse().ok();
+            proptest::prop_assert!(parse_ipv4(s.as_bytes()).is_none_or(|ip| Some(ip) == standard));
+            // Every quad without leading zeros is read by the fast path.
+            if standard.is_some() && !s.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
+                proptest::prop_assert_eq!(parse_ipv4(s.as_bytes()), standard);
+            }
+        }
+    }
 
     #[test]
     fn sanitizers() {

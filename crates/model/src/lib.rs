@@ -6,6 +6,7 @@
 mod codec;
 mod event;
 pub mod expert;
+mod extra;
 mod intelmq;
 pub mod kinds;
 mod report;

@@ -40,6 +40,7 @@ impl Defaults {
     pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Defaults, Vec<FieldError>> {
         let mut values = Event::default();
         let errors: Vec<FieldError> = pairs.into_iter().filter_map(|(k, v)| values.set(k, v).err()).collect();
+        values.share_texts();
         let fields = values.iter().map(|(f, _)| f).collect();
         if errors.is_empty() { Ok(Defaults { values, fields }) } else { Err(errors) }
     }
@@ -52,7 +53,7 @@ impl Defaults {
             }
         }
         for (k, v) in &self.values.extra {
-            event.extra.entry(k.clone()).or_insert_with(|| v.clone());
+            event.extra.insert_if_absent(k, || v.clone());
         }
     }
 }
