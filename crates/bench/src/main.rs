@@ -42,6 +42,13 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
     },
+    /// Longest-prefix lookups on one core over a synthetic routing table of N IPv4 prefixes
+    Lookup {
+        #[arg(long, default_value_t = 1_000_000)]
+        prefixes: u32,
+        #[arg(long, default_value_t = 20_000_000)]
+        lookups: u32,
+    },
     /// Ingest a generated sinkhole report of N rows into a fresh embedded store
     Ingest {
         #[arg(long, default_value_t = 5_000_000)]
@@ -51,6 +58,9 @@ enum Cmd {
         /// Where inputs and stores are kept (default: target/bench)
         #[arg(long)]
         work: Option<PathBuf>,
+        /// Without IP data and organizations (no enrichment, no routing)
+        #[arg(long)]
+        bare: bool,
     },
 }
 
@@ -72,8 +82,9 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ingest { rows, seed, work } => ingest(rows, seed, work),
+        Cmd::Ingest { rows, seed, work, bare } => ingest(rows, seed, work, bare),
         Cmd::Parse { format, rows } => parse(&format, rows),
+        Cmd::Lookup { prefixes, lookups } => lookup(prefixes, lookups),
     }
 }
 
@@ -139,6 +150,104 @@ fn parse(format: &str, rows: u64) -> Result<()> {
     Ok(())
 }
 
+/// A routing table shaped like the Internet's (most prefixes /24, nested in shorter ones),
+/// then random addresses looked up one after another on this thread.
+fn lookup(prefixes: u32, lookups: u32) -> Result<()> {
+    use farol_enrich::ipdata::{Dataset, DatasetMeta, Format, Info, Loaded, Span};
+    let mut rng = farol_synth::Rng::new(7);
+    let mut loaded = Loaded::default();
+    for i in 0..prefixes {
+        let len = match rng.below(100) {
+            0..60 => 24,
+            60..75 => 22 + rng.below(2) as u8,
+            75..90 => 16 + rng.below(6) as u8,
+            _ => 8 + rng.below(8) as u8,
+        };
+        let net = (rng.next_u64() as u32) & (u32::MAX << (32 - len));
+        let info = Info { asn: Some(1 + i % 70_000), ..Info::default() };
+        loaded.push(Span::V4(net, net | !(u32::MAX << (32 - len))), info);
+    }
+    let raw: Vec<(u32, u32, u32)> = loaded
+        .ranges
+        .iter()
+        .filter_map(|&(s, i)| if let Span::V4(a, b) = s { Some((a, b, i)) } else { None })
+        .collect();
+    let map = farol_enrich::range::RangeMap::build(raw);
+    let started = Instant::now();
+    let meta = DatasetMeta { id: 1, name: "synthetic".into(), version: 1, format: Format::Csv, priority: 0 };
+    let data = Dataset::build(meta, loaded);
+    let built = started.elapsed();
+    let keys: Vec<u32> = (0..lookups).map(|_| rng.next_u64() as u32).collect();
+    let mut best = Duration::MAX;
+    let mut found = 0u64;
+    for _ in 0..3 {
+        let started = Instant::now();
+        found = 0;
+        for &k in &keys {
+            if let Some(hit) = data.get(farol_enrich::range::Addr::V4(k)) {
+                found += u64::from(hit.info.asn.is_some());
+            }
+        }
+        best = best.min(started.elapsed());
+    }
+    let mut best_raw = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut sum = 0u64;
+        for &k in &keys {
+            sum += map.get(k).map_or(0, |r| u64::from(r.value));
+        }
+        std::hint::black_box(sum);
+        best_raw = best_raw.min(started.elapsed());
+    }
+    println!("| prefixes | build | memory | lookups/s (value) | lookups/s (AS, network) | found |");
+    println!(
+        "| {prefixes} | {:.2} s | {:.1} MB | {:.0} | {:.0} | {:.0}% |",
+        built.as_secs_f64(),
+        data.heap_bytes() as f64 / 1e6,
+        f64::from(lookups) / best_raw.as_secs_f64(),
+        f64::from(lookups) / best.as_secs_f64(),
+        found as f64 * 100.0 / f64::from(lookups),
+    );
+    Ok(())
+}
+
+/// The sample IP data, the national scope, and one organization per Portuguese network of the
+/// sample (428, by prefix) plus one per AS number: enrichment and routing as a center runs them.
+fn constituency(farol: &Path, dir: &Path) -> Result<()> {
+    let run = |args: &[&str]| -> Result<()> {
+        let status = Command::new(farol).arg("-d").arg(dir).args(args).stdout(Stdio::null()).status()?;
+        if !status.success() {
+            bail!("farol {} failed", args.join(" "));
+        }
+        Ok(())
+    };
+    let sample = Path::new("data/ipdata-sample");
+    for file in ["asn-ipv4-pt.csv", "country-ipv4.csv"] {
+        run(&["ipdata", "load", &sample.join(file).to_string_lossy()])?;
+    }
+    let config = dir.join("farol.toml");
+    let text = std::fs::read_to_string(&config)?.replace("# country = \"PT\"", "country = \"PT\"");
+    std::fs::write(&config, text)?;
+    let mut csv = String::from("name,sector,asns,prefixes\n");
+    let mut asns = std::collections::BTreeSet::new();
+    for (i, line) in std::fs::read_to_string(sample.join("asn-ipv4-pt.csv"))?.lines().enumerate() {
+        let cols: Vec<&str> = line.splitn(4, ',').collect();
+        let (Some(first), Some(last), Some(asn)) = (cols.first(), cols.get(1), cols.get(2)) else { continue };
+        let (first, last): (std::net::Ipv4Addr, std::net::Ipv4Addr) = (first.parse()?, last.parse()?);
+        let prefixes = farol_enrich::ripe::range_to_prefixes(first, last);
+        let list: Vec<String> = prefixes.iter().map(ToString::to_string).collect();
+        csv += &format!("Network {i},private,,{}\n", list.join(" "));
+        asns.insert(asn.to_string());
+    }
+    for asn in asns {
+        csv += &format!("Operator of AS{asn},isp,{asn},\n");
+    }
+    let orgs = dir.join("orgs.csv");
+    std::fs::write(&orgs, csv)?;
+    run(&["org", "import", &orgs.to_string_lossy()])
+}
+
 /// The `farol` binary built next to this one.
 fn farol_binary() -> Result<PathBuf> {
     let me = std::env::current_exe()?;
@@ -149,7 +258,7 @@ fn farol_binary() -> Result<PathBuf> {
     Ok(farol)
 }
 
-fn ingest(rows: u64, seed: u64, work: Option<PathBuf>) -> Result<()> {
+fn ingest(rows: u64, seed: u64, work: Option<PathBuf>, bare: bool) -> Result<()> {
     let farol = farol_binary()?;
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
     std::fs::create_dir_all(&work)?;
@@ -174,6 +283,9 @@ fn ingest(rows: u64, seed: u64, work: Option<PathBuf>) -> Result<()> {
     }
     let feeds = Path::new("examples/feeds/example-sinkhole.toml");
     std::fs::copy(feeds, dir.join("feeds.d/example-sinkhole.toml")).context("run from the repository root")?;
+    if !bare {
+        constituency(&farol, &dir)?;
+    }
 
     eprintln!("ingesting {} ({:.0} MB)", input.display(), size as f64 / 1e6);
     let started = Instant::now();

@@ -10,12 +10,11 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use farol_pipeline::Feed;
-use farol_store::Store;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::{Error, Run, ingest_named};
+use crate::{Context, Error, Run, ingest_named};
 
 /// `[feeds.NAME.collector]` with `kind = "http"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -201,7 +200,8 @@ fn shown(url: &reqwest::Url) -> String {
     u.to_string()
 }
 
-pub(crate) async fn run(store: Arc<dyn Store>, feed: &Feed, config: &HttpConfig, workdir: &Path) -> Result<Run, Error> {
+pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Result<Run, Error> {
+    let (store, workdir) = (ctx.store.clone(), ctx.workdir.as_path());
     let url = reqwest::Url::parse(&config.url).map_err(|e| Error::Fetch(format!("url {:?}: {e}", config.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Fetch(format!("url {}: only http and https are collected", shown(&url))));
@@ -276,8 +276,8 @@ pub(crate) async fn run(store: Arc<dyn Store>, feed: &Feed, config: &HttpConfig,
         return Err(e);
     }
     let ingested = {
-        let (store, feed, tmp) = (store.clone(), feed.clone(), tmp.clone());
-        tokio::task::spawn_blocking(move || ingest_named(&*store, &feed, &tmp, name))
+        let (ctx, feed, tmp) = (ctx.clone(), feed.clone(), tmp.clone());
+        tokio::task::spawn_blocking(move || ingest_named(&ctx, &feed, &tmp, name))
             .await
             .map_err(|e| Error::Fetch(format!("ingesting the download stopped unexpectedly: {e}")))
     };

@@ -9,7 +9,7 @@ mod spool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use farol_pipeline::{Feed, Ingested, Input, Quiet};
+use farol_pipeline::{Experts, Feed, Ingested, Input, Quiet};
 use farol_store::Store;
 use serde::Deserialize;
 
@@ -58,28 +58,42 @@ pub struct Run {
     pub unchanged: bool,
 }
 
-/// Runs a collector once; `workdir` holds downloads until they are complete. The outcome is
-/// also recorded as the feed's last success or error.
-pub async fn run_once(store: Arc<dyn Store>, collector: &Collector, workdir: &Path) -> Result<Run, Error> {
-    let result = run_inner(store.clone(), collector, workdir).await;
+/// What collectors share: the store, what builds each feed's expert chain, and the directory
+/// where downloads wait until they are complete.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub experts: Experts,
+    pub workdir: PathBuf,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("workdir", &self.workdir).finish_non_exhaustive()
+    }
+}
+
+/// Runs a collector once. The outcome is also recorded as the feed's last success or error.
+pub async fn run_once(ctx: &Context, collector: &Collector) -> Result<Run, Error> {
+    let result = run_inner(ctx, collector).await;
     let error = result.as_ref().err().map(ToString::to_string);
-    let name = collector.feed.name.clone();
+    let (name, store) = (collector.feed.name.clone(), ctx.store.clone());
     let _ = tokio::task::spawn_blocking(move || store.record_feed_result(&name, error.as_deref())).await;
     result
 }
 
-async fn run_inner(store: Arc<dyn Store>, collector: &Collector, workdir: &Path) -> Result<Run, Error> {
+async fn run_inner(ctx: &Context, collector: &Collector) -> Result<Run, Error> {
     let feed = collector.feed.clone();
     match &collector.config {
         CollectorConfig::File { path } => {
-            let path = path.clone();
-            blocking(move || Ok(Run { ingested: ingest_file(&*store, &feed, &path)?, unchanged: false })).await
+            let (path, ctx) = (path.clone(), ctx.clone());
+            blocking(move || Ok(Run { ingested: ingest_file(&ctx, &feed, &path)?, unchanged: false })).await
         }
         CollectorConfig::Spool { dir } => {
-            let dir = dir.clone();
-            blocking(move || spool::run(&*store, &feed, &dir)).await
+            let (dir, ctx) = (dir.clone(), ctx.clone());
+            blocking(move || spool::run(&ctx, &feed, &dir)).await
         }
-        CollectorConfig::Http(config) => http::run(store, &feed, config, workdir).await,
+        CollectorConfig::Http(config) => http::run(ctx, &feed, config).await,
     }
 }
 
@@ -90,12 +104,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send
 }
 
 /// Archives and processes one file (each member, for a zip).
-pub(crate) fn ingest_file(store: &dyn Store, feed: &Feed, path: &Path) -> Result<Vec<Ingested>, Error> {
-    ingest_named(store, feed, path, path.file_name().map(|n| n.to_string_lossy().into_owned()))
+pub(crate) fn ingest_file(ctx: &Context, feed: &Feed, path: &Path) -> Result<Vec<Ingested>, Error> {
+    ingest_named(ctx, feed, path, path.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
 pub(crate) fn ingest_named(
-    store: &dyn Store,
+    ctx: &Context,
     feed: &Feed,
     path: &Path,
     name: Option<String>,
@@ -103,7 +117,8 @@ pub(crate) fn ingest_named(
     let file = std::fs::File::open(path).map_err(|e| Error::Fetch(format!("cannot open {}: {e}", path.display())))?;
     let size = file.metadata().ok().map(|m| m.len());
     let input = Input { reader: Box::new(file), name, size };
-    let (ingested, error) = farol_pipeline::ingest_all(store, feed, input, &[], &Quiet)?;
+    let experts = (ctx.experts)(feed);
+    let (ingested, error) = farol_pipeline::ingest_all(&*ctx.store, feed, input, &experts, &Quiet)?;
     match error {
         Some(e) => Err(e.into()),
         None => Ok(ingested),

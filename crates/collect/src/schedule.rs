@@ -1,15 +1,12 @@
 //! When collectors run: every interval (`30m`, `6h`, `1d`) or by a cron expression
 //! (`0 5 * * *`, in UTC).
 
-use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use farol_model::Timestamp;
-use farol_store::Store;
 
-use crate::{Collector, run_once};
+use crate::{Collector, Context, run_once};
 
 /// A feed's schedule.
 #[derive(Debug, Clone)]
@@ -81,15 +78,10 @@ fn chrono_now(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
 
 /// Runs every scheduled collector until `shutdown` resolves: each feed in its own task, one run
 /// at a time, its errors recorded and logged, never stopping the others.
-pub async fn run_schedules(
-    store: Arc<dyn Store>,
-    collectors: Vec<Collector>,
-    workdir: PathBuf,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+pub async fn run_schedules(ctx: Context, collectors: Vec<Collector>, shutdown: impl std::future::Future<Output = ()>) {
     let mut tasks = tokio::task::JoinSet::new();
     for collector in collectors.into_iter().filter(|c| c.schedule.is_some()) {
-        let (store, workdir) = (store.clone(), workdir.clone());
+        let ctx = ctx.clone();
         tasks.spawn(async move {
             let Some(schedule) = collector.schedule.clone() else { return };
             loop {
@@ -97,7 +89,7 @@ pub async fn run_schedules(
                 if let Schedule::Cron(..) = schedule {
                     tokio::time::sleep(schedule.delay(Timestamp::now())).await;
                 }
-                match run_once(store.clone(), &collector, &workdir).await {
+                match run_once(&ctx, &collector).await {
                     Ok(run) => tracing::info!(feed = %collector.feed.name, reports = run.ingested.len(), unchanged = run.unchanged, "collected"),
                     Err(e) => tracing::warn!(feed = %collector.feed.name, error = %e, "collection failed"),
                 }

@@ -5,11 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use farol_pipeline::Feed;
-use farol_store::Store;
 
-use crate::{Error, Run, ingest_file};
+use crate::{Context, Error, Run, ingest_file};
 
-pub(crate) fn run(store: &dyn Store, feed: &Feed, dir: &Path) -> Result<Run, Error> {
+pub(crate) fn run(ctx: &Context, feed: &Feed, dir: &Path) -> Result<Run, Error> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::Fetch(format!("cannot read the spool directory {}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -19,7 +18,7 @@ pub(crate) fn run(store: &dyn Store, feed: &Feed, dir: &Path) -> Result<Run, Err
     let mut run = Run { unchanged: files.is_empty(), ..Run::default() };
     let mut failures = Vec::new();
     for file in files {
-        match ingest_file(store, feed, &file) {
+        match ingest_file(ctx, feed, &file) {
             Ok(ingested) => {
                 run.ingested.extend(ingested);
                 move_to(&file, &dir.join("done"))?;

@@ -8,11 +8,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use farol_collect::{Collector, CollectorConfig, HttpConfig, run_once};
+use farol_collect::{Collector, CollectorConfig, Context, HttpConfig, run_once};
 use farol_pipeline::{Feed, Ingested};
 use farol_store::{EventQuery, SqliteStore, Store};
 
 const EVENTS: &str = "{\"source.ip\": \"192.0.2.1\", \"time.source\": \"2024-06-01\"}\n{\"source.ip\": \"192.0.2.2\", \"time.source\": \"2024-06-01\"}\n";
+
+fn ctx(store: &Arc<dyn Store>, workdir: &std::path::Path) -> Context {
+    Context { store: store.clone(), experts: Arc::new(|_: &Feed| Vec::new()), workdir: workdir.to_owned() }
+}
 
 /// A tiny HTTP/1.1 server: `handler` gets the request line and headers, returns the raw response.
 fn server(handler: impl Fn(&str, &[String]) -> Vec<u8> + Send + Sync + 'static) -> String {
@@ -88,12 +92,12 @@ async fn conditional_get_with_credentials_from_the_environment() {
     config.username = Some("user".into());
     config.password = Some("pass".into());
     let c = collector(config);
-    let run = run_once(store.clone(), &c, &dir.path().join("tmp")).await.unwrap();
+    let run = run_once(&ctx(&store, &dir.path().join("tmp")), &c).await.unwrap();
     assert_eq!(run.ingested.len(), 1);
     let Ingested::Processed(s) = &run.ingested[0] else { panic!() };
     assert_eq!(s.report.name.as_deref(), Some("events.jsonl"));
     assert_eq!(events(&*store), 2);
-    let again = run_once(store.clone(), &c, &dir.path().join("tmp")).await.unwrap();
+    let again = run_once(&ctx(&store, &dir.path().join("tmp")), &c).await.unwrap();
     assert!(again.unchanged && again.ingested.is_empty(), "the ETag makes the second run a 304");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no download is left behind");
@@ -119,11 +123,11 @@ async fn a_partial_or_oversized_download_is_never_ingested() {
     });
     let (dir, store) = setup();
     let err =
-        run_once(store.clone(), &collector(http(format!("{base}/cut.jsonl"), true)), dir.path()).await.unwrap_err();
+        run_once(&ctx(&store, dir.path()), &collector(http(format!("{base}/cut.jsonl"), true))).await.unwrap_err();
     assert!(err.to_string().contains("was cut"), "{err}");
     let mut config = http(format!("{base}/big.jsonl"), true);
     config.max_bytes = 1000;
-    let err = run_once(store.clone(), &collector(config), dir.path()).await.unwrap_err();
+    let err = run_once(&ctx(&store, dir.path()), &collector(config)).await.unwrap_err();
     assert!(err.to_string().contains("more than max_bytes (1000)"), "{err}");
     assert_eq!(events(&*store), 0);
     assert!(store.reports(None, 10).unwrap().is_empty());
@@ -143,7 +147,7 @@ async fn transient_failures_are_retried() {
         }
     });
     let (dir, store) = setup();
-    let run = run_once(store.clone(), &collector(http(format!("{base}/e.jsonl"), true)), dir.path()).await.unwrap();
+    let run = run_once(&ctx(&store, dir.path()), &collector(http(format!("{base}/e.jsonl"), true))).await.unwrap();
     assert_eq!(run.ingested.len(), 1);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
@@ -152,12 +156,11 @@ async fn transient_failures_are_retried() {
 async fn private_addresses_are_refused_unless_allowed() {
     let base = server(|_, _| ok(EVENTS, ""));
     let (dir, store) = setup();
-    let err =
-        run_once(store.clone(), &collector(http(format!("{base}/e.jsonl"), false)), dir.path()).await.unwrap_err();
+    let err = run_once(&ctx(&store, dir.path()), &collector(http(format!("{base}/e.jsonl"), false))).await.unwrap_err();
     assert!(err.to_string().contains("127.0.0.1 is a loopback, private or link-local address"), "{err}");
     let by_name = base.replace("127.0.0.1", "localhost");
     let err =
-        run_once(store.clone(), &collector(http(format!("{by_name}/e.jsonl"), false)), dir.path()).await.unwrap_err();
+        run_once(&ctx(&store, dir.path()), &collector(http(format!("{by_name}/e.jsonl"), false))).await.unwrap_err();
     assert!(err.to_string().contains("resolves only to loopback, private or link-local addresses"), "{err}");
     assert_eq!(events(&*store), 0);
 }
@@ -175,16 +178,16 @@ async fn a_spool_directory_ingests_each_file_once() {
         config: CollectorConfig::Spool { dir: spool.clone() },
         schedule: None,
     };
-    let run = run_once(store.clone(), &c, dir.path()).await.unwrap();
+    let run = run_once(&ctx(&store, dir.path()), &c).await.unwrap();
     assert_eq!(run.ingested.len(), 2, "a report with rejects is still a processed report");
     assert!(spool.join("done/a.jsonl").exists() && spool.join("done/b.jsonl").exists());
     assert!(spool.join(".being-written.jsonl").exists(), "hidden files are left alone");
-    let again = run_once(store.clone(), &c, dir.path()).await.unwrap();
+    let again = run_once(&ctx(&store, dir.path()), &c).await.unwrap();
     assert!(again.unchanged);
 
     // A file that cannot be ingested at all goes to failed/, with the reason.
     std::fs::write(spool.join("c.csv"), "a,b\n1,2\n").unwrap();
-    let err = run_once(store.clone(), &Collector { feed: Feed::adhoc("spool", None), ..c.clone() }, dir.path())
+    let err = run_once(&ctx(&store, dir.path()), &Collector { feed: Feed::adhoc("spool", None), ..c.clone() })
         .await
         .unwrap_err();
     assert!(err.to_string().contains("1 spool file(s) failed"), "{err}");

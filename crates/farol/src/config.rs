@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub const FILE_NAME: &str = "farol.toml";
 /// One file per feed, named after the feed: `feeds.d/NAME.toml`.
 pub const FEEDS_DIR: &str = "feeds.d";
+/// Operator warninglists in MISP's format: `warninglists/*.json`.
+pub const WARNINGLISTS_DIR: &str = "warninglists";
 
 /// The whole configuration, checked.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub struct Config {
     pub collectors: Vec<farol_collect::Collector>,
     /// Shadowserver's schema, when the operator points farol at one (otherwise the shipped one).
     pub shadowserver: Option<std::sync::Arc<farol_feeds::shadowserver::Schema>>,
+    /// The operator's warninglist files.
+    pub warninglists: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,10 +101,50 @@ struct FeedSection {
     constants: BTreeMap<String, String>,
     collector: Option<farol_collect::CollectorConfig>,
     schedule: Option<String>,
+    aggregate: Option<AggregateSection>,
+    warninglisted: Option<String>,
 }
 
-const FEED_KEYS: &[&str] =
-    &["provider", "format", "tlp", "accuracy", "code", "documentation", "url", "constants", "collector", "schedule"];
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AggregateSection {
+    key: Vec<String>,
+    window: String,
+}
+
+const FEED_KEYS: &[&str] = &[
+    "provider",
+    "format",
+    "tlp",
+    "accuracy",
+    "code",
+    "documentation",
+    "url",
+    "constants",
+    "collector",
+    "schedule",
+    "aggregate",
+    "warninglisted",
+];
+
+/// A length of time such as `90s`, `10m`, `1h`, `1d` or `1w`, in seconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let unit = match s.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        Some('w') => 7 * 86_400,
+        _ => 0,
+    };
+    s[..s.len().saturating_sub(1)]
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && unit > 0)
+        .map(|n| n.saturating_mul(unit))
+        .ok_or_else(|| format!("expected a duration such as 10m, 1h or 1d, found {s:?}"))
+}
 
 /// Every problem found in the configuration.
 #[derive(Debug)]
@@ -186,6 +230,12 @@ impl Config {
         for feed in feeds.values_mut() {
             feed.parse.shadowserver_schema.clone_from(&shadowserver);
         }
+        let warninglists = warninglist_files(dir);
+        for path in &warninglists {
+            if let Err(e) = read_warninglist(path) {
+                errors.push(e);
+            }
+        }
         let collectors = collections
             .into_iter()
             .filter_map(|(name, config, schedule)| {
@@ -204,7 +254,14 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors { file, errors }.into());
         }
-        Ok(Config { collectors, shadowserver, center: parsed.center, store_path: dir.join(parsed.store.path), feeds })
+        Ok(Config {
+            collectors,
+            shadowserver,
+            warninglists,
+            center: parsed.center,
+            store_path: dir.join(parsed.store.path),
+            feeds,
+        })
     }
 
     /// The feed named `name`: as configured, or an ad-hoc one whose format is given or detected.
@@ -232,6 +289,30 @@ impl Config {
         }
         Ok(feed)
     }
+}
+
+impl Config {
+    /// The national scope's country, from `[center] country`.
+    pub fn country(&self) -> Option<[u8; 2]> {
+        let b = self.center.country.as_deref()?.as_bytes();
+        (b.len() == 2).then(|| [b[0], b[1]])
+    }
+}
+
+fn warninglist_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join(WARNINGLISTS_DIR)) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Reads one operator warninglist.
+pub fn read_warninglist(path: &Path) -> Result<farol_enrich::warninglist::Warninglist, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    farol_enrich::warninglist::Warninglist::from_misp_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn feed_files(dir: &Path, errors: &mut Vec<String>) -> Vec<(String, toml::Table, String)> {
@@ -305,7 +386,21 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<(Feed, Collection), 
         errors.push("schedule needs a collector: add [feeds.NAME.collector]".to_owned());
     }
     let collection = section.collector.map(|c| (c, schedule));
-    let feed = Feed { name: name.to_owned(), format: section.format, parse, defaults };
+    let aggregate = section.aggregate.and_then(|a| {
+        parse_duration(&a.window)
+            .and_then(|w| farol_pipeline::Aggregation::new(&a.key, w))
+            .map_err(|e| errors.push(format!("aggregate: {e}")))
+            .ok()
+    });
+    let drop_warninglisted = match section.warninglisted.as_deref() {
+        None | Some("mark") => false,
+        Some("drop") => true,
+        Some(other) => {
+            errors.push(format!("warninglisted: expected \"mark\" or \"drop\", found {other:?}"));
+            false
+        }
+    };
+    let feed = Feed { name: name.to_owned(), format: section.format, parse, defaults, aggregate, drop_warninglisted };
     if let Some(format) = &feed.format {
         match farol_feeds::format(format) {
             Ok(f) => {
@@ -320,7 +415,11 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<(Feed, Collection), 
 }
 
 /// The commented configuration that `farol init` writes.
-pub fn template(center: &str) -> String {
+pub fn template(center: &str, country: Option<&str>) -> String {
+    let country = match country {
+        Some(cc) => format!("country = \"{cc}\""),
+        None => "# country = \"PT\"".to_owned(),
+    };
     format!(
         r##"# farol configuration. Paths are relative to the directory of this file.
 # Every key is documented here; `farol --help` lists the commands.
@@ -328,8 +427,10 @@ pub fn template(center: &str) -> String {
 [center]
 # The national center (CERT/CSIRT) that runs this farol.
 name = "{center}"
-# The country it serves, as an ISO 3166 two-letter code.
-# country = "PT"
+# The country it serves, as an ISO 3166 two-letter code: the national scope. Events in no
+# organization's networks are "national" when their source is in this country, "outside"
+# otherwise.
+{country}
 
 [store]
 # The embedded store: one SQLite file. Back it up with `sqlite3 data/farol.db ".backup x.db"`.
@@ -390,6 +491,13 @@ path = "data/farol.db"
 # [feeds.example-json.json]
 # layout = "auto"                          # auto, array (one JSON array) or lines (JSON Lines)
 #
+# # Repeated observations of the same key within the window become one event with a count
+# # and first and last seen (the key must include source.ip).
+# aggregate = {{ key = ["source.ip", "classification.identifier", "destination.port"], window = "1h" }}
+# # Events whose source is on a warninglist (warninglists/*.json in MISP's format, and the
+# # built-in reserved ranges) are marked with extra.warninglists; "drop" drops them instead.
+# warninglisted = "mark"
+#
 # [feeds.example-scans.shadowserver]
 # report = "scan_rdp"                      # when the file names do not say the report type
 "##
@@ -412,7 +520,7 @@ mod tests {
 
     #[test]
     fn the_template_is_valid() {
-        let c = load(&template("CERT-XX"), &[]).unwrap();
+        let c = load(&template("CERT-XX", Some("PT")), &[]).unwrap();
         assert_eq!(c.center.name, "CERT-XX");
         assert!(c.feeds.is_empty());
     }

@@ -6,6 +6,7 @@
 
 mod cmd;
 mod config;
+mod enrichment;
 mod output;
 mod progress;
 
@@ -61,6 +62,16 @@ enum Command {
     Feeds,
     /// List the formats farol reads, and the Shadowserver report types it knows
     Formats,
+    /// Load and list IP data (MMDB, ip2asn, RIR delegated statistics, CSV ranges)
+    Ipdata(cmd::ipdata::Args),
+    /// Manage the organizations of the constituency, their networks and contacts
+    Org(cmd::org::Args),
+    /// Recompute which organizations stored events concern (after organizations change)
+    Reroute(cmd::org::RerouteArgs),
+    /// Show what farol knows about an address or a domain: AS, country, organization, warninglists
+    Lookup(cmd::lookup::Args),
+    /// List the warninglists in use
+    Warninglists,
 }
 
 /// A usage or configuration error (exit code 2).
@@ -94,8 +105,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         3
     } else if e.is::<Partial>() {
         4
-    } else if let Some(farol_store::StoreError::NoReport(_)) = e.downcast_ref() {
+    } else if let Some(farol_store::StoreError::NoReport(_) | farol_store::StoreError::NotFound(_)) = e.downcast_ref() {
         3
+    } else if let Some(farol_store::StoreError::Conflict(_)) = e.downcast_ref() {
+        2
     } else {
         1
     }
@@ -125,6 +138,11 @@ fn main() -> ExitCode {
         Command::Collect(args) => cmd::collect::run(&cli.dir, args),
         Command::Feeds => cmd::reports::feeds(&cli.dir),
         Command::Formats => cmd::reports::formats(&cli.dir),
+        Command::Ipdata(args) => cmd::ipdata::run(&cli.dir, args),
+        Command::Org(args) => cmd::org::run(&cli.dir, args),
+        Command::Reroute(args) => cmd::org::reroute(&cli.dir, args, &ui),
+        Command::Lookup(args) => cmd::lookup::run(&cli.dir, args),
+        Command::Warninglists => cmd::lookup::warninglists(&cli.dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

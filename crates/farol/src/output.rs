@@ -66,6 +66,7 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
+        assert_eq!(cells.len(), self.headers.len(), "a table row has one cell per column");
         self.rows.push(cells);
     }
 

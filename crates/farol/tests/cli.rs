@@ -4,47 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-struct Dir {
-    _tmp: tempfile::TempDir,
-    path: PathBuf,
-}
+mod common;
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn init() -> Dir {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("farol");
-    let out = Command::new(env!("CARGO_BIN_EXE_farol")).arg("init").arg(&path).output().unwrap();
-    assert!(out.status.success());
-    for feed in ["example-sinkhole", "partner-intelmq"] {
-        std::fs::copy(examples().join(format!("feeds/{feed}.toml")), path.join(format!("feeds.d/{feed}.toml")))
-            .unwrap();
-    }
-    Dir { _tmp: tmp, path }
-}
-
-fn farol(dir: &Dir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_farol")).arg("-d").arg(&dir.path).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Dir, name: &str, bytes: &[u8]) -> String {
-    let p = dir.path.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.to_string_lossy().into_owned()
-}
+use common::{examples, farol, init, stderr, stdout, write};
 
 #[test]
 fn an_empty_file_is_reported() {

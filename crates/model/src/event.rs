@@ -403,23 +403,8 @@ impl Event {
     pub fn hash(&self) -> EventHash {
         let mut h = Sha256::new();
         self.for_each(|field, value| {
-            if matches!(field, Field::TimeObservation | Field::Raw | Field::EventHash) {
-                return;
-            }
-            // Fields keep their position forever, so the position names the field.
-            h.update([field as u8]);
-            match value {
-                FieldValue::Str(s) => hash_bytes(&mut h, s.as_bytes()),
-                FieldValue::Int(i) => h.update(i.to_le_bytes()),
-                FieldValue::Float(f) => h.update(f.to_bits().to_le_bytes()),
-                FieldValue::Bool(b) => h.update([u8::from(b)]),
-                FieldValue::Ip(ip) => hash_ip(&mut h, ip),
-                FieldValue::Net(net) => {
-                    hash_ip(&mut h, net.addr());
-                    h.update([net.prefix_len()]);
-                }
-                FieldValue::Time(t) => h.update(t.micros().to_le_bytes()),
-                FieldValue::Json(v) => hash_json(&mut h, v),
+            if !matches!(field, Field::TimeObservation | Field::Raw | Field::EventHash) {
+                hash_field(&mut h, field, value);
             }
         });
         for (key, value) in &self.extra {
@@ -427,11 +412,47 @@ impl Event {
             hash_bytes(&mut h, key.as_bytes());
             hash_json(&mut h, value);
         }
-        let digest = h.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        EventHash(u64::from_be_bytes(first))
+        finish_hash(h)
     }
+
+    /// A digest of some fields only, and of `salt`: the identity of an aggregate (its key
+    /// fields, the feed and the time window).
+    pub fn hash_of(&self, fields: &[Field], salt: &[u8]) -> EventHash {
+        let mut h = Sha256::new();
+        hash_bytes(&mut h, salt);
+        for &field in fields {
+            match self.get(field) {
+                Some(value) => hash_field(&mut h, field, value),
+                None => h.update([0xFE, field as u8]),
+            }
+        }
+        finish_hash(h)
+    }
+}
+
+fn hash_field(h: &mut Sha256, field: Field, value: FieldValue<'_>) {
+    // Fields keep their position forever, so the position names the field.
+    h.update([field as u8]);
+    match value {
+        FieldValue::Str(s) => hash_bytes(h, s.as_bytes()),
+        FieldValue::Int(i) => h.update(i.to_le_bytes()),
+        FieldValue::Float(f) => h.update(f.to_bits().to_le_bytes()),
+        FieldValue::Bool(b) => h.update([u8::from(b)]),
+        FieldValue::Ip(ip) => hash_ip(h, ip),
+        FieldValue::Net(net) => {
+            hash_ip(h, net.addr());
+            h.update([net.prefix_len()]);
+        }
+        FieldValue::Time(t) => h.update(t.micros().to_le_bytes()),
+        FieldValue::Json(v) => hash_json(h, v),
+    }
+}
+
+fn finish_hash(h: Sha256) -> EventHash {
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    EventHash(u64::from_be_bytes(first))
 }
 
 fn hash_bytes(h: &mut Sha256, bytes: &[u8]) {

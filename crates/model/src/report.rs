@@ -134,4 +134,58 @@ pub struct Record {
     pub position: Position,
     /// Digest of what the feed said, taken before enrichment.
     pub hash: EventHash,
+    /// The organizations the event concerns, once routing has run.
+    pub routing: Routing,
+}
+
+/// Which organizations an event concerns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub orgs: Vec<crate::org::OrgId>,
+    pub scope: Scope,
+}
+
+/// Whether an event lies in the constituency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Routing has not run (no organizations, no national scope configured).
+    #[default]
+    Unrouted,
+    /// In the networks of one or more organizations.
+    Org,
+    /// In the national scope (its country), in no organization's networks.
+    National,
+    /// Outside the constituency.
+    Outside,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Unrouted, Scope::Org, Scope::National, Scope::Outside];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Unrouted => "unrouted",
+            Scope::Org => "org",
+            Scope::National => "national",
+            Scope::Outside => "outside",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: i64) -> Scope {
+        Scope::ALL.get(usize::try_from(code).unwrap_or(0)).copied().unwrap_or_default()
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scope, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown scope {s:?}: unrouted, org, national or outside"))
+    }
 }

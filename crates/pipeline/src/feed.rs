@@ -1,7 +1,15 @@
 //! A feed as the pipeline sees it: how to parse its reports and what to fill into its events.
 
+use std::sync::Arc;
+
 use farol_feeds::ParseConfig;
+use farol_model::expert::Expert;
 use farol_model::{Event, Field, FieldError};
+
+use crate::Aggregation;
+
+/// What builds a feed's expert chain for each report (enrichment with the current data).
+pub type Experts = Arc<dyn Fn(&Feed) -> Vec<Box<dyn Expert>> + Send + Sync>;
 
 /// Everything the pipeline needs to process one feed's reports.
 #[derive(Debug, Clone)]
@@ -11,6 +19,10 @@ pub struct Feed {
     pub format: Option<String>,
     pub parse: ParseConfig,
     pub defaults: Defaults,
+    /// Repeated observations become one event with a count.
+    pub aggregate: Option<Aggregation>,
+    /// Events whose source is on a warninglist are dropped instead of marked.
+    pub drop_warninglisted: bool,
 }
 
 impl Feed {
@@ -21,6 +33,8 @@ impl Feed {
             format: format.map(str::to_owned),
             parse: ParseConfig::default(),
             defaults: Defaults::default(),
+            aggregate: None,
+            drop_warninglisted: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! row, the writer only writes. The channel holds a few batches, so memory stays flat whatever
 //! the size of the report, and a slow writer slows the producer instead of queueing.
 
+mod aggregate;
 mod decode;
 mod feed;
 
@@ -22,8 +23,9 @@ use farol_model::expert::{Expert, Verdict};
 use farol_model::{Counts, Event, Record, Reject, Report, ReportStatus, Timestamp};
 use farol_store::{Archived, NewReport, Outcome, Row, Store, StoreError};
 
+pub use aggregate::Aggregation;
 pub use decode::Encoding;
-pub use feed::{Defaults, Feed};
+pub use feed::{Defaults, Experts, Feed};
 
 /// Bytes handed to a parser at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -194,6 +196,9 @@ fn build_parser(feed: &Feed, format: &str, name: Option<&str>) -> Result<Box<dyn
 
 /// A batch from the experts to the writer.
 struct Prepared {
+    /// With the first batch: what every event of the report shares, which rows are encoded
+    /// against.
+    common: Option<Event>,
     rows: Vec<Row>,
     rejects: Vec<Reject>,
     dropped: u64,
@@ -214,7 +219,6 @@ pub fn process(
     store.begin_processing(report.id)?;
     let raw = store.raw(report.id)?;
     let stage = Stage::new(feed, report.received_at, experts);
-    let mut writer = store.event_writer(report.id, &stage.common)?;
     progress.phase("processing", Some(report.size));
 
     let records = AtomicU64::new(0);
@@ -226,7 +230,7 @@ pub fn process(
         let Ok(producer) = producer else {
             return (None, Err(Error::Input(std::io::Error::other("cannot start the parser thread"))));
         };
-        let written = write(&mut *writer, rx);
+        let written = write(store, report, rx);
         // If writing failed, the producer stops when its channel closes.
         (producer.join().unwrap_or_else(|_| Some("the parser stopped unexpectedly".to_owned())), written)
     });
@@ -280,6 +284,7 @@ fn read_and_parse(
     let mut out = Output::default();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut error = None;
+    let mut common = None;
     loop {
         match input.read(&mut buf) {
             Ok(0) => break,
@@ -294,7 +299,7 @@ fn read_and_parse(
             records.fetch_add((out.events.len() + out.rejects.len()) as u64, Ordering::Relaxed);
             progress.update(bytes_read.load(Ordering::Relaxed), records.load(Ordering::Relaxed));
             let fatal = out.fatal.is_some();
-            if tx.send(stage.prepare(&mut out)).is_err() || fatal {
+            if tx.send(stage.prepare(&mut out, &mut common)).is_err() || fatal {
                 return error;
             }
         }
@@ -302,7 +307,7 @@ fn read_and_parse(
     parser.finish(&mut out);
     records.fetch_add((out.events.len() + out.rejects.len()) as u64, Ordering::Relaxed);
     progress.update(bytes_read.load(Ordering::Relaxed), records.load(Ordering::Relaxed));
-    let _ = tx.send(stage.prepare(&mut out));
+    let _ = tx.send(stage.prepare(&mut out, &mut common));
     error
 }
 
@@ -311,15 +316,15 @@ struct Stage<'a> {
     feed: &'a Feed,
     received_at: Timestamp,
     experts: &'a [Box<dyn Expert>],
-    /// What every event of the report gets unless it says otherwise; rows store the difference.
-    common: Event,
+    /// What every event of the report gets unless it says otherwise.
+    defaults: Event,
 }
 
 impl<'a> Stage<'a> {
     fn new(feed: &'a Feed, received_at: Timestamp, experts: &'a [Box<dyn Expert>]) -> Stage<'a> {
-        let mut common = Event::default();
-        Stage::fill(feed, received_at, &mut common);
-        Stage { feed, received_at, experts, common }
+        let mut defaults = Event::default();
+        Stage::fill(feed, received_at, &mut defaults);
+        Stage { feed, received_at, experts, defaults }
     }
 
     /// The feed's defaults, its name and the time the report was received, where absent.
@@ -333,13 +338,17 @@ impl<'a> Stage<'a> {
 
     /// Turns what the parser produced into rows, leaving `batch` empty with its buffers kept
     /// (fresh buffers for every batch cost more in page faults than the parsing itself).
-    fn prepare(&self, batch: &mut Output) -> Prepared {
+    /// `common`, decided by the first batch, is what rows are stored as differences from: the
+    /// defaults, and the values the experts share across events (see [`Expert::shared`]).
+    fn prepare(&self, batch: &mut Output, common: &mut Option<Event>) -> Prepared {
         let mut prepared = Prepared {
+            common: None,
             rows: Vec::with_capacity(batch.events.len()),
             rejects: std::mem::take(&mut batch.rejects),
             dropped: 0,
             fatal: batch.fatal.take(),
         };
+        let mut kept = Vec::with_capacity(batch.events.len());
         for parsed in batch.events.drain(..) {
             let raw = &batch.raw[parsed.raw.clone()];
             let mut event = parsed.event;
@@ -349,14 +358,29 @@ impl<'a> Stage<'a> {
                 continue;
             }
             let hash = event.hash();
-            let mut record = Record { event, position: parsed.position, hash };
+            let mut record = Record { event, position: parsed.position, hash, routing: Default::default() };
             match run_experts(self.experts, &mut record) {
-                Verdict::Keep => prepared.rows.push(Row::new(&record, &self.common)),
+                Verdict::Keep => kept.push(record),
                 Verdict::Drop => prepared.dropped += 1,
                 Verdict::Reject(reason) => prepared.rejects.push(Reject::new(parsed.position, reason, raw)),
             }
         }
         batch.raw.clear();
+        if common.is_none() {
+            let mut first = self.defaults.clone();
+            for key in self.experts.iter().flat_map(|e| e.shared()) {
+                if let Some(v) = kept.first().and_then(|r| r.event.extra.get(key)) {
+                    first.extra.insert(key, v.clone());
+                }
+            }
+            prepared.common = Some(first.clone());
+            *common = Some(first);
+        }
+        let common = common.as_ref().unwrap_or(&self.defaults);
+        match &self.feed.aggregate {
+            None => prepared.rows.extend(kept.iter().map(|r| Row::new(r, common))),
+            Some(aggregation) => aggregation.rows(&self.feed.name, kept, common, &mut prepared.rows),
+        }
         prepared
     }
 }
@@ -371,22 +395,34 @@ fn run_experts(experts: &[Box<dyn Expert>], record: &mut Record) -> Verdict {
     Verdict::Keep
 }
 
-/// The writer (the calling thread): writes batches; returns the counts and the parser's
-/// report-level error, if it had one.
-fn write(writer: &mut dyn farol_store::EventWriter, rx: Receiver<Prepared>) -> Result<(Counts, Option<String>), Error> {
+/// The writer (the calling thread): opens the store's writer with the first batch's common
+/// fields, writes batches; returns the counts and the parser's report-level error, if it had
+/// one.
+fn write(store: &dyn Store, report: &Report, rx: Receiver<Prepared>) -> Result<(Counts, Option<String>), Error> {
     let mut counts = Counts::default();
     let mut fatal = None;
     let mut written = farol_store::Written::default();
+    let mut writer: Option<Box<dyn farol_store::EventWriter>> = None;
     for batch in rx {
         counts.dropped += batch.dropped;
         counts.rejects += batch.rejects.len() as u64;
         fatal = fatal.or(batch.fatal);
-        let w = writer.write(batch.rows, batch.rejects)?;
+        let w = match (&mut writer, &batch.common) {
+            (Some(w), _) => w,
+            (None, common) => {
+                writer.insert(store.event_writer(report.id, common.as_ref().unwrap_or(&Event::default()))?)
+            }
+        };
+        let w = w.write(batch.rows, batch.rejects)?;
         written.inserted += w.inserted;
         written.duplicates += w.duplicates;
     }
-    let w = writer.flush()?;
-    counts.events = written.inserted + w.inserted;
-    counts.duplicates = written.duplicates + w.duplicates;
+    if let Some(w) = &mut writer {
+        let w = w.flush()?;
+        written.inserted += w.inserted;
+        written.duplicates += w.duplicates;
+    }
+    counts.events = written.inserted;
+    counts.duplicates = written.duplicates;
     Ok((counts, fatal))
 }

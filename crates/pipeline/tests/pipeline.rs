@@ -139,7 +139,7 @@ fn csv_with_a_mapping_and_defaults() {
     .unwrap();
     let defaults =
         farol_pipeline::Defaults::new([("classification.type", "infected-system"), ("tlp", "AMBER")]).unwrap();
-    let feed = Feed { name: "sinkhole".into(), format: Some("csv".into()), parse: config, defaults };
+    let feed = Feed { parse: config, defaults, ..Feed::adhoc("sinkhole", Some("csv")) };
     let (_dir, store) = store();
     let s = processed(run(
         &store,

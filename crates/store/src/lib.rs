@@ -10,13 +10,15 @@ mod sqlite;
 
 use std::io::Read;
 
+use farol_model::org::{Org, OrgId};
 use farol_model::{
-    ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Taxonomy, Timestamp,
+    ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Routing, Scope, Taxonomy,
+    Timestamp,
 };
 use ipnet::IpNet;
 
 pub use archive::CHUNK_SIZE;
-pub use row::Row;
+pub use row::{Part, Row};
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in the store.
@@ -33,6 +35,10 @@ pub enum StoreError {
     Schema(String),
     #[error("no report {0}")]
     NoReport(ReportId),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -68,6 +74,9 @@ pub struct EventQuery {
     pub kind: Option<ClassificationType>,
     pub feed: Option<String>,
     pub report: Option<ReportId>,
+    /// Events in this organization's networks.
+    pub org: Option<OrgId>,
+    pub scope: Option<Scope>,
     /// Continue after this event (from [`StoredEvent::cursor`]).
     pub after: Option<Cursor>,
     pub limit: usize,
@@ -107,11 +116,64 @@ pub struct StoredEvent {
     /// Where the record sits in the report's raw bytes.
     pub position: Position,
     pub event: Event,
+    /// The time the event is filed under: its time, or the start of its aggregation window.
+    pub filed: Timestamp,
+    pub routing: Routing,
+    /// For an aggregated event, the observations it stands for.
+    pub aggregate: Option<Aggregate>,
+}
+
+/// The observations an aggregated event stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aggregate {
+    pub count: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+/// A version of an IP dataset, as loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetRecord {
+    pub id: i64,
+    pub name: String,
+    pub version: u32,
+    pub format: String,
+    pub priority: i32,
+    pub description: String,
+    /// Where it was loaded from (a file name).
+    pub source: String,
+    pub sha256: String,
+    pub loaded_at: Timestamp,
+    pub ranges: u64,
+    pub rejected: u64,
+    pub active: bool,
+}
+
+/// A dataset to store: its next version is assigned by the store.
+#[derive(Debug, Clone)]
+pub struct NewDataset<'a> {
+    pub name: &'a str,
+    pub format: &'a str,
+    pub priority: i32,
+    pub description: &'a str,
+    pub source: &'a str,
+    pub sha256: [u8; 32],
+    pub ranges: u64,
+    pub rejected: u64,
+    /// The dataset's encoded ranges.
+    pub data: &'a [u8],
+}
+
+/// An event's routing, to store in place of what it had.
+#[derive(Debug, Clone)]
+pub struct Rerouted {
+    pub id: i64,
+    pub routing: Routing,
 }
 
 impl StoredEvent {
     pub fn cursor(&self) -> Cursor {
-        Cursor { time: self.event.time().map_or(0, Timestamp::micros), id: self.id }
+        Cursor { time: self.filed.micros(), id: self.id }
     }
 }
 
@@ -197,6 +259,36 @@ pub trait Store: Send + Sync {
 
     /// Counts of stored events and reports, for summaries.
     fn totals(&self) -> Result<Totals>;
+
+    /// Adds an organization (its id is ignored); the name must be new.
+    fn add_org(&self, org: &Org) -> Result<OrgId>;
+
+    /// Replaces an organization's name, sector, handle, assets and contacts.
+    fn update_org(&self, org: &Org) -> Result<()>;
+
+    /// Removes an organization and its routing; false when there was none.
+    fn remove_org(&self, id: OrgId) -> Result<bool>;
+
+    /// Every organization, with assets and contacts, by name.
+    fn orgs(&self) -> Result<Vec<Org>>;
+
+    /// Stores a new version of an IP dataset and makes it the active one of its name.
+    fn add_dataset(&self, new: &NewDataset<'_>) -> Result<DatasetRecord>;
+
+    /// The active datasets (all versions with `all`), by name and version.
+    fn datasets(&self, all: bool) -> Result<Vec<DatasetRecord>>;
+
+    /// A dataset's encoded ranges.
+    fn dataset_data(&self, id: i64) -> Result<Vec<u8>>;
+
+    /// Deactivates every version of a dataset; false when there was none.
+    fn remove_dataset(&self, name: &str) -> Result<bool>;
+
+    /// Events with ids above `after`, in id order: for passes over the whole store.
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// Replaces the routing of events.
+    fn set_routing(&self, events: &[Rerouted]) -> Result<()>;
 }
 
 /// Sizes of what is stored.

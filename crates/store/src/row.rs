@@ -22,6 +22,19 @@ pub struct Row {
     pub raw_offset: u64,
     pub raw_len: u64,
     pub data: Vec<u8>,
+    /// Routing: the organizations (as a varint list, empty for none) and the scope's code.
+    pub orgs: Vec<i64>,
+    pub scope: u8,
+    /// For an aggregated event: the observations of this report it stands for.
+    pub part: Option<Part>,
+}
+
+/// Observations that one report contributes to an aggregated event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub count: u64,
+    pub first_seen: i64,
+    pub last_seen: i64,
 }
 
 /// `source.ip` as the indexes hold it: IPv4 as an integer, IPv6 as 16 bytes, absent as an empty
@@ -62,6 +75,9 @@ impl Row {
             raw_offset: record.position.offset,
             raw_len: record.position.len,
             data,
+            orgs: record.routing.orgs.iter().map(|o| o.0).collect(),
+            scope: record.routing.scope.code(),
+            part: None,
         }
     }
 
@@ -69,6 +85,37 @@ impl Row {
     pub(crate) fn sort_key(&self) -> (i64, IpKey, i64) {
         (self.hour, self.source_ip, self.hash)
     }
+}
+
+/// Organization ids as stored: varints, `None` for none.
+pub(crate) fn encode_orgs(orgs: &[i64]) -> Option<Vec<u8>> {
+    if orgs.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(orgs.len() * 2);
+    for &o in orgs {
+        let mut v = o.unsigned_abs();
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    Some(out)
+}
+
+pub(crate) fn decode_orgs(bytes: &[u8]) -> Vec<i64> {
+    let mut out = Vec::new();
+    let (mut v, mut shift) = (0u64, 0u32);
+    for &b in bytes {
+        v |= u64::from(b & 0x7f) << shift.min(63);
+        shift += 7;
+        if b < 0x80 {
+            out.push(i64::try_from(v).unwrap_or(i64::MAX));
+            (v, shift) = (0, 0);
+        }
+    }
+    out
 }
 
 /// The stored code of a classification type.

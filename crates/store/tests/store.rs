@@ -43,7 +43,7 @@ fn record(pairs: &[(&str, &str)], offset: u64) -> Record {
     }
     event.validate().unwrap();
     let hash = event.hash();
-    Record { event, position: Position { offset, len: 10, line: None }, hash }
+    Record { event, position: Position { offset, len: 10, line: None }, hash, routing: Default::default() }
 }
 
 #[test]
@@ -293,4 +293,129 @@ fn collector_state_and_results_are_kept_per_feed() {
     let health = store.feed_health(Timestamp::now()).unwrap();
     assert_eq!(health[0].last_error.as_ref().unwrap().1, "connection refused");
     assert!(health[1].last_success.is_some());
+}
+
+fn org(name: &str, assets: &[(&str, &str)]) -> farol_model::org::Org {
+    use farol_model::org::{Asset, Contact, Org, OrgId, Sector};
+    Org {
+        id: OrgId(0),
+        name: name.into(),
+        sector: Sector::Health,
+        handle: None,
+        assets: assets.iter().map(|(k, v)| Asset::parse_kind(k, v).unwrap()).collect(),
+        contacts: vec![Contact::new(&format!("soc@{}.pt", name.to_lowercase().replace(' ', "-"))).unwrap()],
+    }
+}
+
+#[test]
+fn organizations_with_assets_and_contacts() {
+    use farol_store::StoreError;
+    let (_dir, store) = sqlite();
+    let a = store
+        .add_org(&org("Hospital X", &[("asn", "64500"), ("prefix", "192.0.2.0/24"), ("domain", "hospital-x.pt")]))
+        .unwrap();
+    let b = store.add_org(&org("Shop", &[])).unwrap();
+    assert!(
+        matches!(store.add_org(&org("hospital x", &[])), Err(StoreError::Conflict(_))),
+        "names are unique in any case"
+    );
+    let orgs = store.orgs().unwrap();
+    assert_eq!(orgs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["Hospital X", "Shop"]);
+    assert_eq!(orgs[0].assets.len(), 3);
+    assert_eq!(orgs[0].contacts[0].email, "soc@hospital-x.pt");
+    let mut changed = orgs[0].clone();
+    changed.assets.truncate(1);
+    changed.name = "Hospital X, E.P.E.".into();
+    store.update_org(&changed).unwrap();
+    let again = store.orgs().unwrap();
+    assert_eq!((again[0].name.as_str(), again[0].assets.len()), ("Hospital X, E.P.E.", 1));
+    assert!(store.remove_org(b).unwrap());
+    assert!(!store.remove_org(b).unwrap());
+    let mut gone = changed.clone();
+    gone.id = b;
+    assert!(matches!(store.update_org(&gone), Err(StoreError::NotFound(_))));
+    assert_eq!(store.orgs().unwrap().len(), 1);
+    assert_eq!(store.orgs().unwrap()[0].id, a);
+}
+
+#[test]
+fn datasets_are_versioned_and_one_version_is_active() {
+    let (_dir, store) = sqlite();
+    let new = |data: &'static [u8]| farol_store::NewDataset {
+        name: "asn",
+        format: "csv",
+        priority: 20,
+        description: "",
+        source: "asn.csv",
+        sha256: [7; 32],
+        ranges: 2,
+        rejected: 0,
+        data,
+    };
+    let one = store.add_dataset(&new(b"first")).unwrap();
+    let two = store.add_dataset(&new(b"second")).unwrap();
+    assert_eq!((one.version, two.version), (1, 2));
+    assert_eq!(store.datasets(false).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [two.id]);
+    assert_eq!(store.datasets(true).unwrap().len(), 2);
+    assert_eq!(store.dataset_data(two.id).unwrap(), b"second");
+    assert!(store.remove_dataset("asn").unwrap());
+    assert!(store.datasets(false).unwrap().is_empty());
+    assert!(!store.remove_dataset("asn").unwrap());
+}
+
+/// Writes routed events for one report and processes it again: the index by organization
+/// follows the events, and queries by organization and scope see exactly them.
+#[test]
+fn routed_events_are_found_by_organization_and_survive_reprocessing() {
+    use farol_model::{Routing, Scope, org::OrgId};
+    let (_dir, store) = sqlite();
+    let a = store.add_org(&org("A", &[])).unwrap();
+    let b = store.add_org(&org("B", &[])).unwrap();
+    let Archived::New(report) = archive(&store, "f", b"x") else { panic!() };
+    let write = |store: &SqliteStore| {
+        store.begin_processing(report.id).unwrap();
+        let base = Event::default();
+        let mut w = store.event_writer(report.id, &base).unwrap();
+        let mut rows = Vec::new();
+        for (i, orgs) in [vec![a], vec![a, b], vec![], vec![b]].into_iter().enumerate() {
+            let mut r =
+                record(&[("source.ip", &format!("192.0.2.{i}")), ("time.source", "2024-06-01T10:00:00Z")], i as u64);
+            let scope = if orgs.is_empty() { Scope::Outside } else { Scope::Org };
+            r.routing = Routing { orgs, scope };
+            rows.push(Row::new(&r, &base));
+        }
+        w.write(rows, vec![]).unwrap();
+        w.flush().unwrap();
+        store.finish_processing(report.id, &Outcome::default()).unwrap();
+    };
+    let ids = |q: EventQuery| {
+        let mut v: Vec<String> = store
+            .events(&EventQuery { limit: 100, ..q })
+            .unwrap()
+            .iter()
+            .map(|e| e.event.source_ip.unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    for _ in 0..2 {
+        write(&store);
+        assert_eq!(ids(EventQuery { org: Some(a), ..EventQuery::default() }), ["192.0.2.0", "192.0.2.1"]);
+        assert_eq!(ids(EventQuery { org: Some(b), ..EventQuery::default() }), ["192.0.2.1", "192.0.2.3"]);
+        assert_eq!(ids(EventQuery { scope: Some(Scope::Outside), ..EventQuery::default() }), ["192.0.2.2"]);
+        assert!(ids(EventQuery { org: Some(OrgId(999)), ..EventQuery::default() }).is_empty());
+    }
+    // Rerouting moves an event from one organization to another.
+    let all = store.events_after(0, 100).unwrap();
+    assert_eq!(all.len(), 4);
+    let moved = all.iter().find(|e| e.routing.orgs == [a]).unwrap();
+    store
+        .set_routing(&[farol_store::Rerouted { id: moved.id, routing: Routing { orgs: vec![b], scope: Scope::Org } }])
+        .unwrap();
+    assert_eq!(ids(EventQuery { org: Some(a), ..EventQuery::default() }), ["192.0.2.1"]);
+    assert_eq!(ids(EventQuery { org: Some(b), ..EventQuery::default() }), ["192.0.2.0", "192.0.2.1", "192.0.2.3"]);
+    assert_eq!(store.event(moved.id).unwrap().unwrap().routing.orgs, [b]);
+    // A removed organization takes its index with it.
+    store.remove_org(b).unwrap();
+    assert!(ids(EventQuery { org: Some(b), ..EventQuery::default() }).is_empty());
 }

@@ -25,7 +25,7 @@ pub struct Args {
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let collectors: Vec<_> =
-        config.collectors.into_iter().filter(|c| args.feed.as_ref().is_none_or(|f| *f == c.feed.name)).collect();
+        config.collectors.iter().filter(|c| args.feed.as_ref().is_none_or(|f| *f == c.feed.name)).cloned().collect();
     if collectors.is_empty() {
         return Err(match &args.feed {
             Some(f) if config.feeds.contains_key(f) => {
@@ -35,8 +35,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             None => Usage("no feed has a collector: add [feeds.NAME.collector] to farol.toml".into()).into(),
         });
     }
+    let experts = crate::enrichment::load(&config, &store)?;
     let store: Arc<dyn Store> = Arc::new(store);
     let workdir = config.store_path.parent().unwrap_or(dir).join("tmp");
+    let ctx = farol_collect::Context { store, experts, workdir };
     let runtime = tokio::runtime::Runtime::new()?;
     if !args.once {
         let scheduled = collectors.iter().filter(|c| c.schedule.is_some()).count();
@@ -46,7 +48,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             );
         }
         println!("collecting {scheduled} feed(s) on their schedules; Ctrl-C stops");
-        runtime.block_on(farol_collect::run_schedules(store, collectors, workdir, async {
+        runtime.block_on(farol_collect::run_schedules(ctx, collectors, async {
             let _ = tokio::signal::ctrl_c().await;
         }));
         return Ok(());
@@ -54,7 +56,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let mut failed = Vec::new();
     for collector in &collectors {
         let name = &collector.feed.name;
-        match runtime.block_on(farol_collect::run_once(store.clone(), collector, &workdir)) {
+        match runtime.block_on(farol_collect::run_once(&ctx, collector)) {
             Ok(run) if run.unchanged => println!("{name}: nothing new at the source"),
             Ok(run) => {
                 for ingested in run.ingested {

@@ -61,6 +61,12 @@ pub struct Args {
     /// The report the events came from
     #[arg(long)]
     report: Option<i64>,
+    /// Events in this organization's networks (its name or id)
+    #[arg(long)]
+    org: Option<String>,
+    /// Where routing placed them: org, national, outside, unrouted
+    #[arg(long, value_parser = |s: &str| s.parse::<farol_model::Scope>())]
+    scope: Option<farol_model::Scope>,
     /// How many events to show, newest first; 0 shows all
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -71,7 +77,7 @@ pub struct Args {
     format: Format,
 }
 
-fn parse_time(s: &str) -> Result<Timestamp, String> {
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     let relative = s.strip_suffix(['m', 'h', 'd', 'w']).and_then(|n| n.parse::<i64>().ok()).map(|n| {
         let unit = match s.chars().last() {
             Some('m') => 60,
@@ -118,6 +124,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     {
         return Err(Usage(format!("--cc: expected a two-letter country code such as PT, found {cc:?}")).into());
     }
+    let org = match &args.org {
+        Some(key) => Some(super::org::find(&store, key)?.id),
+        None => None,
+    };
     let want = if args.limit == 0 { usize::MAX } else { args.limit };
     let mut query = EventQuery {
         since: args.since,
@@ -129,6 +139,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         kind: args.kind,
         feed: args.feed,
         report: args.report.map(farol_model::ReportId),
+        org,
+        scope: args.scope,
         after: args.after,
         limit: want.min(PAGE),
     };

@@ -29,11 +29,12 @@ pub struct Args {
 pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let feed = config.feed(&args.feed, args.format.as_deref())?;
+    let experts = crate::enrichment::load(&config, &store)?;
     let mut partial = Vec::new();
     for file in &args.files {
         let input = open_input(file)?;
         let bar = Bar::new(ui.quiet);
-        let result = farol_pipeline::ingest_all(&store, &feed, input, &[], &bar);
+        let result = farol_pipeline::ingest_all(&store, &feed, input, &experts(&feed), &bar);
         bar.finish();
         let explain = |e: farol_pipeline::Error| match e {
             farol_pipeline::Error::Config(m) => anyhow::Error::new(Usage(m)),
@@ -151,12 +152,13 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     } else {
         args.reports.iter().map(|&id| store.report(ReportId(id))).collect::<Result<_, _>>()?
     };
+    let experts = crate::enrichment::load(&config, &store)?;
     let mut partial = Vec::new();
     for report in &reports {
         let mut feed = config.feed(&report.feed, None)?;
         feed.format.get_or_insert_with(|| report.format.clone());
         let bar = Bar::new(ui.quiet);
-        let result = farol_pipeline::process(&store, report, &feed, &[], &bar);
+        let result = farol_pipeline::process(&store, report, &feed, &experts(&feed), &bar);
         bar.finish();
         let summary = result.with_context(|| format!("cannot reprocess report {}", report.id))?;
         print_summary(&summary);

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
+use farol_model::org::{Org, OrgId, Sector};
+use farol_store::Store as _;
+
 use crate::config::{self, FEEDS_DIR, FILE_NAME};
 
 #[derive(Debug, clap::Args)]
@@ -13,6 +16,12 @@ pub struct Args {
     /// The national center's name, written into farol.toml
     #[arg(long, default_value = "CERT")]
     center: String,
+    /// The country it serves (ISO 3166 two letters, such as PT): the national scope
+    #[arg(long, value_parser = |s: &str| {
+        let s = s.to_ascii_uppercase();
+        if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) { Ok(s) } else { Err(format!("expected two letters such as PT, found {s:?}")) }
+    })]
+    country: Option<String>,
 }
 
 pub fn run(default_dir: &Path, args: Args) -> Result<()> {
@@ -22,11 +31,19 @@ pub fn run(default_dir: &Path, args: Args) -> Result<()> {
     if file.exists() {
         println!("{} already exists: left as it is", file.display());
     } else {
-        std::fs::write(&file, config::template(&args.center))
+        std::fs::write(&file, config::template(&args.center, args.country.as_deref()))
             .with_context(|| format!("cannot write {}", file.display()))?;
         println!("wrote {}", file.display());
     }
-    let (config, _store) = super::open(dir)?;
+    let (config, store) = super::open(dir)?;
+    // The center is an organization of its own: its analysts' accounts belong to it.
+    let orgs = store.orgs()?;
+    if !orgs.iter().any(|o| o.sector == Sector::NationalCenter) {
+        let name = config.center.name.clone();
+        let center =
+            Org { id: OrgId(0), name, sector: Sector::NationalCenter, handle: None, assets: vec![], contacts: vec![] };
+        store.add_org(&center)?;
+    }
     println!("store for {} ready at {}", config.center.name, config.store_path.display());
     let d = dir.display();
     println!(

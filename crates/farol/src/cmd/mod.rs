@@ -4,6 +4,9 @@ pub mod collect;
 pub mod events;
 pub mod ingest;
 pub mod init;
+pub mod ipdata;
+pub mod lookup;
+pub mod org;
 pub mod reports;
 
 use std::path::Path;

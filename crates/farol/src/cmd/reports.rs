@@ -114,6 +114,7 @@ pub fn feeds(dir: &Path) -> Result<()> {
     let mut t = Table::new(&[
         "feed",
         "format",
+        "collector",
         "last report",
         "last success",
         "last error",

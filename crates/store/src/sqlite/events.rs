@@ -2,13 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use farol_model::{Event, EventHash, Position, Reject, ReportId, Taxonomy};
+use farol_model::org::OrgId;
+use farol_model::{Event, EventHash, Position, Reject, ReportId, Routing, Scope, Taxonomy, Timestamp};
 use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
 
-use crate::row::{IpKey, Row, type_code};
-use crate::{EventQuery, EventWriter, Result, StoreError, StoredEvent, Written};
+use crate::row::{IpKey, Row, decode_orgs, encode_orgs, type_code};
+use crate::{Aggregate, EventQuery, EventWriter, Result, StoreError, StoredEvent, Written};
 
 /// Rows per transaction: large transactions amortize the index pages each one touches (see
 /// BENCHMARKS.md), and the batch is sorted so that index inserts stay close together.
@@ -63,7 +64,8 @@ impl EventWriter for Writer {
         }
         self.rows.sort_unstable_by_key(Row::sort_key);
         let mut written = Written::default();
-        let tx = self.conn.unchecked_transaction()?;
+        // Immediate: no other writer can come between reading the largest id and inserting.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         // Ids are handed out above the largest, so this batch's rows get the ids after it.
         let before: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
         for group in self.rows.chunks(ROWS_PER_INSERT) {
@@ -71,9 +73,23 @@ impl EventWriter for Writer {
             for (i, row) in group.iter().enumerate() {
                 bind_row(&mut insert, i * COLUMNS + 1, row, self.feed, self.report)?;
             }
-            let inserted = insert.raw_execute()?;
-            written.inserted += inserted as u64;
-            written.duplicates += (group.len() - inserted) as u64;
+            let inserted = insert.raw_execute()? as u64;
+            let observations: u64 = group.iter().map(|r| r.part.map_or(1, |p| p.count)).sum();
+            written.inserted += inserted;
+            written.duplicates += observations - inserted;
+        }
+        if self.rows.iter().any(|r| !r.orgs.is_empty()) {
+            index_by_org(&tx, before)?;
+        }
+        let mut part = tx.prepare_cached(
+            "INSERT INTO event_parts (report_id, hash, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (report_id, hash) DO UPDATE SET count = count + excluded.count,
+                first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
+        )?;
+        for row in &self.rows {
+            if let Some(p) = row.part {
+                part.execute(params![self.report.0, row.hash, n(p.count), p.first_seen, p.last_seen])?;
+            }
         }
         let mut hour = tx.prepare_cached("INSERT OR IGNORE INTO event_hours (hour) VALUES (?1)")?;
         for h in self.rows.iter().map(|r| r.hour).collect::<BTreeSet<_>>() {
@@ -100,7 +116,7 @@ impl EventWriter for Writer {
                 params![self.report.0, before + 1, last],
             )?;
         }
-        drop((hour, reject));
+        drop((hour, reject, part));
         tx.commit()?;
         self.rows.clear();
         self.rejects.clear();
@@ -111,16 +127,39 @@ impl EventWriter for Writer {
 /// Rows per INSERT statement: one statement for many rows saves most of SQLite's per-statement
 /// work (about a fifth of the writer's time in the ingest benchmark).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: usize = 12;
+const COLUMNS: usize = 15;
 
 fn insert_sql(rows: usize) -> String {
     let one = format!("({})", ["?"; COLUMNS].join(", "));
     format!(
         "INSERT OR IGNORE INTO events
-         (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data)
+         (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data,
+          orgs, scope, aggregated)
          VALUES {}",
         vec![one; rows].join(", ")
     )
+}
+
+/// Files the routed events with ids above `after` (this batch's) under each of their orgs, in
+/// key order and many rows per statement: one index entry at a time took a third of ingest.
+fn index_by_org(tx: &Connection, after: i64) -> Result<()> {
+    const PER_INSERT: usize = 64;
+    let mut keys = Vec::new();
+    let mut routed = tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
+    let mut rows = routed.query([after])?;
+    while let Some(row) = rows.next()? {
+        let (id, hour, orgs): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        keys.extend(decode_orgs(&orgs).into_iter().map(|org| (org, hour, id)));
+    }
+    keys.sort_unstable();
+    for chunk in keys.chunks(PER_INSERT) {
+        let sql = format!(
+            "INSERT OR IGNORE INTO event_orgs (org_id, hour, event_id) VALUES {}",
+            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+        );
+        tx.prepare_cached(&sql)?.execute(params_from_iter(chunk.iter().flat_map(|&(o, h, i)| [o, h, i])))?;
+    }
+    Ok(())
 }
 
 fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed: i64, report: ReportId) -> Result<()> {
@@ -136,11 +175,14 @@ fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed
     stmt.raw_bind_parameter(at + 9, n(row.raw_offset))?;
     stmt.raw_bind_parameter(at + 10, n(row.raw_len))?;
     stmt.raw_bind_parameter(at + 11, &row.data)?;
+    stmt.raw_bind_parameter(at + 12, encode_orgs(&row.orgs))?;
+    stmt.raw_bind_parameter(at + 13, row.scope)?;
+    stmt.raw_bind_parameter(at + 14, row.part.map(|_| 1))?;
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "e.id, e.report_id, f.name, e.hash, e.raw_offset, e.raw_len, e.data, r.common";
-const EVENT_JOINS: &str = "JOIN feeds f ON f.id = e.feed_id JOIN reports r ON r.id = e.report_id";
+pub(super) const EVENT_COLUMNS: &str = "e.id, e.report_id, f.name, e.hash, e.raw_offset, e.raw_len, e.data, r.common, e.orgs, e.scope, e.aggregated, e.time";
+pub(super) const EVENT_JOINS: &str = "JOIN feeds f ON f.id = e.feed_id JOIN reports r ON r.id = e.report_id";
 
 /// Decoded base events (`reports.common`), keyed by their stored bytes: a base that changes
 /// (a report processed again with a new configuration) is simply another key.
@@ -148,7 +190,7 @@ const EVENT_JOINS: &str = "JOIN feeds f ON f.id = e.feed_id JOIN reports r ON r.
 pub(super) struct Bases(std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::sync::Arc<Event>>>);
 
 impl Bases {
-    fn get(&self, blob: &[u8]) -> Result<std::sync::Arc<Event>> {
+    pub(super) fn get(&self, blob: &[u8]) -> Result<std::sync::Arc<Event>> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(base) = map.get(blob) {
             return Ok(base.clone());
@@ -169,7 +211,7 @@ impl Bases {
 }
 
 /// A row as read, before its event is decoded.
-struct RawEvent {
+pub(super) struct RawEvent {
     id: i64,
     report: i64,
     feed: String,
@@ -178,9 +220,13 @@ struct RawEvent {
     len: i64,
     data: Vec<u8>,
     common: Option<Vec<u8>>,
+    orgs: Option<Vec<u8>>,
+    scope: i64,
+    aggregated: bool,
+    time: i64,
 }
 
-fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
+pub(super) fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
     Ok(RawEvent {
         id: row.get(0)?,
         report: row.get(1)?,
@@ -190,11 +236,27 @@ fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
         len: row.get(5)?,
         data: row.get(6)?,
         common: row.get(7)?,
+        orgs: row.get(8)?,
+        scope: row.get(9)?,
+        aggregated: row.get::<_, Option<i64>>(10)?.is_some(),
+        time: row.get(11)?,
     })
 }
 
-fn decode(raw: RawEvent, bases: &Bases) -> Result<StoredEvent> {
+pub(super) fn decode(conn: &Connection, raw: RawEvent, bases: &Bases) -> Result<StoredEvent> {
     let base = bases.get(raw.common.as_deref().unwrap_or_default())?;
+    let aggregate = if raw.aggregated {
+        conn.prepare_cached(
+            "SELECT sum(count), min(first_seen), max(last_seen) FROM event_parts WHERE hash = ?1 HAVING count(*) > 0",
+        )?
+        .query_row([raw.hash], |r| {
+            let time = |i: usize| r.get::<_, i64>(i).map(|t| Timestamp::from_micros(t).unwrap_or_else(Timestamp::now));
+            Ok(Aggregate { count: r.get::<_, i64>(0)?.unsigned_abs(), first_seen: time(1)?, last_seen: time(2)? })
+        })
+        .optional()?
+    } else {
+        None
+    };
     let event =
         Event::decode_delta(&raw.data, &base).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", raw.id)))?;
     Ok(StoredEvent {
@@ -204,6 +266,12 @@ fn decode(raw: RawEvent, bases: &Bases) -> Result<StoredEvent> {
         hash: EventHash(u64::from_be_bytes(raw.hash.to_be_bytes())),
         position: Position { offset: raw.offset.unsigned_abs(), len: raw.len.unsigned_abs(), line: None },
         event,
+        filed: Timestamp::from_micros(raw.time).unwrap_or_else(Timestamp::now),
+        routing: Routing {
+            orgs: decode_orgs(raw.orgs.as_deref().unwrap_or_default()).into_iter().map(OrgId).collect(),
+            scope: Scope::from_code(raw.scope),
+        },
+        aggregate,
     })
 }
 
@@ -211,7 +279,7 @@ pub(super) fn by_id(conn: &Connection, id: i64, bases: &Bases) -> Result<Option<
     let raw = conn
         .query_row(&format!("SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS} WHERE e.id = ?1"), [id], stored_event)
         .optional()?;
-    raw.map(|r| decode(r, bases)).transpose()
+    raw.map(|r| decode(conn, r, bases)).transpose()
 }
 
 /// The bounds of `source_ip` values inside a network, as the column stores them.
@@ -254,7 +322,16 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
     // Type codes are small integers of our own: safe to write into the SQL text.
     let type_filter =
         |types: &[u8]| format!("e.type IN ({})", types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
-    let index = if let Some(net) = &q.source {
+    let index = if let Some(org) = q.org {
+        // Through the index by organization: its own hour range, then the rows by id.
+        filters.push(format!(
+            "e.id IN (SELECT event_id FROM event_orgs WHERE org_id = {} AND hour BETWEEN {} AND {})",
+            arg(org.0.into()),
+            arg(lo_hour.into()),
+            arg(hi_hour.into())
+        ));
+        "rowid"
+    } else if let Some(net) = &q.source {
         let (lo, hi) = ip_bounds(net);
         filters.push(hours);
         filters.push(format!("e.source_ip BETWEEN {} AND {}", arg(lo), arg(hi)));
@@ -301,6 +378,13 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
     if let Some(report) = q.report {
         filters.push(format!("e.report_id = {}", arg(report.0.into())));
     }
+    if let (Some(net), true) = (&q.source, q.org.is_some()) {
+        let (lo, hi) = ip_bounds(net);
+        filters.push(format!("e.source_ip BETWEEN {} AND {}", arg(lo), arg(hi)));
+    }
+    if let Some(scope) = q.scope {
+        filters.push(format!("e.scope = {}", scope.code()));
+    }
     if let Some(after) = q.after {
         let (t, i) = (arg(after.time.into()), arg(after.id.into()));
         filters.push(format!("(e.time < {t} OR (e.time = {t} AND e.id < {i}))"));
@@ -315,5 +399,5 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), stored_event)?;
     let raws = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    raws.into_iter().map(|r| decode(r, bases)).collect()
+    raws.into_iter().map(|r| decode(conn, r, bases)).collect()
 }

@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite database in WAL mode.
 
+mod constituency;
 mod events;
 
 use std::io::Read;
@@ -7,17 +8,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use farol_model::org::{Org, OrgId};
 use farol_model::{Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
-    Archived, EventQuery, EventWriter, FeedHealth, NewReport, Outcome, Result, Store, StoreError, StoredEvent, Totals,
+    Archived, DatasetRecord, EventQuery, EventWriter, FeedHealth, NewDataset, NewReport, Outcome, Rerouted, Result,
+    Store, StoreError, StoredEvent, Totals,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration2.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema.sql"), include_str!("migration2.sql"), include_str!("migration3.sql")];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
 const PAGE_SIZE: u32 = 16_384;
@@ -246,8 +250,23 @@ impl Store for SqliteStore {
                 .optional()?;
             let (first, last) = range.ok_or(StoreError::NoReport(id))?;
             if let (Some(first), Some(last)) = (first, last) {
+                // The index by organization first: it is keyed by organization, not by event.
+                let routed: Vec<(i64, i64, Vec<u8>)> = tx
+                    .prepare(
+                        "SELECT id, hour, orgs FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3 AND orgs IS NOT NULL",
+                    )?
+                    .query_map([first, last, id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut unindex = tx.prepare("DELETE FROM event_orgs WHERE org_id = ?1 AND hour = ?2 AND event_id = ?3")?;
+                for (event, hour, orgs) in routed {
+                    for org in crate::row::decode_orgs(&orgs) {
+                        unindex.execute([org, hour, event])?;
+                    }
+                }
+                drop(unindex);
                 tx.execute("DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3", [first, last, id.0])?;
             }
+            tx.execute("DELETE FROM event_parts WHERE report_id = ?1", [id.0])?;
             tx.execute("DELETE FROM rejects WHERE report_id = ?1", [id.0])?;
             tx.execute(
                 "UPDATE reports SET status = 'processing', records = 0, events = 0, duplicates = 0, dropped = 0,
@@ -382,6 +401,46 @@ impl Store for SqliteStore {
             };
             Ok(())
         })
+    }
+
+    fn add_org(&self, org: &Org) -> Result<OrgId> {
+        self.with(|c| constituency::add_org(c, org))
+    }
+
+    fn update_org(&self, org: &Org) -> Result<()> {
+        self.with(|c| constituency::update_org(c, org))
+    }
+
+    fn remove_org(&self, id: OrgId) -> Result<bool> {
+        self.with(|c| constituency::remove_org(c, id))
+    }
+
+    fn orgs(&self) -> Result<Vec<Org>> {
+        self.with(constituency::orgs)
+    }
+
+    fn add_dataset(&self, new: &NewDataset<'_>) -> Result<DatasetRecord> {
+        self.with(|c| constituency::add_dataset(c, new))
+    }
+
+    fn datasets(&self, all: bool) -> Result<Vec<DatasetRecord>> {
+        self.with(|c| constituency::datasets(c, all))
+    }
+
+    fn dataset_data(&self, id: i64) -> Result<Vec<u8>> {
+        self.with(|c| constituency::dataset_data(c, id))
+    }
+
+    fn remove_dataset(&self, name: &str) -> Result<bool> {
+        self.with(|c| constituency::remove_dataset(c, name))
+    }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.with(|c| constituency::events_after(c, after, limit, &self.bases))
+    }
+
+    fn set_routing(&self, events: &[Rerouted]) -> Result<()> {
+        self.with(|c| constituency::set_routing(c, events))
     }
 
     fn totals(&self) -> Result<Totals> {

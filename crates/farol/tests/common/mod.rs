@@ -1,0 +1,50 @@
+//! What the command-line tests share: a fresh farol directory and running the real binary.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub(crate) struct Dir {
+    _tmp: tempfile::TempDir,
+    pub(crate) path: PathBuf,
+}
+
+pub(crate) fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+pub(crate) fn init() -> Dir {
+    init_with(&[])
+}
+
+/// A farol directory made by `farol init` with these options, and the example feeds.
+pub(crate) fn init_with(options: &[&str]) -> Dir {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("farol");
+    let out = Command::new(env!("CARGO_BIN_EXE_farol")).arg("init").arg(&path).args(options).output().unwrap();
+    assert!(out.status.success());
+    for feed in ["example-sinkhole", "partner-intelmq"] {
+        std::fs::copy(examples().join(format!("feeds/{feed}.toml")), path.join(format!("feeds.d/{feed}.toml")))
+            .unwrap();
+    }
+    Dir { _tmp: tmp, path }
+}
+
+pub(crate) fn farol(dir: &Dir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_farol")).arg("-d").arg(&dir.path).args(args).output().unwrap()
+}
+
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub(crate) fn write(dir: &Dir, name: &str, bytes: &[u8]) -> String {
+    let p = dir.path.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
