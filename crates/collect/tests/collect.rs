@@ -65,7 +65,10 @@ fn collector(config: HttpConfig) -> Collector {
 }
 
 fn events(store: &dyn Store) -> usize {
-    store.events(&EventQuery { limit: 1000, ..Default::default() }).unwrap().len()
+    store
+        .events(&EventQuery { visible: farol_store::Visibility::All, limit: 1000, ..Default::default() })
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use farol_feeds::ParseConfig;
+use farol_model::org::Distribution;
 use farol_pipeline::{Defaults, Feed};
 use serde::Deserialize;
 
@@ -103,6 +104,7 @@ struct FeedSection {
     schedule: Option<String>,
     aggregate: Option<AggregateSection>,
     warninglisted: Option<String>,
+    distribution: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +127,7 @@ const FEED_KEYS: &[&str] = &[
     "schedule",
     "aggregate",
     "warninglisted",
+    "distribution",
 ];
 
 /// A length of time such as `90s`, `10m`, `1h`, `1d` or `1w`, in seconds.
@@ -400,7 +403,23 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<(Feed, Collection), 
             false
         }
     };
-    let feed = Feed { name: name.to_owned(), format: section.format, parse, defaults, aggregate, drop_warninglisted };
+    let distribution = match section.distribution.as_deref().map(str::parse::<Distribution>) {
+        None => Distribution::Affected,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            errors.push(format!("distribution: {e}"));
+            Distribution::Affected
+        }
+    };
+    let feed = Feed {
+        name: name.to_owned(),
+        format: section.format,
+        parse,
+        defaults,
+        aggregate,
+        drop_warninglisted,
+        distribution,
+    };
     if let Some(format) = &feed.format {
         match farol_feeds::format(format) {
             Ok(f) => {
@@ -449,7 +468,10 @@ path = "data/farol.db"
 # [feeds.example-sinkhole]
 # provider = "Example sinkhole operator"   # becomes feed.provider
 # format = "csv"                           # see `farol formats`; detected when omitted
-# tlp = "AMBER"                            # default TLP of its events
+# tlp = "AMBER"                            # default TLP of its events (AMBER when none is given)
+# # Who besides the center may see its events, within their TLP: producer (the center only),
+# # affected (the organizations whose networks they concern; the default), constituents, partners.
+# distribution = "affected"
 # accuracy = 100                           # feed.accuracy
 # documentation = "https://example.org/feed"
 #

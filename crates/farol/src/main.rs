@@ -72,6 +72,10 @@ enum Command {
     Lookup(cmd::lookup::Args),
     /// List the warninglists in use
     Warninglists,
+    /// Serve the REST API and the web portal, and run the feed schedules
+    Serve(cmd::serve::Args),
+    /// Manage users of the portal and the API, and their tokens
+    User(cmd::user::Args),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -143,6 +147,8 @@ fn main() -> ExitCode {
         Command::Reroute(args) => cmd::org::reroute(&cli.dir, args, &ui),
         Command::Lookup(args) => cmd::lookup::run(&cli.dir, args),
         Command::Warninglists => cmd::lookup::warninglists(&cli.dir),
+        Command::Serve(args) => cmd::serve::run(&cli.dir, args),
+        Command::User(args) => cmd::user::run(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,13 +31,7 @@ pub fn bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
-/// A CSV cell, quoted when needed, and with a leading `'` when a spreadsheet would otherwise
-/// run it as a formula (cells starting with `=`, `+`, `-`, `@`, tab or carriage return).
-pub fn csv_cell(value: &str) -> String {
-    let value =
-        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
-}
+pub use farol_model::export::csv_cell;
 
 /// Raw bytes as one printable line, cut to `max` characters.
 pub fn preview(raw: &[u8], max: usize) -> String {
@@ -105,17 +99,6 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_cells_cannot_become_formulas() {
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("+1"), "'+1");
-        assert_eq!(csv_cell("-2"), "'-2");
-        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_cell("\tx"), "'\tx");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("192.0.2.1"), "192.0.2.1");
-    }
 
     #[test]
     fn numbers_read_well() {

@@ -34,7 +34,14 @@ fn store(dir: &Path) -> SqliteStore {
 
 /// Events stored, counted the slow way: every row, not the report's summary.
 fn events(dir: &Path) -> usize {
-    store(dir).events(&farol_store::EventQuery { limit: usize::MAX, ..Default::default() }).unwrap().len()
+    store(dir)
+        .events(&farol_store::EventQuery {
+            visible: farol_store::Visibility::All,
+            limit: usize::MAX,
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -89,7 +96,12 @@ fn killed_ingests_complete_without_loss_or_duplicates() {
         }
         // The acknowledged report is untouched.
         assert_eq!(s.report(first).unwrap().status, ReportStatus::Done);
-        let query = farol_store::EventQuery { report: Some(first), limit: usize::MAX, ..Default::default() };
+        let query = farol_store::EventQuery {
+            visible: farol_store::Visibility::All,
+            report: Some(first),
+            limit: usize::MAX,
+            ..Default::default()
+        };
         assert_eq!(s.events(&query).unwrap().len(), acknowledged);
     }
     assert!(killed_while_processing >= 2, "kills must land while the report is being processed");

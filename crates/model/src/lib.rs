@@ -6,10 +6,12 @@
 mod codec;
 mod event;
 pub mod expert;
+pub mod export;
 mod extra;
 mod intelmq;
 pub mod kinds;
 pub mod org;
+pub mod parse;
 mod report;
 mod taxonomy;
 mod time;

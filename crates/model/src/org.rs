@@ -116,6 +116,43 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// Who may receive an object besides the national center, on top of what its TLP allows
+    /// (in increasing reach).
+    Distribution, "distribution" {
+        Producer "producer" "the organization that produced it only",
+        Affected "affected" "the organizations whose networks it concerns",
+        Community "community" "a sharing community",
+        Constituents "constituents" "every organization of the constituency",
+        Partners "partners" "the constituency and partner centers abroad",
+    }
+);
+
+impl Distribution {
+    /// Its place in the order of reach, as the store keeps it.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+named_enum!(
+    /// What a user may do. Admins and analysts belong to the national center.
+    Role, "role" {
+        Admin "admin" "the national center's administrators: everything, and accounts",
+        Analyst "analyst" "the national center's analysts: all data",
+        OrgAdmin "org-admin" "an organization's administrator: its data and its users",
+        OrgMember "org-member" "a member of an organization: its data",
+        Partner "partner" "machine access for a partner center",
+    }
+);
+
+impl Role {
+    /// Whether the role belongs to the national center and sees all data.
+    pub fn is_center(self) -> bool {
+        matches!(self, Role::Admin | Role::Analyst)
+    }
+}
+
 /// A resource an organization owns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Asset {

@@ -21,6 +21,11 @@ pub enum Tlp {
 impl Tlp {
     pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
 
+    /// Its place from CLEAR (0) to RED (4), as the store keeps it.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
     /// The colour as IntelMQ writes it in the `tlp` field (`AMBER+STRICT`).
     pub fn as_str(self) -> &'static str {
         match self {

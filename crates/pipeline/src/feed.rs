@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use farol_feeds::ParseConfig;
 use farol_model::expert::Expert;
+use farol_model::org::Distribution;
 use farol_model::{Event, Field, FieldError};
 
 use crate::Aggregation;
@@ -23,6 +24,8 @@ pub struct Feed {
     pub aggregate: Option<Aggregation>,
     /// Events whose source is on a warninglist are dropped instead of marked.
     pub drop_warninglisted: bool,
+    /// Who besides the national center may receive its events (within their TLP).
+    pub distribution: Distribution,
 }
 
 impl Feed {
@@ -35,6 +38,7 @@ impl Feed {
             defaults: Defaults::default(),
             aggregate: None,
             drop_warninglisted: false,
+            distribution: Distribution::Affected,
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use farol_feeds::{Output, Parser, Probe};
 use farol_model::expert::{Expert, Verdict};
+use farol_model::org::Distribution;
 use farol_model::{Counts, Event, Record, Reject, Report, ReportStatus, Timestamp};
 use farol_store::{Archived, NewReport, Outcome, Row, Store, StoreError};
 
@@ -230,7 +231,7 @@ pub fn process(
         let Ok(producer) = producer else {
             return (None, Err(Error::Input(std::io::Error::other("cannot start the parser thread"))));
         };
-        let written = write(store, report, rx);
+        let written = write(store, report, feed.distribution, rx);
         // If writing failed, the producer stops when its channel closes.
         (producer.join().unwrap_or_else(|_| Some("the parser stopped unexpectedly".to_owned())), written)
     });
@@ -398,7 +399,12 @@ fn run_experts(experts: &[Box<dyn Expert>], record: &mut Record) -> Verdict {
 /// The writer (the calling thread): opens the store's writer with the first batch's common
 /// fields, writes batches; returns the counts and the parser's report-level error, if it had
 /// one.
-fn write(store: &dyn Store, report: &Report, rx: Receiver<Prepared>) -> Result<(Counts, Option<String>), Error> {
+fn write(
+    store: &dyn Store,
+    report: &Report,
+    distribution: Distribution,
+    rx: Receiver<Prepared>,
+) -> Result<(Counts, Option<String>), Error> {
     let mut counts = Counts::default();
     let mut fatal = None;
     let mut written = farol_store::Written::default();
@@ -409,9 +415,11 @@ fn write(store: &dyn Store, report: &Report, rx: Receiver<Prepared>) -> Result<(
         fatal = fatal.or(batch.fatal);
         let w = match (&mut writer, &batch.common) {
             (Some(w), _) => w,
-            (None, common) => {
-                writer.insert(store.event_writer(report.id, common.as_ref().unwrap_or(&Event::default()))?)
-            }
+            (None, common) => writer.insert(store.event_writer(
+                report.id,
+                common.as_ref().unwrap_or(&Event::default()),
+                distribution,
+            )?),
         };
         let w = w.write(batch.rows, batch.rejects)?;
         written.inserted += w.inserted;

@@ -80,7 +80,7 @@ proptest! {
                 process(&store, r, &feed, &[], &Quiet).unwrap();
             }
         }
-        let events = store.events(&EventQuery { limit: 10_000, ..EventQuery::default() }).unwrap();
+        let events = store.events(&EventQuery { visible: farol_store::Visibility::All, limit: 10_000, ..EventQuery::default() }).unwrap();
         let mut stored = BTreeMap::new();
         for e in &events {
             let a = e.aggregate.expect("aggregated events carry their counts");

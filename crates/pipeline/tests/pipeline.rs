@@ -52,7 +52,8 @@ fn ingests_counts_and_recognizes_the_same_bytes() {
     assert!(rejects[1].reason.starts_with("event has nothing to act on"));
     assert_eq!(rejects[1].raw, EVENTS.lines().nth(4).unwrap().as_bytes());
 
-    let events = store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap();
+    let events =
+        store.events(&EventQuery { visible: farol_store::Visibility::All, limit: 10, ..Default::default() }).unwrap();
     assert_eq!(events.len(), 2);
     let e = &events[0].event;
     assert_eq!(e.feed_name.as_deref(), Some("scans"), "feed.name defaults to the feed");
@@ -75,7 +76,13 @@ fn an_interrupted_report_is_finished_by_the_next_ingest() {
     let again = processed(run(&store, &feed, EVENTS.as_bytes()));
     assert_eq!(again.report.id, first.report.id);
     assert_eq!(again.report.counts, first.report.counts);
-    assert_eq!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .events(&EventQuery { visible: farol_store::Visibility::All, limit: 10, ..Default::default() })
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -147,7 +154,10 @@ fn csv_with_a_mapping_and_defaults() {
         b"ip,ts,family\n192.0.2.1,2024-06-01 10:00:00,mirai\n192.0.2.2,2024-06-01 10:00:00\n",
     ));
     assert_eq!((s.report.counts.events, s.report.counts.rejects), (1, 1));
-    let e = &store.events(&EventQuery { limit: 1, ..Default::default() }).unwrap()[0].event;
+    let e = &store
+        .events(&EventQuery { visible: farol_store::Visibility::All, limit: 1, ..Default::default() })
+        .unwrap()[0]
+        .event;
     assert_eq!(e.tlp, Some(farol_model::Tlp::Amber));
     assert_eq!(e.extra["family"], "mirai");
     assert_eq!(e.classification_type, Some(farol_model::ClassificationType::InfectedSystem));
@@ -170,7 +180,13 @@ fn each_member_of_a_zip_is_its_own_report() {
     assert!(error.is_none());
     let names: Vec<String> = results.into_iter().map(|r| processed(r).report.name.unwrap()).collect();
     assert_eq!(names, ["a/first.jsonl", "second.jsonl"]);
-    assert_eq!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().len(), 3);
+    assert_eq!(
+        store
+            .events(&EventQuery { visible: farol_store::Visibility::All, limit: 10, ..Default::default() })
+            .unwrap()
+            .len(),
+        3
+    );
 
     // A cut archive keeps the members before the cut.
     let (_dir, store) = self::store();

@@ -4,19 +4,21 @@
 //! anything is parsed; events are written in large sorted batches through an [`EventWriter`];
 //! each event is stored once per [`EventHash`](farol_model::EventHash).
 
+mod accounts;
 mod archive;
 mod row;
 mod sqlite;
 
 use std::io::Read;
 
-use farol_model::org::{Org, OrgId};
+use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{
     ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Routing, Scope, Taxonomy,
-    Timestamp,
+    Timestamp, Tlp,
 };
 use ipnet::IpNet;
 
+pub use accounts::{AuditEntry, Session, Token, TokenScope, User};
 pub use archive::CHUNK_SIZE;
 pub use row::{Part, Row};
 pub use sqlite::SqliteStore;
@@ -61,9 +63,30 @@ pub enum Archived {
     Existing(Report),
 }
 
+/// Which events a reader may see. The access policy (`farol-policy`) builds it; the store
+/// applies it inside every event query. The default sees nothing, so that a query whose
+/// visibility was forgotten fails closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Visibility {
+    #[default]
+    Nothing,
+    /// The national center: everything.
+    All,
+    /// An organization or a partner.
+    Scoped {
+        /// Events in this organization's networks, up to this TLP, when their distribution
+        /// reaches the affected organizations.
+        inside: Option<(OrgId, Tlp)>,
+        /// Events whose distribution reaches at least this far, up to this TLP.
+        shared: Option<(Distribution, Tlp)>,
+    },
+}
+
 /// Which events to read. Every filter is optional; results are newest first.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
+    /// Who is reading: only what this allows is returned.
+    pub visible: Visibility,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     /// One address (a /32 or /128) or a network.
@@ -237,13 +260,21 @@ pub trait Store: Send + Sync {
 
     /// A writer for one report's events. `common` holds the fields its events share (see
     /// [`Row::new`]); it is kept with the report.
-    fn event_writer(&self, report: ReportId, common: &Event) -> Result<Box<dyn EventWriter>>;
+    /// `distribution` says who besides the center may receive the report's events; it is in
+    /// force before the first event is written.
+    fn event_writer(
+        &self,
+        report: ReportId,
+        common: &Event,
+        distribution: Distribution,
+    ) -> Result<Box<dyn EventWriter>>;
 
     fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report>;
 
     fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>>;
 
-    fn event(&self, id: i64) -> Result<Option<StoredEvent>>;
+    /// One event, if it exists and `visible` allows it.
+    fn event(&self, id: i64, visible: &Visibility) -> Result<Option<StoredEvent>>;
 
     fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>>;
 
@@ -289,6 +320,44 @@ pub trait Store: Send + Sync {
 
     /// Replaces the routing of events.
     fn set_routing(&self, events: &[Rerouted]) -> Result<()>;
+
+    /// Adds a user (its id is ignored); the e-mail address must be new.
+    fn add_user(&self, user: &User) -> Result<User>;
+
+    /// Replaces a user's fields; disabling a user ends its sessions.
+    fn update_user(&self, user: &User) -> Result<()>;
+
+    fn user(&self, id: i64) -> Result<Option<User>>;
+
+    fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    /// Users by e-mail address, of one organization or all.
+    fn users(&self, org: Option<OrgId>) -> Result<Vec<User>>;
+
+    /// Starts a session, known by the SHA-256 of its id.
+    fn add_session(&self, hash: &[u8], user: i64, csrf: &str, now: Timestamp) -> Result<()>;
+
+    fn session(&self, hash: &[u8]) -> Result<Option<Session>>;
+
+    fn touch_session(&self, hash: &[u8], now: Timestamp) -> Result<()>;
+
+    fn remove_session(&self, hash: &[u8]) -> Result<()>;
+
+    /// Stores a token (its id is ignored), known by the SHA-256 of its secret.
+    fn add_token(&self, hash: &[u8], token: &Token) -> Result<Token>;
+
+    /// The token with this hash and its user, marked as used now; valid or not.
+    fn token(&self, hash: &[u8], now: Timestamp) -> Result<Option<(Token, User)>>;
+
+    fn tokens(&self, user: i64) -> Result<Vec<Token>>;
+
+    /// Revokes a token; false when there was none to revoke.
+    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<bool>;
+
+    fn audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// The newest audit entries, of one organization or all.
+    fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>>;
 }
 
 /// Sizes of what is stored.

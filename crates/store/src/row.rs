@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use farol_model::{ClassificationType, Event, Record, Timestamp};
+use farol_model::{ClassificationType, Event, Record, Timestamp, Tlp};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
@@ -25,6 +25,8 @@ pub struct Row {
     /// Routing: the organizations (as a varint list, empty for none) and the scope's code.
     pub orgs: Vec<i64>,
     pub scope: u8,
+    /// The event's TLP as 0 (CLEAR) to 4 (RED); AMBER when the event has none.
+    pub tlp: u8,
     /// For an aggregated event: the observations of this report it stands for.
     pub part: Option<Part>,
 }
@@ -77,6 +79,7 @@ impl Row {
             data,
             orgs: record.routing.orgs.iter().map(|o| o.0).collect(),
             scope: record.routing.scope.code(),
+            tlp: e.tlp.unwrap_or(Tlp::Amber).code(),
             part: None,
         }
     }

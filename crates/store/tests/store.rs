@@ -5,8 +5,9 @@
 
 use std::io::Read;
 
+use farol_model::org::Distribution;
 use farol_model::{ClassificationType, Event, Position, Record, Reject, ReportStatus, Timestamp};
-use farol_store::{Archived, Cursor, EventQuery, NewReport, Outcome, Row, SqliteStore, Store};
+use farol_store::{Archived, Cursor, EventQuery, NewReport, Outcome, Row, SqliteStore, Store, Visibility};
 use proptest::prelude::*;
 
 fn sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -102,7 +103,7 @@ fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
     store.begin_processing(report.id).unwrap();
     let a = record(&[("source.ip", "192.0.2.1"), ("time.source", "2024-06-01T10:00:00Z")], 0);
     let b = record(&[("source.ip", "192.0.2.2"), ("time.source", "2024-06-01T10:00:00Z")], 10);
-    let mut w = store.event_writer(report.id, &Event::default()).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
     let mut written = w
         .write(
             vec![Row::new(&a, &Event::default()), Row::new(&b, &Event::default()), Row::new(&a, &Event::default())],
@@ -116,15 +117,21 @@ fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
     written.inserted += more.inserted;
     written.duplicates += more.duplicates;
     assert_eq!((written.inserted, written.duplicates), (2, 2));
-    let events = store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap();
+    let events =
+        store.events(&EventQuery { visible: farol_store::Visibility::All, limit: 10, ..Default::default() }).unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!(store.event(events[0].id).unwrap().unwrap(), events[0]);
+    assert_eq!(store.event(events[0].id, &Visibility::All).unwrap().unwrap(), events[0]);
     assert_eq!(store.rejects(report.id, 10).unwrap(), vec![reject]);
 
     store.begin_processing(report.id).unwrap();
-    assert!(store.events(&EventQuery { limit: 10, ..Default::default() }).unwrap().is_empty());
+    assert!(
+        store
+            .events(&EventQuery { visible: farol_store::Visibility::All, limit: 10, ..Default::default() })
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.rejects(report.id, 10).unwrap().is_empty());
-    let mut w = store.event_writer(report.id, &Event::default()).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
     w.write(vec![Row::new(&a, &Event::default())], vec![]).unwrap();
     assert_eq!(w.flush().unwrap().inserted, 1);
     let done = store.finish_processing(report.id, &Outcome::default()).unwrap();
@@ -224,6 +231,7 @@ fn arb_query() -> impl Strategy<Value = EventQuery> {
             taxonomy,
             feed: feed.map(String::from),
             limit,
+            visible: farol_store::Visibility::All,
             ..Default::default()
         })
 }
@@ -241,13 +249,13 @@ proptest! {
             let Archived::New(report) = archive(&store, &name, name.as_bytes()) else { panic!() };
             store.begin_processing(report.id).unwrap();
             let base = base_event();
-            let mut w = store.event_writer(report.id, &base).unwrap();
+            let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
             let mine: Vec<&Record> = records.iter().filter(|(_, f)| *f == feed).map(|(r, _)| r).collect();
             w.write(mine.iter().map(|r| Row::new(r, &base)).collect(), vec![]).unwrap();
             w.flush().unwrap();
             for r in mine {
                 // Recover ids: the store keeps the first of equal hashes.
-                let found = store.events(&EventQuery { report: Some(report.id), limit: 10_000, ..Default::default() }).unwrap();
+                let found = store.events(&EventQuery { visible: farol_store::Visibility::All, report: Some(report.id), limit: 10_000, ..Default::default() }).unwrap();
                 if let Some(e) = found.iter().find(|e| e.hash == r.hash)
                     && !all.iter().any(|(id, _, _): &(i64, Record, &str)| *id == e.id)
                 {
@@ -375,7 +383,7 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
     let write = |store: &SqliteStore| {
         store.begin_processing(report.id).unwrap();
         let base = Event::default();
-        let mut w = store.event_writer(report.id, &base).unwrap();
+        let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
         let mut rows = Vec::new();
         for (i, orgs) in [vec![a], vec![a, b], vec![], vec![b]].into_iter().enumerate() {
             let mut r =
@@ -390,7 +398,7 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
     };
     let ids = |q: EventQuery| {
         let mut v: Vec<String> = store
-            .events(&EventQuery { limit: 100, ..q })
+            .events(&EventQuery { visible: farol_store::Visibility::All, limit: 100, ..q })
             .unwrap()
             .iter()
             .map(|e| e.event.source_ip.unwrap().to_string())
@@ -400,10 +408,26 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
     };
     for _ in 0..2 {
         write(&store);
-        assert_eq!(ids(EventQuery { org: Some(a), ..EventQuery::default() }), ["192.0.2.0", "192.0.2.1"]);
-        assert_eq!(ids(EventQuery { org: Some(b), ..EventQuery::default() }), ["192.0.2.1", "192.0.2.3"]);
-        assert_eq!(ids(EventQuery { scope: Some(Scope::Outside), ..EventQuery::default() }), ["192.0.2.2"]);
-        assert!(ids(EventQuery { org: Some(OrgId(999)), ..EventQuery::default() }).is_empty());
+        assert_eq!(
+            ids(EventQuery { visible: farol_store::Visibility::All, org: Some(a), ..EventQuery::default() }),
+            ["192.0.2.0", "192.0.2.1"]
+        );
+        assert_eq!(
+            ids(EventQuery { visible: farol_store::Visibility::All, org: Some(b), ..EventQuery::default() }),
+            ["192.0.2.1", "192.0.2.3"]
+        );
+        assert_eq!(
+            ids(EventQuery {
+                visible: farol_store::Visibility::All,
+                scope: Some(Scope::Outside),
+                ..EventQuery::default()
+            }),
+            ["192.0.2.2"]
+        );
+        assert!(
+            ids(EventQuery { visible: farol_store::Visibility::All, org: Some(OrgId(999)), ..EventQuery::default() })
+                .is_empty()
+        );
     }
     // Rerouting moves an event from one organization to another.
     let all = store.events_after(0, 100).unwrap();
@@ -412,10 +436,18 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
     store
         .set_routing(&[farol_store::Rerouted { id: moved.id, routing: Routing { orgs: vec![b], scope: Scope::Org } }])
         .unwrap();
-    assert_eq!(ids(EventQuery { org: Some(a), ..EventQuery::default() }), ["192.0.2.1"]);
-    assert_eq!(ids(EventQuery { org: Some(b), ..EventQuery::default() }), ["192.0.2.0", "192.0.2.1", "192.0.2.3"]);
-    assert_eq!(store.event(moved.id).unwrap().unwrap().routing.orgs, [b]);
+    assert_eq!(
+        ids(EventQuery { visible: farol_store::Visibility::All, org: Some(a), ..EventQuery::default() }),
+        ["192.0.2.1"]
+    );
+    assert_eq!(
+        ids(EventQuery { visible: farol_store::Visibility::All, org: Some(b), ..EventQuery::default() }),
+        ["192.0.2.0", "192.0.2.1", "192.0.2.3"]
+    );
+    assert_eq!(store.event(moved.id, &Visibility::All).unwrap().unwrap().routing.orgs, [b]);
     // A removed organization takes its index with it.
     store.remove_org(b).unwrap();
-    assert!(ids(EventQuery { org: Some(b), ..EventQuery::default() }).is_empty());
+    assert!(
+        ids(EventQuery { visible: farol_store::Visibility::All, org: Some(b), ..EventQuery::default() }).is_empty()
+    );
 }

@@ -6,11 +6,14 @@ use std::path::Path;
 
 use anyhow::Result;
 use farol_model::{ClassificationType, Field, Taxonomy, Timestamp};
-use farol_store::{Cursor, EventQuery, Store as _, StoredEvent};
+use farol_store::{Cursor, EventQuery, Store as _, StoredEvent, Visibility};
 use ipnet::IpNet;
 
 use crate::Usage;
-use crate::output::{Table, csv_cell};
+use farol_model::export::{csv_header, csv_row};
+use farol_model::parse;
+
+use crate::output::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -32,10 +35,10 @@ pub enum Format {
 )]
 pub struct Args {
     /// Events at or after this time
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse::time)]
     since: Option<Timestamp>,
     /// Events at or before this time
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse::time)]
     until: Option<Timestamp>,
     /// source.ip equal to this address
     #[arg(long, conflicts_with = "cidr")]
@@ -44,16 +47,16 @@ pub struct Args {
     #[arg(long)]
     cidr: Option<IpNet>,
     /// source.asn
-    #[arg(long, value_parser = parse_asn)]
+    #[arg(long, value_parser = parse::asn)]
     asn: Option<u32>,
     /// source.geolocation.cc (two letters)
     #[arg(long)]
     cc: Option<String>,
     /// classification.taxonomy, e.g. malicious-code
-    #[arg(long, value_parser = parse_taxonomy)]
+    #[arg(long, value_parser = parse::taxonomy)]
     taxonomy: Option<Taxonomy>,
     /// classification.type, e.g. infected-system
-    #[arg(long = "type", value_parser = parse_type)]
+    #[arg(long = "type", value_parser = parse::kind)]
     kind: Option<ClassificationType>,
     /// The feed the events came from
     #[arg(long)]
@@ -77,43 +80,6 @@ pub struct Args {
     format: Format,
 }
 
-pub fn parse_time(s: &str) -> Result<Timestamp, String> {
-    let relative = s.strip_suffix(['m', 'h', 'd', 'w']).and_then(|n| n.parse::<i64>().ok()).map(|n| {
-        let unit = match s.chars().last() {
-            Some('m') => 60,
-            Some('h') => 3600,
-            Some('d') => 86_400,
-            _ => 7 * 86_400,
-        };
-        Timestamp::now().add_secs(-n.saturating_mul(unit))
-    });
-    match relative {
-        Some(t) => t.ok_or_else(|| format!("{s:?} is too far back")),
-        None => Timestamp::parse(s)
-            .ok_or_else(|| format!("expected a time such as 2024-06-01, 2024-06-01T10:00:00Z or 7d, found {s:?}")),
-    }
-}
-
-fn parse_asn(s: &str) -> Result<u32, String> {
-    use farol_model::kinds::FieldKind as _;
-    farol_model::kinds::Asn::parse(s)
-        .ok_or_else(|| format!("expected an AS number such as 3243 or AS3243, found {s:?}"))
-}
-
-fn parse_taxonomy(s: &str) -> Result<Taxonomy, String> {
-    Taxonomy::parse(s).map(|r| r.value()).ok_or_else(|| {
-        let all: Vec<&str> = Taxonomy::ALL.iter().map(|t| t.as_str()).collect();
-        format!("expected one of {}", all.join(", "))
-    })
-}
-
-fn parse_type(s: &str) -> Result<ClassificationType, String> {
-    ClassificationType::parse(s).map(|r| r.value()).ok_or_else(|| {
-        let all: Vec<&str> = ClassificationType::ALL.iter().map(|t| t.as_str()).collect();
-        format!("expected one of {}", all.join(", "))
-    })
-}
-
 /// Events are read in pages, so that any number can be exported with flat memory.
 const PAGE: usize = 1000;
 
@@ -130,6 +96,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     };
     let want = if args.limit == 0 { usize::MAX } else { args.limit };
     let mut query = EventQuery {
+        // The command line is the operator's, on the center's own machine.
+        visible: Visibility::All,
         since: args.since,
         until: args.until,
         source: args.cidr.or(args.ip.map(IpNet::from)),
@@ -150,9 +118,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let mut shown = 0usize;
     let mut last = None;
     match args.format {
-        Format::Csv => {
-            writeln!(out, "{}", CSV_FIELDS.iter().map(|f| f.name()).chain(["extra"]).collect::<Vec<_>>().join(","))?
-        }
+        Format::Csv => writeln!(out, "{}", csv_header())?,
         Format::Json => write!(out, "[")?,
         _ => {}
     }
@@ -163,7 +129,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             match args.format {
                 Format::Table => table.row(table_row(e)),
                 Format::Intelmq => writeln!(out, "{}", e.event.to_intelmq_json())?,
-                Format::Csv => writeln!(out, "{}", csv_row(e))?,
+                Format::Csv => writeln!(out, "{}", csv_row(&e.event))?,
                 Format::Json => {
                     if shown > 0 {
                         write!(out, ",")?;
@@ -217,52 +183,17 @@ fn table_row(e: &StoredEvent) -> Vec<String> {
     ]
 }
 
-/// The CSV columns: what a network owner needs to act; everything else is in `extra`.
-const CSV_FIELDS: &[Field] = &[
-    Field::TimeSource,
-    Field::FeedName,
-    Field::ClassificationTaxonomy,
-    Field::ClassificationType,
-    Field::ClassificationIdentifier,
-    Field::SourceIp,
-    Field::SourcePort,
-    Field::SourceAsn,
-    Field::SourceNetwork,
-    Field::SourceGeolocationCc,
-    Field::SourceReverseDns,
-    Field::SourceFqdn,
-    Field::SourceUrl,
-    Field::DestinationIp,
-    Field::DestinationPort,
-    Field::DestinationFqdn,
-    Field::ProtocolTransport,
-    Field::ProtocolApplication,
-    Field::MalwareName,
-    Field::Tlp,
-];
-
-fn csv_row(e: &StoredEvent) -> String {
-    let mut cells: Vec<String> = CSV_FIELDS.iter().map(|&f| csv_cell(&text(e, f))).collect();
-    let extra = if e.event.extra.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&e.event.extra).unwrap_or_default()
-    };
-    cells.push(csv_cell(&extra));
-    cells.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn times_absolute_and_relative() {
-        assert_eq!(parse_time("2024-06-01").unwrap().to_string(), "2024-06-01T00:00:00+00:00");
-        let week = parse_time("1w").unwrap();
+        assert_eq!(parse::time("2024-06-01").unwrap().to_string(), "2024-06-01T00:00:00+00:00");
+        let week = parse::time("1w").unwrap();
         let now = Timestamp::now();
         assert!((now.secs() - week.secs() - 7 * 86_400).abs() < 5);
-        assert!(parse_time("yesterday").unwrap_err().contains("expected a time"));
-        assert!(parse_time("99999999999999d").is_err());
+        assert!(parse::time("yesterday").unwrap_err().contains("expected a time"));
+        assert!(parse::time("99999999999999d").is_err());
     }
 }

@@ -8,6 +8,8 @@ pub mod ipdata;
 pub mod lookup;
 pub mod org;
 pub mod reports;
+pub mod serve;
+pub mod user;
 
 use std::path::Path;
 

@@ -629,7 +629,7 @@ pub struct RerouteArgs {
 /// Recomputes every stored event's routing from the organizations as they are now.
 pub fn reroute(dir: &Path, args: RerouteArgs, ui: &crate::output::Ui) -> Result<()> {
     let (config, store) = super::open(dir)?;
-    let since = args.since.as_deref().map(super::events::parse_time).transpose().map_err(Usage)?;
+    let since = args.since.as_deref().map(farol_model::parse::time).transpose().map_err(Usage)?;
     let snapshot = crate::enrichment::snapshot(&config, &store)?;
     let total = store.totals()?.events;
     let bar = crate::progress::Bar::new(ui.quiet);

@@ -8,7 +8,7 @@ use super::events::{Bases, EVENT_COLUMNS, EVENT_JOINS, RawEvent, decode, stored_
 use crate::row::encode_orgs;
 use crate::{DatasetRecord, NewDataset, Rerouted, Result, StoreError, StoredEvent};
 
-fn conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+pub(super) fn conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Conflict(what())

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use farol_model::org::OrgId;
+use farol_model::org::{Distribution, OrgId};
 use farol_model::{Event, EventHash, Position, Reject, ReportId, Routing, Scope, Taxonomy, Timestamp};
 use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
 
 use crate::row::{IpKey, Row, decode_orgs, encode_orgs, type_code};
-use crate::{Aggregate, EventQuery, EventWriter, Result, StoreError, StoredEvent, Written};
+use crate::{Aggregate, EventQuery, EventWriter, Result, StoreError, StoredEvent, Visibility, Written};
 
 /// Rows per transaction: large transactions amortize the index pages each one touches (see
 /// BENCHMARKS.md), and the batch is sorted so that index inserts stay close together.
@@ -127,14 +127,14 @@ impl EventWriter for Writer {
 /// Rows per INSERT statement: one statement for many rows saves most of SQLite's per-statement
 /// work (about a fifth of the writer's time in the ingest benchmark).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: usize = 15;
+const COLUMNS: usize = 16;
 
 fn insert_sql(rows: usize) -> String {
     let one = format!("({})", ["?"; COLUMNS].join(", "));
     format!(
         "INSERT OR IGNORE INTO events
          (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data,
-          orgs, scope, aggregated)
+          orgs, scope, aggregated, tlp)
          VALUES {}",
         vec![one; rows].join(", ")
     )
@@ -178,6 +178,7 @@ fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed
     stmt.raw_bind_parameter(at + 12, encode_orgs(&row.orgs))?;
     stmt.raw_bind_parameter(at + 13, row.scope)?;
     stmt.raw_bind_parameter(at + 14, row.part.map(|_| 1))?;
+    stmt.raw_bind_parameter(at + 15, row.tlp)?;
     Ok(())
 }
 
@@ -275,11 +276,52 @@ pub(super) fn decode(conn: &Connection, raw: RawEvent, bases: &Bases) -> Result<
     })
 }
 
-pub(super) fn by_id(conn: &Connection, id: i64, bases: &Bases) -> Result<Option<StoredEvent>> {
+pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Bases) -> Result<Option<StoredEvent>> {
+    let mut args = vec![SqlValue::Integer(id)];
+    let Some(allowed) = visibility(visible, (i64::MIN, i64::MAX), &mut args) else { return Ok(None) };
     let raw = conn
-        .query_row(&format!("SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS} WHERE e.id = ?1"), [id], stored_event)
+        .query_row(
+            &format!("SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS} WHERE e.id = ?1 AND {allowed}"),
+            params_from_iter(args.iter()),
+            stored_event,
+        )
         .optional()?;
     raw.map(|r| decode(conn, r, bases)).transpose()
+}
+
+/// The SQL condition that lets through what `visible` allows, with its arguments appended to
+/// `args`; `None` when nothing is visible. `hours` bounds the scan of the index by organization.
+fn visibility(visible: &Visibility, hours: (i64, i64), args: &mut Vec<SqlValue>) -> Option<String> {
+    let mut arg = |v: i64| {
+        args.push(SqlValue::Integer(v));
+        format!("?{}", args.len())
+    };
+    match visible {
+        Visibility::Nothing => None,
+        Visibility::All => Some("1".to_owned()),
+        Visibility::Scoped { inside, shared } => {
+            let mut any = Vec::new();
+            if let Some((org, tlp)) = inside {
+                any.push(format!(
+                    "(e.id IN (SELECT event_id FROM event_orgs WHERE org_id = {} AND hour BETWEEN {} AND {})
+                      AND e.tlp <= {} AND r.distribution >= {})",
+                    arg(org.0),
+                    arg(hours.0),
+                    arg(hours.1),
+                    arg(tlp.code().into()),
+                    arg(Distribution::Affected.code().into())
+                ));
+            }
+            if let Some((reach, tlp)) = shared {
+                any.push(format!(
+                    "(r.distribution >= {} AND e.tlp <= {})",
+                    arg(reach.code().into()),
+                    arg(tlp.code().into())
+                ));
+            }
+            (!any.is_empty()).then(|| format!("({})", any.join(" OR ")))
+        }
+    }
 }
 
 /// The bounds of `source_ip` values inside a network, as the column stores them.
@@ -303,11 +345,12 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
     let hi_time = q.until.map_or(i64::MAX, |t| t.micros());
     let (lo_hour, hi_hour) = (lo_time.div_euclid(HOUR), hi_time.div_euclid(HOUR));
     let mut args: Vec<SqlValue> = Vec::new();
+    let Some(allowed) = visibility(&q.visible, (lo_hour, hi_hour), &mut args) else { return Ok(Vec::new()) };
     let mut arg = |v: SqlValue| {
         args.push(v);
         format!("?{}", args.len())
     };
-    let mut filters = vec![format!("e.time BETWEEN {} AND {}", arg(lo_time.into()), arg(hi_time.into()))];
+    let mut filters = vec![allowed, format!("e.time BETWEEN {} AND {}", arg(lo_time.into()), arg(hi_time.into()))];
     let hours = format!(
         "e.hour IN (SELECT hour FROM event_hours WHERE hour BETWEEN {} AND {})",
         arg(lo_hour.into()),

@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite database in WAL mode.
 
+mod accounts;
 mod constituency;
 mod events;
 
@@ -8,20 +9,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use farol_model::org::{Org, OrgId};
+use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
-    Archived, DatasetRecord, EventQuery, EventWriter, FeedHealth, NewDataset, NewReport, Outcome, Rerouted, Result,
-    Store, StoreError, StoredEvent, Totals,
+    Archived, AuditEntry, DatasetRecord, EventQuery, EventWriter, FeedHealth, NewDataset, NewReport, Outcome, Rerouted,
+    Result, Session, Store, StoreError, StoredEvent, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema.sql"), include_str!("migration2.sql"), include_str!("migration3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migration2.sql"),
+    include_str!("migration3.sql"),
+    include_str!("migration4.sql"),
+];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
 const PAGE_SIZE: u32 = 16_384;
@@ -278,11 +283,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn event_writer(&self, report: ReportId, common: &Event) -> Result<Box<dyn EventWriter>> {
+    fn event_writer(
+        &self,
+        report: ReportId,
+        common: &Event,
+        distribution: Distribution,
+    ) -> Result<Box<dyn EventWriter>> {
         let conn = connect(&self.path)?;
         let mut blob = Vec::new();
         common.encode(&mut blob);
-        conn.execute("UPDATE reports SET common = ?2 WHERE id = ?1", params![report.0, blob])?;
+        conn.execute(
+            "UPDATE reports SET common = ?2, distribution = ?3 WHERE id = ?1",
+            params![report.0, blob, distribution.code()],
+        )?;
         let feed: i64 = conn.query_row("SELECT feed_id FROM reports WHERE id = ?1", [report.0], |r| r.get(0))?;
         Ok(Box::new(events::Writer::new(conn, report, feed)))
     }
@@ -318,8 +331,8 @@ impl Store for SqliteStore {
         self.with(|c| events::query(c, query, &self.bases))
     }
 
-    fn event(&self, id: i64) -> Result<Option<StoredEvent>> {
-        self.with(|c| events::by_id(c, id, &self.bases))
+    fn event(&self, id: i64, visible: &Visibility) -> Result<Option<StoredEvent>> {
+        self.with(|c| events::by_id(c, id, visible, &self.bases))
     }
 
     fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>> {
@@ -441,6 +454,66 @@ impl Store for SqliteStore {
 
     fn set_routing(&self, events: &[Rerouted]) -> Result<()> {
         self.with(|c| constituency::set_routing(c, events))
+    }
+
+    fn add_user(&self, user: &User) -> Result<User> {
+        self.with(|c| accounts::add_user(c, user))
+    }
+
+    fn update_user(&self, user: &User) -> Result<()> {
+        self.with(|c| accounts::update_user(c, user))
+    }
+
+    fn user(&self, id: i64) -> Result<Option<User>> {
+        self.with(|c| accounts::user(c, id))
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.with(|c| accounts::user_by_email(c, email))
+    }
+
+    fn users(&self, org: Option<OrgId>) -> Result<Vec<User>> {
+        self.with(|c| accounts::users(c, org))
+    }
+
+    fn add_session(&self, hash: &[u8], user: i64, csrf: &str, now: Timestamp) -> Result<()> {
+        self.with(|c| accounts::add_session(c, hash, user, csrf, now))
+    }
+
+    fn session(&self, hash: &[u8]) -> Result<Option<Session>> {
+        self.with(|c| accounts::session(c, hash))
+    }
+
+    fn touch_session(&self, hash: &[u8], now: Timestamp) -> Result<()> {
+        self.with(|c| accounts::touch_session(c, hash, now))
+    }
+
+    fn remove_session(&self, hash: &[u8]) -> Result<()> {
+        self.with(|c| accounts::remove_session(c, hash))
+    }
+
+    fn add_token(&self, hash: &[u8], token: &Token) -> Result<Token> {
+        self.with(|c| accounts::add_token(c, hash, token))
+    }
+
+    fn token(&self, hash: &[u8], now: Timestamp) -> Result<Option<(Token, User)>> {
+        self.with(|c| accounts::token(c, hash, now))
+    }
+
+    fn tokens(&self, user: i64) -> Result<Vec<Token>> {
+        self.with(|c| accounts::tokens(c, user))
+    }
+
+    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<bool> {
+        self.with(|c| accounts::revoke_token(c, id, now))
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.with(|c| accounts::audit(c, entry))
+    }
+
+    fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.with(|c| accounts::audit_log(c, org, limit))
     }
 
     fn totals(&self) -> Result<Totals> {

@@ -1,0 +1,85 @@
+//! `farol serve`: the API and the portal, and the feed schedules, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use farol_store::Store;
+
+use crate::Usage;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  farol serve                          http://127.0.0.1:8080\n  \
+    farol serve --listen 0.0.0.0:8443    every interface (put TLS in front, see the README)\n\n\
+    Log in with a user made by `farol user add`; API clients send `Authorization: Bearer TOKEN`\n\
+    (a token from `farol user token` or the portal's API tokens page).")]
+pub struct Args {
+    /// Address and port to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", env = "FAROL_LISTEN")]
+    listen: SocketAddr,
+}
+
+pub fn run(dir: &Path, args: Args) -> Result<()> {
+    let (config, store) = super::open(dir)?;
+    let live = Arc::new(farol_enrich::Live::new(crate::enrichment::snapshot(&config, &store)?));
+    let experts = crate::enrichment::experts(Arc::clone(&live));
+    let store: Arc<dyn Store> = Arc::new(store);
+    if store.users(None)?.is_empty() {
+        eprintln!("no users yet: add one with `farol user add EMAIL --role admin --password-stdin`");
+    }
+    let server = farol_server::Config {
+        center: config.center.name.clone(),
+        tls: false,
+        feeds: config.feeds.clone(),
+        experts: Arc::clone(&experts),
+    };
+    let app = farol_server::App::new(Arc::clone(&store), server);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+            Usage(format!("cannot listen on {}: {e} (is another farol running? try --listen)", args.listen))
+        })?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let scheduled: Vec<_> = config.collectors.iter().filter(|c| c.schedule.is_some()).cloned().collect();
+        let collectors = if scheduled.is_empty() {
+            None
+        } else {
+            let workdir = config.store_path.parent().unwrap_or(dir).join("tmp");
+            let ctx = farol_collect::Context { store: Arc::clone(&store), experts, workdir };
+            let mut until = stopped.clone();
+            Some(tokio::spawn(farol_collect::run_schedules(ctx, scheduled, async move {
+                let _ = until.wait_for(|s| *s).await;
+            })))
+        };
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        println!("farol serving on http://{} (Ctrl-C stops)", args.listen);
+        let mut until = stopped;
+        farol_server::serve(listener, app, async move {
+            let _ = until.wait_for(|s| *s).await;
+        })
+        .await
+        .context("the server stopped")?;
+        if let Some(c) = collectors {
+            let _ = c.await;
+        }
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,176 @@
+//! `farol user`: accounts for the portal and the API.
+
+use std::io::BufRead as _;
+use std::path::Path;
+
+use anyhow::Result;
+use farol_model::Timestamp;
+use farol_model::org::{Role, Sector};
+use farol_server::auth;
+use farol_store::{Store as _, TokenScope, User};
+
+use crate::output::Table;
+use crate::{Missing, Usage};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Add a user
+    #[command(after_help = "Roles: admin and analyst (the national center), org-admin and org-member (an \
+        organization), partner (machine access for a partner center).\n\nExamples:\n  \
+        echo 'a long passphrase' | farol user add ana@cert.example --role analyst --password-stdin\n  \
+        farol user add soc@hospital-x.pt --org \"Hospital X\" --role org-admin --password-stdin < pw.txt")]
+    Add {
+        email: String,
+        /// Its organization, by name or id (default: the national center's)
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Role,
+        /// Read the password from the first line of standard input (at least 12 characters)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List,
+    /// Set a user's password, read from the first line of standard input
+    Passwd { email: String },
+    /// Disable a user: its sessions end and its tokens stop working
+    Disable { email: String },
+    /// Enable a disabled user, and lift a lockout
+    Enable { email: String },
+    /// Make an API token for a user and print it, once
+    Token {
+        email: String,
+        /// Days until it expires (default: never)
+        #[arg(long)]
+        expires: Option<u32>,
+        /// read, or write (uploads and changes)
+        #[arg(long, default_value = "read", value_parser = |s: &str| s.parse::<TokenScope>())]
+        scope: TokenScope,
+        /// What it is for
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn password_from_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    Ok(password)
+}
+
+fn find(store: &farol_store::SqliteStore, email: &str) -> Result<User> {
+    store.user_by_email(email)?.ok_or_else(|| Missing(format!("no user {email}; see `farol user list`")).into())
+}
+
+pub fn run(dir: &Path, args: Args) -> Result<()> {
+    let (_, store) = super::open(dir)?;
+    match args.command {
+        Command::Add { email, org, role, password_stdin } => {
+            let email = farol_model::org::check_email(&email).map_err(Usage)?;
+            let org = match &org {
+                Some(key) => super::org::find(&store, key)?,
+                None => {
+                    store.orgs()?.into_iter().find(|o| o.sector == Sector::NationalCenter).ok_or_else(|| {
+                        Usage("no national center organization: run `farol init` or pass --org".into())
+                    })?
+                }
+            };
+            if role.is_center() != (org.sector == Sector::NationalCenter) {
+                return Err(Usage(format!(
+                    "role {role} belongs to {}; {} is {}",
+                    if role.is_center() { "the national center" } else { "other organizations" },
+                    org.name,
+                    if org.sector == Sector::NationalCenter {
+                        "the national center"
+                    } else {
+                        "not the national center"
+                    }
+                ))
+                .into());
+            }
+            let password =
+                if password_stdin { Some(auth::hash_password(&password_from_stdin()?).map_err(Usage)?) } else { None };
+            let user = User {
+                id: 0,
+                email,
+                org: org.id,
+                role,
+                password,
+                totp: None,
+                disabled: false,
+                failures: 0,
+                locked_until: None,
+                created_at: Timestamp::now(),
+            };
+            let user = store.add_user(&user)?;
+            println!("user {} added to {} as {}", user.email, org.name, user.role);
+            if user.password.is_none() {
+                println!("it cannot log in until `farol user passwd {}` sets a password", user.email);
+            }
+        }
+        Command::List => {
+            let orgs = store.orgs()?;
+            let mut t = Table::new(&["id", "email", "organization", "role", "state"]);
+            for u in store.users(None)? {
+                let org = orgs.iter().find(|o| o.id == u.org).map_or_else(|| u.org.to_string(), |o| o.name.clone());
+                let state = if u.disabled {
+                    "disabled"
+                } else if u.password.is_none() {
+                    "no password"
+                } else if u.locked_until.is_some_and(|t| t > Timestamp::now()) {
+                    "locked"
+                } else {
+                    "active"
+                };
+                t.row(vec![u.id.to_string(), u.email, org, u.role.to_string(), state.to_owned()]);
+            }
+            print!("{}", t.render());
+        }
+        Command::Passwd { email } => {
+            let mut user = find(&store, &email)?;
+            user.password = Some(auth::hash_password(&password_from_stdin()?).map_err(Usage)?);
+            user.failures = 0;
+            user.locked_until = None;
+            store.update_user(&user)?;
+            println!("password of {} changed", user.email);
+        }
+        Command::Disable { email } => {
+            let mut user = find(&store, &email)?;
+            user.disabled = true;
+            store.update_user(&user)?;
+            println!("{} disabled: its sessions ended and its tokens no longer work", user.email);
+        }
+        Command::Enable { email } => {
+            let mut user = find(&store, &email)?;
+            user.disabled = false;
+            user.failures = 0;
+            user.locked_until = None;
+            store.update_user(&user)?;
+            println!("{} enabled", user.email);
+        }
+        Command::Token { email, expires, scope, name } => {
+            let user = find(&store, &email)?;
+            let (secret, token) = auth::make_token(&user, &name, scope, expires).map_err(Usage)?;
+            let saved = store.add_token(&auth::digest(&secret), &token)?;
+            eprintln!(
+                "token {} for {} ({}, {}); it is shown only now:",
+                saved.id,
+                user.email,
+                scope.as_str(),
+                saved
+                    .expires_at
+                    .map_or_else(|| "does not expire".to_owned(), |t| format!("expires {}", t.to_rfc3339()))
+            );
+            println!("{secret}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `farol user` and `farol serve`, as an operator uses them: users and tokens from the command
+//! line, then the API answering with that token and refusing it once the user is disabled.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+
+use common::{farol, init, stderr, stdout};
+
+fn with_stdin(dir: &common::Dir, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .arg("-d")
+        .arg(&dir.path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1: the status line and the body.
+fn get(port: u16, path: &str, token: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+#[test]
+fn users_and_tokens_from_the_command_line_work_against_the_server() {
+    let d = init();
+    let short =
+        with_stdin(&d, &["user", "add", "ana@cert.example", "--role", "analyst", "--password-stdin"], "short\n");
+    assert_eq!(short.status.code(), Some(2), "{}", stderr(&short));
+    assert!(stderr(&short).contains("12 characters"));
+    let ok = with_stdin(
+        &d,
+        &["user", "add", "ana@cert.example", "--role", "analyst", "--password-stdin"],
+        "a long enough passphrase\n",
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let again = with_stdin(&d, &["user", "add", "ANA@cert.example", "--role", "analyst"], "");
+    assert_eq!(again.status.code(), Some(2), "the same address in other case is the same user");
+    let wrong_org = farol(&d, &["user", "add", "x@cert.example", "--role", "org-member"]);
+    assert_eq!(wrong_org.status.code(), Some(2));
+    assert!(stderr(&wrong_org).contains("national center"));
+    assert!(stdout(&farol(&d, &["user", "list"])).contains("ana@cert.example"));
+    let token = farol(&d, &["user", "token", "ana@cert.example", "--expires", "30"]);
+    assert!(token.status.success());
+    let token = stdout(&token).trim().to_owned();
+    assert!(token.starts_with("farol_"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .arg("-d")
+        .arg(&d.path)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "farol serve did not start");
+    let (status, body) = get(port, "/api/v1/me", &token);
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(body.contains("ana@cert.example"));
+    assert!(farol(&d, &["user", "disable", "ana@cert.example"]).status.success());
+    let (status, _) = get(port, "/api/v1/me", &token);
+    assert!(status.contains("401"), "{status}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -1,0 +1,88 @@
+//! Who may see what. This is the one place that decides: every read path (API, portal,
+//! exports, and later TAXII, streams and e-mail) asks it, and for events it produces the
+//! [`Visibility`] that the store applies inside its queries, so that a listing cannot return
+//! what a reader may not see.
+//!
+//! The rules, from DESIGN.md and TLP 2.0:
+//!
+//! - The national center (admins and analysts) sees everything.
+//! - An organization's users see the events in their own networks (n6's "inside") up to
+//!   TLP:AMBER+STRICT, when the feed's distribution reaches the affected organizations; and
+//!   events whose distribution reaches every constituent, up to TLP:GREEN.
+//! - A partner center sees events distributed to partners, up to TLP:GREEN.
+//! - TLP:RED reaches named recipients only: no organization's users, through this policy.
+//! - Reports, rejects and feeds (raw data of every organization) are the center's alone.
+
+use farol_model::Tlp;
+use farol_model::org::{Distribution, OrgId, Role};
+use farol_store::{User, Visibility};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    pub user: i64,
+    pub org: OrgId,
+    pub role: Role,
+}
+
+impl Viewer {
+    pub fn of(user: &User) -> Viewer {
+        Viewer { user: user.id, org: user.org, role: user.role }
+    }
+}
+
+/// What a viewer may want to do, besides reading events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// See reports, their raw bytes and rejects, and feed health.
+    ReadReports,
+    /// Submit a report for a feed.
+    Upload,
+    /// See an organization, its networks and contacts.
+    ReadOrg(OrgId),
+    /// Add, change or remove organizations.
+    ManageOrgs,
+    /// See the users of an organization.
+    ReadUsers(OrgId),
+    /// Add or change a user of this organization with this role.
+    ManageUser(OrgId, Role),
+    /// See the audit log of an organization (`None`: the whole log).
+    ReadAudit(Option<OrgId>),
+}
+
+/// The events a viewer may see.
+pub fn events(v: &Viewer) -> Visibility {
+    match v.role {
+        Role::Admin | Role::Analyst => Visibility::All,
+        Role::OrgAdmin | Role::OrgMember => Visibility::Scoped {
+            inside: Some((v.org, Tlp::AmberStrict)),
+            shared: Some((Distribution::Constituents, Tlp::Green)),
+        },
+        Role::Partner => Visibility::Scoped { inside: None, shared: Some((Distribution::Partners, Tlp::Green)) },
+    }
+}
+
+/// Whether a viewer may do something.
+pub fn may(v: &Viewer, action: Action) -> bool {
+    let center = v.role.is_center();
+    match action {
+        Action::ReadReports | Action::ManageOrgs => center,
+        Action::Upload => center || v.role == Role::Partner,
+        Action::ReadOrg(org) | Action::ReadUsers(org) => center || v.org == org,
+        Action::ManageUser(org, role) => match v.role {
+            Role::Admin => true,
+            Role::OrgAdmin => org == v.org && matches!(role, Role::OrgAdmin | Role::OrgMember),
+            _ => false,
+        },
+        Action::ReadAudit(org) => match v.role {
+            Role::Admin => true,
+            Role::OrgAdmin => org == Some(v.org),
+            _ => false,
+        },
+    }
+}
+
+/// The organization whose audit log a viewer sees: `None` for the whole log.
+pub fn audit_scope(v: &Viewer) -> Option<OrgId> {
+    (v.role != Role::Admin).then_some(v.org)
+}

@@ -1,0 +1,455 @@
+//! The REST API under `/api/v1`: JSON in and out, tokens or sessions, every read through the
+//! access policy.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use farol_model::org::{OrgId, Role};
+use farol_model::{ReportId, Scope, Timestamp, parse};
+use farol_pipeline::{Ingested, Input, Quiet};
+use farol_policy::{Action, may};
+use farol_store::{Cursor, EventQuery, StoredEvent, Token, TokenScope};
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::{App, Failure, client};
+
+/// The most events one page returns.
+pub(crate) const MAX_PAGE: usize = 1000;
+/// The largest report accepted in one request.
+pub(crate) const MAX_UPLOAD: usize = 256 << 20;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/events", get(events))
+        .route("/events/{id}", get(event))
+        .route("/reports", get(reports).post(upload))
+        .route("/reports/{id}/rejects", get(rejects))
+        .route("/feeds", get(feeds))
+        .route("/orgs", get(orgs))
+        .route("/orgs/{id}", get(org))
+        .route("/users", get(users))
+        .route("/me", get(me))
+        .route("/tokens", get(tokens).post(new_token))
+        .route("/tokens/{id}", delete(revoke_token))
+        .route("/audit", get(audit))
+        .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "no such API route; see /api/v1/openapi.json") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
+}
+
+/// The principal, or 401.
+pub(crate) async fn who(app: &Arc<App>, headers: &HeaderMap) -> Result<Principal, Failure> {
+    app.principal(headers).await?.ok_or_else(|| {
+        Failure::new(StatusCode::UNAUTHORIZED, "log in, or send an API token as Authorization: Bearer TOKEN")
+    })
+}
+
+fn require(p: &Principal, action: Action) -> Result<(), Failure> {
+    if may(&p.viewer, action) { Ok(()) } else { Err(Failure::forbidden()) }
+}
+
+fn csrf(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+fn write_allowed(p: &Principal, headers: &HeaderMap) -> Result<(), Failure> {
+    if p.may_write(csrf(headers)) {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "this change needs a token with the write scope, or the session's X-CSRF-Token header",
+        ))
+    }
+}
+
+/// Reads the event filters of `farol events` from a query string.
+pub(crate) fn event_query(params: &BTreeMap<String, String>, p: &Principal) -> Result<EventQuery, Failure> {
+    let mut q = EventQuery { visible: farol_policy::events(&p.viewer), limit: 100, ..EventQuery::default() };
+    for (key, value) in params {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let bad = |e: String| Failure::bad(format!("{key}: {e}"));
+        match key.as_str() {
+            "since" => q.since = Some(parse::time(value).map_err(bad)?),
+            "until" => q.until = Some(parse::time(value).map_err(bad)?),
+            "ip" | "cidr" => {
+                let net = value
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        bad(format!("expected an address or a network such as 192.0.2.0/24, found {value:?}"))
+                    })?;
+                q.source = Some(net.trunc());
+            }
+            "asn" => q.asn = Some(parse::asn(value).map_err(bad)?),
+            "cc" => {
+                if value.len() != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()) {
+                    return Err(bad(format!("expected a two-letter country code such as PT, found {value:?}")));
+                }
+                q.cc = Some(value.to_ascii_uppercase());
+            }
+            "taxonomy" => q.taxonomy = Some(parse::taxonomy(value).map_err(bad)?),
+            "type" => q.kind = Some(parse::kind(value).map_err(bad)?),
+            "feed" => q.feed = Some(value.to_owned()),
+            "org" => {
+                q.org = Some(OrgId(
+                    value.parse().map_err(|_| bad(format!("expected an organization id, found {value:?}")))?,
+                ))
+            }
+            "scope" => q.scope = Some(value.parse::<Scope>().map_err(bad)?),
+            "after" => q.after = Some(value.parse::<Cursor>().map_err(bad)?),
+            "limit" => {
+                let n: usize = value.parse().map_err(|_| bad(format!("expected a number, found {value:?}")))?;
+                if n == 0 || n > MAX_PAGE {
+                    return Err(bad(format!("expected 1 to {MAX_PAGE}, found {n}")));
+                }
+                q.limit = n;
+            }
+            "format" => {}
+            other => {
+                return Err(Failure::bad(format!(
+                    "unknown parameter {other:?}; the filters are since, until, ip, cidr, asn, cc, taxonomy, type, \
+                     feed, org, scope, after, limit, format"
+                )));
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// An event as the API shows it to this principal: organizations other than the reader's own
+/// stay hidden from organization users.
+pub(crate) fn event_json(e: &StoredEvent, p: &Principal) -> Value {
+    let center = p.user.role.is_center();
+    let orgs: Vec<i64> = e.routing.orgs.iter().filter(|o| center || **o == p.user.org).map(|o| o.0).collect();
+    let mut v = json!({
+        "id": e.id,
+        "feed": e.feed,
+        "event": e.event.to_intelmq(),
+        "orgs": orgs,
+        "scope": e.routing.scope.as_str(),
+    });
+    if center {
+        v["report"] = json!(e.report.0);
+    }
+    if let Some(a) = &e.aggregate {
+        v["aggregate"] =
+            json!({ "count": a.count, "first_seen": a.first_seen.to_rfc3339(), "last_seen": a.last_seen.to_rfc3339() });
+    }
+    v
+}
+
+async fn events(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let q = event_query(&params, &p)?;
+    let limit = q.limit;
+    let page = app.blocking(move |s| s.events(&q)).await?;
+    let next = (page.len() == limit).then(|| page.last().map(|e| e.cursor().to_string())).flatten();
+    match params.get("format").map(String::as_str).unwrap_or("json") {
+        "json" => {
+            let events: Vec<Value> = page.iter().map(|e| event_json(e, &p)).collect();
+            Ok(Json(json!({ "events": events, "next": next })).into_response())
+        }
+        "csv" => {
+            let mut out = farol_model::export::csv_header();
+            out.push('\n');
+            for e in &page {
+                out.push_str(&farol_model::export::csv_row(&e.event));
+                out.push('\n');
+            }
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
+        }
+        "intelmq" => {
+            let out: String = page.iter().map(|e| e.event.to_intelmq_json() + "\n").collect();
+            Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+        }
+        other => Err(Failure::bad(format!("format: expected json, csv or intelmq, found {other:?}"))),
+    }
+}
+
+fn id(raw: &str) -> Result<i64, Failure> {
+    raw.parse().map_err(|_| Failure::bad(format!("expected a numeric id, found {raw:?}")))
+}
+
+async fn event(State(app): State<Arc<App>>, headers: HeaderMap, Path(raw): Path<String>) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let id = id(&raw)?;
+    let visible = farol_policy::events(&p.viewer);
+    let found = app.blocking(move |s| s.event(id, &visible)).await?;
+    // Invisible and absent look the same: a 404 tells nothing about other organizations' data.
+    let e = found.ok_or_else(Failure::not_found)?;
+    Ok(Json(event_json(&e, &p)).into_response())
+}
+
+async fn upload(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    require(&p, Action::Upload)?;
+    write_allowed(&p, &headers)?;
+    let feed = params.get("feed").ok_or_else(|| Failure::bad("feed: name the feed, as in ?feed=NAME"))?;
+    let name = params.get("name").cloned();
+    let (status, report) = ingest(&app, feed, name, body).await?;
+    app.audit(Some(&p), &client(&ConnectInfo(addr)), "upload", Some(format!("report {}", report["id"]))).await;
+    Ok((status, Json(report)).into_response())
+}
+
+/// Stores and processes a report for a feed: 202 once it is durably archived (and here also
+/// processed), 200 when the same bytes were already stored.
+pub(crate) async fn ingest(
+    app: &Arc<App>,
+    feed: &str,
+    name: Option<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Value), Failure> {
+    let Some(feed) = app.config.feeds.get(feed).cloned() else {
+        let known: Vec<&str> = app.config.feeds.keys().map(String::as_str).collect();
+        return Err(Failure::bad(format!("feed: unknown feed {feed:?}; declared feeds: {}", known.join(", "))));
+    };
+    if body.is_empty() {
+        return Err(Failure::bad("the report is empty"));
+    }
+    let experts = (app.config.experts)(&feed);
+    let app2 = Arc::clone(app);
+    let ingested = tokio::task::spawn_blocking(move || {
+        let input = Input { reader: Box::new(std::io::Cursor::new(body)), name, size: None };
+        farol_pipeline::ingest(app2.store.as_ref(), &feed, input, &experts, &Quiet)
+    })
+    .await
+    .map_err(|e| Failure::internal(e.to_string()))?
+    .map_err(|e| Failure::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    Ok(match ingested {
+        Ingested::Processed(s) => {
+            app.metrics.uploaded_reports.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            app.metrics.uploaded_events.fetch_add(s.report.counts.events, std::sync::atomic::Ordering::Relaxed);
+            (StatusCode::ACCEPTED, report_json(&s.report))
+        }
+        Ingested::AlreadyIngested(r) => {
+            (StatusCode::OK, json!({ "already_ingested": true, "report": report_json(&r) }))
+        }
+    })
+}
+
+fn report_json(r: &farol_model::Report) -> Value {
+    json!({
+        "id": r.id.0, "feed": r.feed, "name": r.name, "format": r.format, "size": r.size, "sha256": r.sha256,
+        "received_at": r.received_at.to_rfc3339(), "status": r.status.as_str(), "error": r.error,
+        "records": r.counts.records, "events": r.counts.events, "duplicates": r.counts.duplicates,
+        "dropped": r.counts.dropped, "rejects": r.counts.rejects,
+    })
+}
+
+async fn reports(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    require(&p, Action::ReadReports)?;
+    let feed = params.get("feed").cloned();
+    let list = app.blocking(move |s| s.reports(feed.as_deref(), 100)).await?;
+    Ok(Json(json!({ "reports": list.iter().map(report_json).collect::<Vec<_>>() })).into_response())
+}
+
+async fn rejects(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    require(&p, Action::ReadReports)?;
+    let report = ReportId(id(&raw)?);
+    let list = app
+        .blocking(move |s| match s.report(report) {
+            Ok(_) => s.rejects(report, 1000).map(Some),
+            Err(farol_store::StoreError::NoReport(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?
+        .ok_or_else(Failure::not_found)?;
+    let rejects: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            json!({ "line": r.position.line, "offset": r.position.offset, "reason": r.reason,
+                    "raw": String::from_utf8_lossy(&r.raw) })
+        })
+        .collect();
+    Ok(Json(json!({ "rejects": rejects })).into_response())
+}
+
+async fn feeds(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    require(&p, Action::ReadReports)?;
+    let health = app.blocking(|s| s.feed_health(Timestamp::now())).await?;
+    let feeds: Vec<Value> = health
+        .iter()
+        .map(|h| {
+            json!({
+                "feed": h.feed, "declared": app.config.feeds.contains_key(&h.feed),
+                "last_report": h.last_report.map(|t| t.to_rfc3339()),
+                "last_success": h.last_success.map(|t| t.to_rfc3339()),
+                "last_error": h.last_error.as_ref().map(|(t, e)| json!({ "at": t.to_rfc3339(), "error": e })),
+                "reports_24h": h.reports_24h, "events_24h": h.events_24h, "rejects_24h": h.rejects_24h,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "feeds": feeds })).into_response())
+}
+
+fn org_json(o: &farol_model::org::Org) -> Value {
+    json!({
+        "id": o.id.0, "name": o.name, "sector": o.sector.as_str(), "handle": o.handle,
+        "assets": o.assets.iter().map(|a| json!({ "kind": a.kind(), "value": a.value() })).collect::<Vec<_>>(),
+        "contacts": o.contacts.iter().map(|c| json!({
+            "email": c.email, "language": c.language, "interval": c.interval.as_str(), "format": c.format.as_str(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn orgs(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let all = app.blocking(|s| s.orgs()).await?;
+    let visible: Vec<Value> = all.iter().filter(|o| may(&p.viewer, Action::ReadOrg(o.id))).map(org_json).collect();
+    Ok(Json(json!({ "orgs": visible })).into_response())
+}
+
+async fn org(State(app): State<Arc<App>>, headers: HeaderMap, Path(raw): Path<String>) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let id = OrgId(id(&raw)?);
+    if !may(&p.viewer, Action::ReadOrg(id)) {
+        return Err(Failure::not_found());
+    }
+    let all = app.blocking(|s| s.orgs()).await?;
+    let o = all.iter().find(|o| o.id == id).ok_or_else(Failure::not_found)?;
+    Ok(Json(org_json(o)).into_response())
+}
+
+fn user_json(u: &farol_store::User) -> Value {
+    json!({ "id": u.id, "email": u.email, "org": u.org.0, "role": u.role.as_str(), "disabled": u.disabled,
+            "totp": u.totp.is_some(), "created_at": u.created_at.to_rfc3339() })
+}
+
+async fn users(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let scope = if p.user.role == Role::Admin || p.user.role == Role::Analyst { None } else { Some(p.user.org) };
+    if !may(&p.viewer, Action::ReadUsers(p.user.org)) {
+        return Err(Failure::forbidden());
+    }
+    let list = app.blocking(move |s| s.users(scope)).await?;
+    let visible: Vec<Value> = list
+        .iter()
+        .filter(|u| u.id == p.user.id || may(&p.viewer, Action::ManageUser(u.org, u.role)) || p.user.role.is_center())
+        .map(user_json)
+        .collect();
+    Ok(Json(json!({ "users": visible })).into_response())
+}
+
+async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let mut v = user_json(&p.user);
+    v["csrf"] = json!(p.csrf());
+    Ok(Json(v).into_response())
+}
+
+fn token_json(t: &Token) -> Value {
+    json!({ "id": t.id, "name": t.name, "scope": t.scope.as_str(), "created_at": t.created_at.to_rfc3339(),
+            "expires_at": t.expires_at.map(|t| t.to_rfc3339()), "revoked_at": t.revoked_at.map(|t| t.to_rfc3339()),
+            "used_at": t.used_at.map(|t| t.to_rfc3339()) })
+}
+
+async fn tokens(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let user = p.user.id;
+    let list = app.blocking(move |s| s.tokens(user)).await?;
+    Ok(Json(json!({ "tokens": list.iter().map(token_json).collect::<Vec<_>>() })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    expires_days: Option<u32>,
+}
+
+async fn new_token(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    write_allowed(&p, &headers)?;
+    let new: NewToken = serde_json::from_slice(&body)
+        .map_err(|e| Failure::bad(format!("expected {{\"name\", \"scope\", \"expires_days\"}}: {e}")))?;
+    let scope: TokenScope = new.scope.as_deref().unwrap_or("read").parse().map_err(Failure::bad)?;
+    if new.name.trim().is_empty() || new.name.len() > 100 {
+        return Err(Failure::bad("name: give the token a name of 1 to 100 characters"));
+    }
+    let (secret, token) =
+        crate::auth::make_token(&p.user, new.name.trim(), scope, new.expires_days).map_err(Failure::bad)?;
+    let hash = crate::auth::digest(&secret);
+    let saved = app.blocking(move |s| s.add_token(&hash, &token)).await?;
+    app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-add", Some(format!("token {}", saved.id))).await;
+    let mut v = token_json(&saved);
+    v["token"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+async fn revoke_token(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    write_allowed(&p, &headers)?;
+    let id = id(&raw)?;
+    let user = p.user.id;
+    let revoked = app
+        .blocking(move |s| {
+            let mine = s.tokens(user)?.iter().any(|t| t.id == id);
+            if mine { s.revoke_token(id, Timestamp::now()) } else { Ok(false) }
+        })
+        .await?;
+    if !revoked {
+        return Err(Failure::not_found());
+    }
+    app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-revoke", Some(format!("token {id}"))).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let scope = farol_policy::audit_scope(&p.viewer);
+    require(&p, Action::ReadAudit(scope))?;
+    let list = app.blocking(move |s| s.audit_log(scope, 500)).await?;
+    let entries: Vec<Value> = list
+        .iter()
+        .map(|e| {
+            json!({ "at": e.at.to_rfc3339(), "user": e.user, "org": e.org.map(|o| o.0), "action": e.action,
+                    "target": e.target, "ip": e.ip })
+        })
+        .collect();
+    Ok(Json(json!({ "audit": entries })).into_response())
+}

@@ -1,0 +1,706 @@
+//! The web portal: server-rendered pages (templates escape everything they print), forms
+//! protected by CSRF tokens, and the same policy as the API behind every page.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use farol_model::org::Role;
+use farol_model::{Field, Timestamp};
+use farol_policy::{Action, may};
+use farol_store::{StoredEvent, TokenScope};
+use minijinja::{Environment, Value, context};
+
+use crate::api::event_query;
+use crate::auth::{self, Credential, Principal};
+use crate::{App, Failure, client, cookie};
+
+const LOGIN_COOKIE: &str = "farol_login";
+
+pub(crate) fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, text) in [
+        ("base.html", include_str!("../templates/base.html")),
+        ("login.html", include_str!("../templates/login.html")),
+        ("dashboard.html", include_str!("../templates/dashboard.html")),
+        ("events.html", include_str!("../templates/events.html")),
+        ("event.html", include_str!("../templates/event.html")),
+        ("upload.html", include_str!("../templates/upload.html")),
+        ("orgs.html", include_str!("../templates/orgs.html")),
+        ("tokens.html", include_str!("../templates/tokens.html")),
+        ("audit.html", include_str!("../templates/audit.html")),
+        ("error.html", include_str!("../templates/error.html")),
+    ] {
+        env.add_template(name, text).unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    env
+}
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/events", get(events))
+        .route("/events.csv", get(export))
+        .route("/events/{id}", get(event))
+        .route("/upload", get(upload_page).post(upload))
+        .route("/orgs", get(orgs))
+        .route("/tokens", get(tokens).post(new_token))
+        .route("/tokens/{id}/revoke", post(revoke_token))
+        .route("/audit", get(audit))
+        .route(
+            "/static/farol.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], include_str!("../static/farol.css")) }),
+        )
+}
+
+/// A page: its template rendered with what every page needs.
+fn page(app: &App, name: &str, who: Option<&Principal>, ctx: Value) -> Response {
+    let common = context! {
+        center => app.config.center,
+        user => who.map(|p| context! { email => p.user.email, role => p.user.role.as_str() }),
+        csrf => who.map(Principal::csrf),
+        center_role => who.is_some_and(|p| p.user.role.is_center()),
+        can_audit => who.is_some_and(|p| may(&p.viewer, Action::ReadAudit(farol_policy::audit_scope(&p.viewer)))),
+    };
+    match app.templates.get_template(name).and_then(|t| t.render(context! { ..common, ..ctx })) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => Failure::internal(format!("template {name}: {e}")).into_response(),
+    }
+}
+
+fn error_page(app: &App, who: Option<&Principal>, f: Failure) -> Response {
+    let status = f.status;
+    let mut r = page(app, "error.html", who, context! { status => status.to_string(), message => f.message });
+    *r.status_mut() = status;
+    r
+}
+
+/// The logged-in principal, or a redirect to the login page.
+async fn session(app: &Arc<App>, headers: &HeaderMap) -> Result<Principal, Response> {
+    match app.principal(headers).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(f) => Err(error_page(app, None, f)),
+    }
+}
+
+fn cookie_header(app: &App, name: &str, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
+    let secure = if app.config.tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Ok(Some(_)) = app.principal(&headers).await {
+        return Redirect::to("/").into_response();
+    }
+    login_form(&app, "", None)
+}
+
+/// The login form with a fresh double-submit token in a cookie and in the form.
+fn login_form(app: &App, email: &str, error: Option<&str>) -> Response {
+    let token = auth::secret();
+    let mut r = page(app, "login.html", None, context! { login_csrf => token, email => email, error => error });
+    r.headers_mut().append(header::SET_COOKIE, cookie_header(app, LOGIN_COOKIE, &token, 3600, "Strict"));
+    if error.is_some() {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    r
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let from = client(&ConnectInfo(addr));
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !auth::same(&form.csrf, &expected) {
+        return login_form(&app, &form.email, Some("The form expired; please try again."));
+    }
+    if !app.attempt(&from) {
+        let mut r = login_form(&app, &form.email, Some("Too many attempts from your address; wait a minute."));
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    let now = Timestamp::now();
+    let email = form.email.trim().to_owned();
+    let user = match app.blocking(move |s| s.user_by_email(&email)).await {
+        Ok(u) => u,
+        Err(f) => return error_page(&app, None, f),
+    };
+    let wrong = "The e-mail address or the password is wrong, or the account is locked \
+                 (for 15 minutes after 5 failed attempts).";
+    let Some(mut user) = user else {
+        // The same work as for a real account, so that timing does not tell which exist.
+        let _ = auth::verify_password(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &form.password,
+        );
+        app.audit(None, &from, "login-failed", Some(form.email.clone())).await;
+        return login_form(&app, &form.email, Some(wrong));
+    };
+    let locked = user.locked_until.is_some_and(|t| t > now);
+    let password = form.password.clone();
+    let hash = user.password.clone();
+    let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&h, &password)))
+        .await
+        .unwrap_or(false);
+    if !ok || locked || user.disabled {
+        if !ok {
+            user.failures += 1;
+            if user.failures >= auth::LOCKOUT_AFTER {
+                user.locked_until = now.add_secs(auth::LOCKOUT_SECS);
+                user.failures = 0;
+            }
+            let u = user.clone();
+            if let Err(f) = app.blocking(move |s| s.update_user(&u)).await {
+                return error_page(&app, None, f);
+            }
+        }
+        let who = Principal::new(user.clone(), Credential::Token(TokenScope::Read));
+        app.audit(Some(&who), &from, "login-failed", Some(user.email.clone())).await;
+        return login_form(&app, &form.email, Some(wrong));
+    }
+    user.failures = 0;
+    user.locked_until = None;
+    // A new session id at every login: an id planted before login is worth nothing.
+    let (id, csrf) = (auth::secret(), auth::secret());
+    let hash = auth::digest(&id);
+    let u = user.clone();
+    if let Err(f) = app
+        .blocking(move |s| {
+            s.update_user(&u)?;
+            s.add_session(&hash, u.id, &csrf, now)
+        })
+        .await
+    {
+        return error_page(&app, None, f);
+    }
+    let who = Principal::new(user, Credential::Token(TokenScope::Read));
+    app.audit(Some(&who), &from, "login", None).await;
+    let mut r = Redirect::to("/").into_response();
+    let h = r.headers_mut();
+    h.append(header::SET_COOKIE, cookie_header(&app, auth::SESSION_COOKIE, &id, auth::ABSOLUTE_TIMEOUT_SECS, "Lax"));
+    h.append(header::SET_COOKIE, cookie_header(&app, LOGIN_COOKIE, "", 0, "Strict"));
+    r
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, axum::Form(form): axum::Form<CsrfForm>) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !p.may_write(Some(&form.csrf)) {
+        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    }
+    if let Credential::Session { hash, .. } = p.credential
+        && let Err(f) = app.blocking(move |s| s.remove_session(&hash)).await
+    {
+        return error_page(&app, None, f);
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(header::SET_COOKIE, cookie_header(&app, auth::SESSION_COOKIE, "", 0, "Lax"));
+    r
+}
+
+/// Counts of `key` over events, largest first.
+fn count_by(events: &[StoredEvent], key: impl Fn(&StoredEvent) -> Option<String>) -> Vec<(String, usize)> {
+    let mut counts = BTreeMap::<String, usize>::new();
+    for e in events {
+        if let Some(k) = key(e) {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(10);
+    v
+}
+
+/// Events the dashboard counts over; statistics with exact rollups come with `farol stats`.
+const DASHBOARD_CAP: usize = 5000;
+
+async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let center = p.user.role.is_center();
+    let since = if center { "24h" } else { "7d" };
+    let mut params = BTreeMap::from([("since".to_owned(), since.to_owned())]);
+    params.insert("limit".into(), "1".into());
+    let mut q = match event_query(&params, &p) {
+        Ok(q) => q,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    q.limit = DASHBOARD_CAP;
+    let org = p.user.org;
+    let loaded = app
+        .blocking(move |s| {
+            let events = s.events(&q)?;
+            let feeds = if center { s.feed_health(Timestamp::now())? } else { Vec::new() };
+            let org_name = s.orgs()?.into_iter().find(|o| o.id == org).map(|o| o.name).unwrap_or_default();
+            Ok((events, feeds, org_name))
+        })
+        .await;
+    let (events, feeds, org_name) = match loaded {
+        Ok(v) => v,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let text = |e: &StoredEvent, f: Field| e.event.get(f).map(|v| v.to_text());
+    let feeds: Vec<Value> = feeds
+        .iter()
+        .map(|f| {
+            context! {
+                feed => f.feed, last_success => f.last_success.map(|t| t.to_rfc3339()),
+                last_error => f.last_error.as_ref().map(|(t, e)| format!("{}: {e}", t.to_rfc3339())),
+                events_24h => f.events_24h, rejects_24h => f.rejects_24h,
+            }
+        })
+        .collect();
+    page(
+        &app,
+        "dashboard.html",
+        Some(&p),
+        context! {
+            by_type => count_by(&events, |e| text(e, Field::ClassificationType)),
+            by_asn => count_by(&events, |e| text(e, Field::SourceAsn)),
+            capped => events.len() == DASHBOARD_CAP, cap => DASHBOARD_CAP,
+            since => since, feeds => feeds, org_name => org_name,
+        },
+    )
+}
+
+/// The filter form's fields, echoed back.
+const FILTERS: [&str; 6] = ["since", "until", "cidr", "asn", "type", "feed"];
+
+fn query_string(params: &BTreeMap<String, String>) -> String {
+    let mut s = String::new();
+    for (k, v) in params.iter().filter(|(k, v)| k.as_str() != "after" && !v.is_empty()) {
+        if !s.is_empty() {
+            s.push('&');
+        }
+        s.push_str(k);
+        s.push('=');
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                s.push(b as char);
+            } else {
+                s.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    s
+}
+
+async fn events(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let echo: BTreeMap<&str, String> =
+        FILTERS.iter().map(|k| (*k, params.get(*k).cloned().unwrap_or_default())).collect();
+    let mut params = params.clone();
+    params.entry("limit".into()).or_insert_with(|| "50".into());
+    let (events, next, error) = match event_query(&params, &p) {
+        Ok(q) => {
+            let limit = q.limit;
+            match app.blocking(move |s| s.events(&q)).await {
+                Ok(page) => {
+                    let next = (page.len() == limit).then(|| page.last().map(|e| e.cursor().to_string())).flatten();
+                    (page, next, None)
+                }
+                Err(f) => return error_page(&app, Some(&p), f),
+            }
+        }
+        Err(f) => (Vec::new(), None, Some(f.message)),
+    };
+    let text = |e: &StoredEvent, f: Field| e.event.get(f).map(|v| v.to_text()).unwrap_or_default();
+    let rows: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            context! {
+                id => e.id, time => e.event.time().map(|t| t.to_rfc3339()).unwrap_or_default(),
+                type => text(e, Field::ClassificationType), ip => text(e, Field::SourceIp),
+                port => text(e, Field::SourcePort), asn => text(e, Field::SourceAsn),
+                cc => text(e, Field::SourceGeolocationCc), identifier => text(e, Field::ClassificationIdentifier),
+                tlp => text(e, Field::Tlp),
+            }
+        })
+        .collect();
+    page(
+        &app,
+        "events.html",
+        Some(&p),
+        context! { events => rows, next => next, error => error, q => echo, query_string => query_string(&params) },
+    )
+}
+
+async fn export(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(mut params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    params.insert("limit".into(), crate::api::MAX_PAGE.to_string());
+    let mut q = match event_query(&params, &p) {
+        Ok(q) => q,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    // The whole selection, page by page, through the same visibility.
+    let out = app
+        .blocking(move |s| {
+            let mut out = farol_model::export::csv_header();
+            out.push('\n');
+            loop {
+                let page = s.events(&q)?;
+                for e in &page {
+                    out.push_str(&farol_model::export::csv_row(&e.event));
+                    out.push('\n');
+                }
+                if page.len() < q.limit {
+                    return Ok(out);
+                }
+                q.after = page.last().map(StoredEvent::cursor);
+            }
+        })
+        .await;
+    match out {
+        Ok(csv) => {
+            app.audit(Some(&p), &client(&ConnectInfo(addr)), "export", Some(query_string(&params))).await;
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (header::CONTENT_DISPOSITION, "attachment; filename=\"events.csv\""),
+                ],
+                csv,
+            )
+                .into_response()
+        }
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+async fn event(State(app): State<Arc<App>>, headers: HeaderMap, Path(raw): Path<String>) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
+    let visible = farol_policy::events(&p.viewer);
+    let center = p.user.role.is_center();
+    let found = app
+        .blocking(move |s| {
+            let Some(e) = s.event(id, &visible)? else { return Ok(None) };
+            // The raw record is the center's: it may hold what the feed said about others.
+            let raw = if center { Some(raw_record(s, &e)?) } else { None };
+            let orgs = s.orgs()?;
+            Ok(Some((e, raw, orgs)))
+        })
+        .await;
+    let (e, raw, orgs) = match found {
+        Ok(Some(v)) => v,
+        Ok(None) => return error_page(&app, Some(&p), Failure::not_found()),
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let provenance = e.event.extra.get("enrichment").cloned().unwrap_or_default();
+    let mut fields: Vec<(String, String, String)> = Vec::new();
+    e.event.for_each(|f, v| {
+        let from = provenance.get(f.name()).and_then(|v| v.as_str()).map_or("feed", |s| s).to_owned();
+        fields.push((f.name().to_owned(), v.to_text(), from));
+    });
+    for (k, v) in e.event.extra.iter() {
+        let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        fields.push((format!("extra.{k}"), text, "feed".into()));
+    }
+    let names: Vec<String> = e
+        .routing
+        .orgs
+        .iter()
+        .filter(|o| center || **o == p.user.org)
+        .filter_map(|o| orgs.iter().find(|x| x.id == *o).map(|x| x.name.clone()))
+        .collect();
+    page(
+        &app,
+        "event.html",
+        Some(&p),
+        context! {
+            id => e.id, feed => e.feed, scope => e.routing.scope.as_str(), orgs => names, fields => fields,
+            aggregate => e.aggregate.map(|a| context! { count => a.count, first_seen => a.first_seen.to_rfc3339(), last_seen => a.last_seen.to_rfc3339() }),
+            raw => raw, report => e.report.0, offset => e.position.offset,
+        },
+    )
+}
+
+/// The bytes an event was read from, as text.
+fn raw_record(s: &dyn farol_store::Store, e: &StoredEvent) -> Result<String, farol_store::StoreError> {
+    use std::io::Read;
+    const MAX: u64 = 64 << 10;
+    let mut reader = s.raw(e.report)?;
+    std::io::copy(&mut (&mut reader).take(e.position.offset), &mut std::io::sink())?;
+    let mut bytes = Vec::new();
+    reader.take(e.position.len.min(MAX)).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn upload_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    upload_form(&app, &p, None, None)
+}
+
+fn upload_form(app: &App, p: &Principal, result: Option<String>, error: Option<String>) -> Response {
+    if !may(&p.viewer, Action::Upload) {
+        return error_page(app, Some(p), Failure::forbidden());
+    }
+    let feeds: Vec<&String> = app.config.feeds.keys().collect();
+    let mut r =
+        page(app, "upload.html", Some(p), context! { feeds => feeds, result => result, error => error.clone() });
+    if error.is_some() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
+}
+
+async fn upload(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (mut csrf, mut feed, mut file) = (None, None, None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let file_name = field.file_name().map(str::to_owned);
+                match field.bytes().await {
+                    Ok(bytes) => match name.as_str() {
+                        "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                        "feed" => feed = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                        "file" => file = Some((file_name, bytes)),
+                        _ => {}
+                    },
+                    Err(e) => return upload_form(&app, &p, None, Some(format!("The upload failed: {e}"))),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return upload_form(&app, &p, None, Some(format!("The upload failed: {e}"))),
+        }
+    }
+    if !p.may_write(csrf.as_deref()) {
+        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    }
+    if !may(&p.viewer, Action::Upload) {
+        return error_page(&app, Some(&p), Failure::forbidden());
+    }
+    let (Some(feed), Some((name, bytes))) = (feed, file) else {
+        return upload_form(&app, &p, None, Some("Choose a feed and a file.".into()));
+    };
+    match crate::api::ingest(&app, &feed, name, bytes).await {
+        Ok((_, report)) => {
+            app.audit(Some(&p), &client(&ConnectInfo(addr)), "upload", Some(format!("feed {feed}"))).await;
+            let r = report.get("report").unwrap_or(&report);
+            let message = if report.get("already_ingested").is_some() {
+                format!("Already ingested as report {}.", r["id"])
+            } else {
+                format!(
+                    "Report {}: {} new events, {} duplicates, {} rejected.",
+                    r["id"], r["events"], r["duplicates"], r["rejects"]
+                )
+            };
+            upload_form(&app, &p, Some(message), None)
+        }
+        Err(f) => upload_form(&app, &p, None, Some(f.message)),
+    }
+}
+
+async fn orgs(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let all = match app.blocking(|s| s.orgs()).await {
+        Ok(o) => o,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let rows: Vec<Value> = all
+        .iter()
+        .filter(|o| may(&p.viewer, Action::ReadOrg(o.id)))
+        .map(|o| {
+            context! {
+                id => o.id.0, name => o.name, sector => o.sector.as_str(),
+                assets => o.assets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                contacts => o.contacts.iter().map(|c| c.email.clone()).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    page(&app, "orgs.html", Some(&p), context! { orgs => rows })
+}
+
+async fn tokens(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    tokens_page(&app, &p, None, None).await
+}
+
+async fn tokens_page(app: &Arc<App>, p: &Principal, new_token: Option<String>, error: Option<String>) -> Response {
+    let user = p.user.id;
+    let list = match app.blocking(move |s| s.tokens(user)).await {
+        Ok(l) => l,
+        Err(f) => return error_page(app, Some(p), f),
+    };
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|t| {
+            context! {
+                id => t.id, name => t.name, scope => t.scope.as_str(), created_at => t.created_at.to_rfc3339(),
+                expires_at => t.expires_at.map(|t| t.to_rfc3339()), used_at => t.used_at.map(|t| t.to_rfc3339()),
+                revoked_at => t.revoked_at.map(|t| t.to_rfc3339()),
+            }
+        })
+        .collect();
+    page(app, "tokens.html", Some(p), context! { tokens => rows, new_token => new_token, error => error })
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    csrf: String,
+    name: String,
+    scope: String,
+    expires_days: String,
+}
+
+async fn new_token(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !p.may_write(Some(&form.csrf)) {
+        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    }
+    let scope = match form.scope.parse::<TokenScope>() {
+        Ok(s) => s,
+        Err(e) => return tokens_page(&app, &p, None, Some(e)).await,
+    };
+    let days = match form.expires_days.trim() {
+        "" => None,
+        d => match d.parse() {
+            Ok(d) => Some(d),
+            Err(_) => return tokens_page(&app, &p, None, Some("Expires after: a number of days.".into())).await,
+        },
+    };
+    let name = form.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return tokens_page(&app, &p, None, Some("Give the token a name of 1 to 100 characters.".into())).await;
+    }
+    let (secret, token) = match auth::make_token(&p.user, name, scope, days) {
+        Ok(t) => t,
+        Err(e) => return tokens_page(&app, &p, None, Some(e)).await,
+    };
+    let hash = auth::digest(&secret);
+    match app.blocking(move |s| s.add_token(&hash, &token)).await {
+        Ok(t) => {
+            app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-add", Some(format!("token {}", t.id))).await;
+            tokens_page(&app, &p, Some(secret), None).await
+        }
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+async fn revoke_token(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !p.may_write(Some(&form.csrf)) {
+        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    }
+    let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
+    let user = p.user.id;
+    let revoked = app
+        .blocking(move |s| {
+            let mine = s.tokens(user)?.iter().any(|t| t.id == id);
+            if mine { s.revoke_token(id, Timestamp::now()) } else { Ok(false) }
+        })
+        .await;
+    match revoked {
+        Ok(true) => {
+            app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-revoke", Some(format!("token {id}"))).await;
+            Redirect::to("/tokens").into_response()
+        }
+        Ok(false) => error_page(&app, Some(&p), Failure::not_found()),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let p = match session(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let scope = farol_policy::audit_scope(&p.viewer);
+    if !may(&p.viewer, Action::ReadAudit(scope)) || p.user.role == Role::Partner {
+        return error_page(&app, Some(&p), Failure::forbidden());
+    }
+    let list = match app.blocking(move |s| s.audit_log(scope, 500)).await {
+        Ok(l) => l,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|e| {
+            context! { at => e.at.to_rfc3339(), user => e.user, org => e.org.map(|o| o.0), action => e.action,
+            target => e.target, ip => e.ip }
+        })
+        .collect();
+    page(&app, "audit.html", Some(&p), context! { entries => rows })
+}

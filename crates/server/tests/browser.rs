@@ -1,0 +1,244 @@
+//! The portal in a real browser: Debian's chromium driven through chromedriver (WebDriver),
+//! against the real server. Screenshots of every page go to `target/browser-screenshots/`.
+//!
+//! Without chromedriver the test says so and passes, unless `FAROL_REQUIRE_BROWSER` is set (as
+//! `.ci/run` sets it, after installing chromium and chromium-driver).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Server, events, org, start, user};
+use farol_model::org::{Role, Sector};
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    driver: Child,
+    url: String,
+    http: reqwest::Client,
+    shots: std::path::PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        if !std::path::Path::new(&driver).exists() {
+            assert!(
+                std::env::var_os("FAROL_REQUIRE_BROWSER").is_none(),
+                "{driver} is missing: install chromium and chromium-driver (Debian packages)"
+            );
+            eprintln!("skipped: {driver} is missing (install chromium and chromium-driver to run the browser tests)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let http = common::client().build().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        }}}});
+        let session: Value =
+            http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let id = session["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {session}")).to_owned();
+        let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Browser { driver: child, url: format!("{base}/session/{id}"), http, shots })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let mut r = self.http.request(method.clone(), format!("{}{path}", self.url));
+        if method != reqwest::Method::GET {
+            r = r.json(&body);
+        }
+        let r = r.send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert!(v["value"].get("error").is_none(), "{path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.call(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
+        v[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn find_all(&self, css: &str) -> usize {
+        let v = self.call(reqwest::Method::POST, "/elements", json!({ "using": "css selector", "value": css })).await;
+        v.as_array().unwrap().len()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{e}/clear"), json!({})).await;
+        self.call(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
+    }
+
+    /// Clicks something that loads a new page, and waits until the new page is there.
+    async fn click(&self, css: &str) {
+        let page = self.find("html").await;
+        let e = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
+        for _ in 0..100 {
+            if self.find("html").await != page {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} loaded no new page");
+    }
+
+    async fn text(&self) -> String {
+        let body = self.find("body").await;
+        self.call(reqwest::Method::GET, &format!("/element/{body}/text"), json!(null))
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn current(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", json!(null)).await.as_str().unwrap().to_owned()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        use std::io::Write as _;
+        let png = self.call(reqwest::Method::GET, "/screenshot", json!(null)).await;
+        let bytes = decode_base64(png.as_str().unwrap());
+        std::fs::File::create(self.shots.join(format!("{name}.png"))).unwrap().write_all(&bytes).unwrap();
+    }
+
+    async fn fetch(&self, path: &str) -> String {
+        let script =
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);";
+        let v = self.call(reqwest::Method::POST, "/execute/async", json!({ "script": script, "args": [path] })).await;
+        v.as_str().unwrap().to_owned()
+    }
+
+    async fn login(&self, s: &Server, email: &str) {
+        self.open(&format!("{}/login", s.base)).await;
+        self.fill("#email", email).await;
+        self.fill("#password", "a good long passphrase").await;
+        self.click("#login").await;
+    }
+
+    async fn logout(&self) {
+        self.click("form.logout button").await;
+    }
+}
+
+fn decode_base64(s: &str) -> Vec<u8> {
+    let table = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).map(table).collect();
+    clean
+        .chunks(4)
+        .flat_map(|q| {
+            let n = q.iter().enumerate().fold(0u32, |n, (i, &v)| n | (u32::from(v) << (18 - 6 * i)));
+            let bytes = n.to_be_bytes();
+            bytes[1..q.len()].to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_and_organization_users_use_the_portal() {
+    let Some(b) = Browser::start().await else { return };
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
+    let other = org(s.store.as_ref(), "Energy B", Sector::Energy);
+    let ids = events(s.store.as_ref(), &[a, other]);
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgMember);
+
+    // A wrong password is refused with a message.
+    b.open(&format!("{}/login", s.base)).await;
+    b.screenshot("login").await;
+    b.fill("#email", "ana@cert.example").await;
+    b.fill("#password", "not the password").await;
+    b.click("#login").await;
+    assert!(b.text().await.contains("is wrong"));
+
+    // The analyst: dashboard, search, an event with its raw record, export, upload.
+    b.login(&s, "ana@cert.example").await;
+    assert!(b.current().await.ends_with('/'), "{}", b.current().await);
+    let dashboard = b.text().await;
+    assert!(dashboard.contains("Dashboard") && dashboard.contains("Feeds"), "{dashboard}");
+    b.screenshot("analyst-dashboard").await;
+    b.open(&format!("{}/events", s.base)).await;
+    assert_eq!(b.find_all("table.events tbody tr").await, 2);
+    b.fill("input[name=cidr]", "192.0.2.1").await;
+    b.click("#search").await;
+    assert_eq!(b.find_all("table.events tbody tr").await, 1);
+    b.screenshot("analyst-events").await;
+    b.click("table.events tbody tr a").await;
+    let detail = b.text().await;
+    assert!(detail.contains(&format!("Event {}", ids[1])) && detail.contains("Raw record"), "{detail}");
+    b.screenshot("analyst-event").await;
+    b.open(&format!("{}/events?since=2024-01-01", s.base)).await;
+    let csv = b.fetch("/events.csv?since=2024-01-01").await;
+    assert!(csv.starts_with("time.source,feed.name") && csv.lines().count() == 3, "{csv}");
+    b.open(&format!("{}/upload", s.base)).await;
+    let report = std::env::temp_dir().join(format!("farol-browser-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &report,
+        "{\"source.ip\": \"198.51.100.9\", \"time.source\": \"2024-06-02T00:00:00Z\", \"classification.type\": \"scanner\"}\n",
+    )
+    .unwrap();
+    b.fill("#file", &report.to_string_lossy()).await;
+    b.click("#upload").await;
+    let result = b.text().await;
+    assert!(result.contains("1 new events"), "{result}");
+    b.screenshot("analyst-upload").await;
+    std::fs::remove_file(&report).unwrap();
+    b.logout().await;
+    assert!(b.current().await.ends_with("/login"));
+
+    // The organization's user sees its own event only; another's URL is "not found".
+    b.login(&s, "soc@hospital-a.example").await;
+    b.screenshot("org-dashboard").await;
+    b.open(&format!("{}/events", s.base)).await;
+    assert_eq!(b.find_all("table.events tbody tr").await, 1);
+    b.screenshot("org-events").await;
+    b.open(&format!("{}/events/{}", s.base, ids[0])).await;
+    let own = b.text().await;
+    assert!(own.contains("192.0.2.0") && !own.contains("Raw record"), "{own}");
+    b.open(&format!("{}/events/{}", s.base, ids[1])).await;
+    let theirs = b.text().await;
+    assert!(theirs.contains("404") && !theirs.contains("192.0.2.1"), "{theirs}");
+    b.screenshot("org-other-event").await;
+    b.open(&format!("{}/upload", s.base)).await;
+    assert!(b.text().await.contains("403"));
+    let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
+}

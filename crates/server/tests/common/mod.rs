@@ -1,0 +1,103 @@
+//! What the server tests share: a store with organizations, users and events, and a server
+//! on a free port of 127.0.0.1.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use farol_model::org::{Distribution, Org, OrgId, Role, Sector};
+use farol_model::{Event, Position, Record, Routing, Scope, Timestamp};
+use farol_pipeline::Feed;
+use farol_server::{App, Config, auth};
+use farol_store::{Archived, NewReport, Outcome, Row, SqliteStore, Store, TokenScope, User};
+use reqwest::redirect;
+
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    pub(crate) http: reqwest::Client,
+}
+
+pub(crate) fn org(store: &dyn Store, name: &str, sector: Sector) -> OrgId {
+    let o = Org { id: OrgId(0), name: name.into(), sector, handle: None, assets: vec![], contacts: vec![] };
+    store.add_org(&o).unwrap()
+}
+
+pub(crate) fn user(store: &dyn Store, email: &str, org: OrgId, role: Role) -> User {
+    let u = User {
+        id: 0,
+        email: email.into(),
+        org,
+        role,
+        password: Some(auth::hash_password("a good long passphrase").unwrap()),
+        totp: None,
+        disabled: false,
+        failures: 0,
+        locked_until: None,
+        created_at: Timestamp::now(),
+    };
+    store.add_user(&u).unwrap()
+}
+
+pub(crate) fn token(store: &dyn Store, user: &User, scope: TokenScope) -> String {
+    let (secret, t) = auth::make_token(user, "test", scope, None).unwrap();
+    store.add_token(&auth::digest(&secret), &t).unwrap();
+    secret
+}
+
+/// One event for each organization, AMBER, distributed to the affected organizations.
+pub(crate) fn events(store: &dyn Store, orgs: &[OrgId]) -> Vec<i64> {
+    let new =
+        NewReport { feed: "sinkhole".into(), format: "intelmq".into(), name: None, received_at: Timestamp::now() };
+    let Archived::New(report) = store.archive(&new, &mut &b"raw report"[..], &mut |_| {}).unwrap() else { panic!() };
+    store.begin_processing(report.id).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
+    let mut rows = Vec::new();
+    for (i, &o) in orgs.iter().enumerate() {
+        let mut e = Event::default();
+        e.set("source.ip", &format!("192.0.2.{i}")).unwrap();
+        e.set("time.source", "2024-06-01T10:00:00Z").unwrap();
+        e.set("classification.type", "infected-system").unwrap();
+        e.set("tlp", "AMBER").unwrap();
+        let hash = e.hash();
+        let r = Record {
+            event: e,
+            position: Position::default(),
+            hash,
+            routing: Routing { orgs: vec![o], scope: Scope::Org },
+        };
+        rows.push(Row::new(&r, &Event::default()));
+    }
+    w.write(rows, vec![]).unwrap();
+    w.flush().unwrap();
+    store.finish_processing(report.id, &Outcome::default()).unwrap();
+    let all = store
+        .events(&farol_store::EventQuery { visible: farol_store::Visibility::All, limit: 100, ..Default::default() })
+        .unwrap();
+    // In the order of `orgs`: the addresses say which.
+    let mut ids: Vec<(String, i64)> = all.iter().map(|e| (e.event.source_ip.unwrap().to_string(), e.id)).collect();
+    ids.sort();
+    ids.into_iter().map(|(_, id)| id).collect()
+}
+
+pub(crate) async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("farol.db")).unwrap());
+    let feeds = BTreeMap::from([("sinkhole".to_owned(), Feed::adhoc("sinkhole", Some("intelmq")))]);
+    let config = Config { center: "CERT Test".into(), tls: false, feeds, experts: Arc::new(|_: &Feed| Vec::new()) };
+    let app = App::new(Arc::clone(&store), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(farol_server::serve(listener, app, std::future::pending()));
+    let http = client().redirect(redirect::Policy::none()).build().unwrap();
+    Server { base, store, _dir: dir, http }
+}
+
+/// An HTTP client. (Another crate of the workspace asks reqwest for rustls without a
+/// cryptography provider, and features are shared: the tests install one.)
+pub(crate) fn client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}

@@ -1,0 +1,206 @@
+//! The server over real HTTP on 127.0.0.1: authentication, the access policy on every route
+//! and method, CSRF, lockout and the security headers.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Server, events, org, start, token, user};
+use farol_model::org::{Role, Sector};
+use farol_store::TokenScope;
+use reqwest::{Method, StatusCode};
+
+/// Every route, with a path that names an object where the route has one.
+const ROUTES: &[&str] = &[
+    "/",
+    "/login",
+    "/logout",
+    "/events",
+    "/events.csv",
+    "/events/1",
+    "/upload",
+    "/orgs",
+    "/tokens",
+    "/tokens/1/revoke",
+    "/audit",
+    "/healthz",
+    "/metrics",
+    "/static/farol.css",
+    "/api/v1/events",
+    "/api/v1/events/1",
+    "/api/v1/reports",
+    "/api/v1/reports/1/rejects",
+    "/api/v1/feeds",
+    "/api/v1/orgs",
+    "/api/v1/orgs/1",
+    "/api/v1/users",
+    "/api/v1/me",
+    "/api/v1/tokens",
+    "/api/v1/tokens/1",
+    "/api/v1/audit",
+    "/api/v1/nothing",
+];
+
+const METHODS: &[Method] = &[Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_method_answers_without_leaking_or_failing() {
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Org A", Sector::Health);
+    let b = org(s.store.as_ref(), "Org B", Sector::Energy);
+    let ids = events(s.store.as_ref(), &[a, b]);
+    let analyst = user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    let member = user(s.store.as_ref(), "m@a.example", a, Role::OrgMember);
+    let tokens = [
+        ("anonymous", None),
+        ("analyst", Some(token(s.store.as_ref(), &analyst, TokenScope::Write))),
+        ("member", Some(token(s.store.as_ref(), &member, TokenScope::Read))),
+    ];
+    for (who, token) in &tokens {
+        for route in ROUTES {
+            for method in METHODS {
+                let mut req = s.http.request(method.clone(), format!("{}{route}", s.base));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let resp = req.send().await.unwrap();
+                let status = resp.status();
+                assert!(!status.is_server_error(), "{who} {method} {route}: {status}");
+                for header in
+                    ["content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"]
+                {
+                    assert!(resp.headers().contains_key(header), "{who} {method} {route}: no {header}");
+                }
+                let public = ["/login", "/healthz", "/metrics", "/static/farol.css"].contains(route);
+                if *who == "anonymous" && !public && *method == Method::GET && status.is_success() {
+                    panic!("anonymous GET {route} answered {status}");
+                }
+                if *who == "member" && method == Method::GET {
+                    let center_only =
+                        ["/api/v1/reports", "/api/v1/reports/1/rejects", "/api/v1/feeds", "/api/v1/audit"];
+                    if center_only.contains(route) {
+                        assert!(
+                            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+                            "member GET {route}: {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // An organization's user sees its own event, and another organization's is "not found".
+    let member_token = tokens[2].1.as_ref().unwrap();
+    let get = |path: String| s.http.get(format!("{}{path}", s.base)).bearer_auth(member_token).send();
+    assert_eq!(get(format!("/api/v1/events/{}", ids[0])).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get(format!("/api/v1/events/{}", ids[1])).await.unwrap().status(), StatusCode::NOT_FOUND);
+    let listed: serde_json::Value = get("/api/v1/events".into()).await.unwrap().json().await.unwrap();
+    let listed: Vec<i64> = listed["events"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, [ids[0]]);
+    // A read token cannot write; a write token can upload, and the upload is audited.
+    let upload = |t: &str| {
+        s.http.post(format!("{}/api/v1/reports?feed=sinkhole", s.base)).bearer_auth(t.to_owned()).body(
+            "{\"source.ip\": \"198.51.100.7\", \"time.source\": \"2024-06-01T00:00:00Z\", \"classification.type\": \"scanner\"}\n",
+        )
+    };
+    assert_eq!(upload(member_token).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // (The loop above revoked token 1 with DELETE /api/v1/tokens/1: the analyst's.)
+    let revoked = tokens[1].1.as_ref().unwrap();
+    assert_eq!(upload(revoked).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let analyst_token = &token(s.store.as_ref(), &analyst, TokenScope::Write);
+    let r = upload(analyst_token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["events"], 1);
+    assert_eq!(upload(analyst_token).send().await.unwrap().status(), StatusCode::OK, "the same bytes again");
+    let audit = s.store.audit_log(None, 10).unwrap();
+    assert!(audit.iter().any(|e| e.action == "upload" && e.user == Some(analyst.id)));
+    // Bad input is a 4xx that says what is wrong.
+    let r = s
+        .http
+        .get(format!("{}/api/v1/events?since=yesterday", s.base))
+        .bearer_auth(analyst_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("since"));
+    let r = s.http.get(format!("{}/api/v1/events", s.base)).bearer_auth("farol_nonsense").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Logs in through the form: the login page's double-submit token, then the session cookie.
+async fn login(s: &Server, email: &str, password: &str) -> reqwest::Response {
+    let page = s.http.get(format!("{}/login", s.base)).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    s.http
+        .post(format!("{}/login", s.base))
+        .header("cookie", cookie)
+        .form(&[("email", email), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_need_csrf_tokens_and_failed_logins_lock_the_account() {
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    let ok = login(&s, "ana@cert.example", "a good long passphrase").await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let session = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with("farol_session="))
+        .unwrap()
+        .to_owned();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let me: serde_json::Value = s
+        .http
+        .get(format!("{}/api/v1/me", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = me["csrf"].as_str().unwrap().to_owned();
+    // Without the CSRF token a session cannot change anything; with it, it can.
+    let new_token = |csrf: Option<&str>| {
+        let mut r = s
+            .http
+            .post(format!("{}/api/v1/tokens", s.base))
+            .header("cookie", &cookie)
+            .body("{\"name\": \"script\", \"scope\": \"read\"}");
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        r.send()
+    };
+    assert_eq!(new_token(None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(new_token(Some("wrong")).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let made = new_token(Some(&csrf)).await.unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let secret = made.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    assert!(s.store.tokens(1).unwrap().iter().all(|t| !format!("{t:?}").contains(&secret)), "tokens are stored hashed");
+    // Five wrong passwords lock the account, even against the right one.
+    for _ in 0..5 {
+        assert_eq!(login(&s, "ana@cert.example", "wrong password!!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&s, "ana@cert.example", "a good long passphrase").await.status(), StatusCode::UNAUTHORIZED);
+    let log = s.store.audit_log(None, 20).unwrap();
+    assert_eq!(log.iter().filter(|e| e.action == "login-failed").count(), 6);
+    // Past the rate limit, every attempt from the address is refused.
+    let mut limited = false;
+    for _ in 0..6 {
+        limited |= login(&s, "nobody@cert.example", "whatever it is").await.status() == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(limited);
+}
