@@ -43,6 +43,22 @@ pub fn snapshot(config: &Config, store: &dyn Store) -> Result<Snapshot> {
     })
 }
 
+/// What the snapshot is built from, summed up: it changes when a dataset is loaded or removed,
+/// an organization or its networks change, or a warninglist file changes.
+pub fn fingerprint(config: &Config, store: &dyn Store) -> Result<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for d in store.datasets(false)? {
+        d.id.hash(&mut h);
+    }
+    format!("{:?}", store.orgs()?).hash(&mut h);
+    for path in &config.warninglists {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        (path, modified).hash(&mut h);
+    }
+    Ok(h.finish())
+}
+
 /// Each feed's expert chain, with the snapshot current when a report starts.
 pub fn experts(live: Arc<Live>) -> Experts {
     Arc::new(move |feed: &Feed| {

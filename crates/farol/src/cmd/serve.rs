@@ -18,10 +18,15 @@ pub struct Args {
     /// Address and port to listen on
     #[arg(long, default_value = "127.0.0.1:8080", env = "FAROL_LISTEN")]
     listen: SocketAddr,
+    /// How often to look for new IP data, organizations and warninglists (30s, 5m)
+    #[arg(long, default_value = "30s", value_parser = |s: &str| crate::config::parse_duration(s)
+        .map(|secs| std::time::Duration::from_secs(secs.unsigned_abs())))]
+    reload_every: std::time::Duration,
 }
 
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
+    let config = Arc::new(config);
     let live = Arc::new(farol_enrich::Live::new(crate::enrichment::snapshot(&config, &store)?));
     let experts = crate::enrichment::experts(Arc::clone(&live));
     let store: Arc<dyn Store> = Arc::new(store);
@@ -52,6 +57,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                 let _ = until.wait_for(|s| *s).await;
             })))
         };
+        tokio::spawn(reload(Arc::clone(&config), Arc::clone(&store), live, args.reload_every));
         tokio::spawn(async move {
             shutdown_signal().await;
             let _ = stop.send(true);
@@ -68,6 +74,48 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// Swaps in a new snapshot when what it is built from changed (`farol ipdata load` or
+/// `farol org ...` in another process): reports that start afterwards use it, those in flight
+/// finish with the one they started with.
+async fn reload(
+    config: Arc<crate::config::Config>,
+    store: Arc<dyn Store>,
+    live: Arc<farol_enrich::Live>,
+    every: std::time::Duration,
+) {
+    let mut seen = None;
+    loop {
+        let (c, s) = (Arc::clone(&config), Arc::clone(&store));
+        let checked = tokio::task::spawn_blocking(move || {
+            let now = crate::enrichment::fingerprint(&c, s.as_ref())?;
+            anyhow::Ok((now, c, s))
+        })
+        .await;
+        match checked {
+            Ok(Ok((now, c, s))) if seen.is_some_and(|seen| seen != now) => {
+                let live = Arc::clone(&live);
+                let swapped = tokio::task::spawn_blocking(move || {
+                    live.replace(crate::enrichment::snapshot(&c, s.as_ref())?);
+                    anyhow::Ok(())
+                })
+                .await;
+                match swapped {
+                    Ok(Ok(())) => {
+                        tracing::info!("new IP data, organizations or warninglists are in use");
+                        seen = Some(now);
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "cannot load the new enrichment data"),
+                    Err(e) => tracing::error!(error = %e, "cannot load the new enrichment data"),
+                }
+            }
+            Ok(Ok((now, _, _))) => seen = Some(now),
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot check for new enrichment data"),
+            Err(e) => tracing::error!(error = %e, "cannot check for new enrichment data"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 async fn shutdown_signal() {
