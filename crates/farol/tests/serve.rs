@@ -40,7 +40,7 @@ fn get(port: u16, path: &str, token: &str) -> (String, String) {
 /// `farol serve` on a free port, once it accepts connections.
 fn serve(d: &common::Dir) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server = Command::new(env!("CARGO_BIN_EXE_farol"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_farol"))
         .arg("-d")
         .arg(&d.path)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--reload-every", "1s"])
@@ -54,6 +54,8 @@ fn serve(d: &common::Dir) -> (std::process::Child, u16) {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    server.kill().unwrap();
+    server.wait().unwrap();
     panic!("farol serve did not start");
 }
 
