@@ -7,6 +7,7 @@ mod api;
 pub mod auth;
 mod metrics;
 mod portal;
+pub mod totp;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -120,6 +120,9 @@ struct LoginForm {
     email: String,
     password: String,
     csrf: String,
+    /// The one-time code, for users with a second factor.
+    #[serde(default)]
+    code: String,
 }
 
 async fn login(
@@ -144,8 +147,8 @@ async fn login(
         Ok(u) => u,
         Err(f) => return error_page(&app, None, f),
     };
-    let wrong = "The e-mail address or the password is wrong, or the account is locked \
-                 (for 15 minutes after 5 failed attempts).";
+    let wrong = "The e-mail address, the password or the one-time code is wrong, or the account is \
+                 locked (for 15 minutes after 5 failed attempts).";
     let Some(mut user) = user else {
         // The same work as for a real account, so that timing does not tell which exist.
         let _ = auth::verify_password(
@@ -160,7 +163,8 @@ async fn login(
     let hash = user.password.clone();
     let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&h, &password)))
         .await
-        .unwrap_or(false);
+        .unwrap_or(false)
+        && user.totp.as_deref().is_none_or(|secret| crate::totp::verify(secret, &form.code, now.secs()));
     if !ok || locked || user.disabled {
         if !ok {
             user.failures += 1;

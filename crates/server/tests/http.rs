@@ -131,6 +131,10 @@ async fn every_route_and_method_answers_without_leaking_or_failing() {
 
 /// Logs in through the form: the login page's double-submit token, then the session cookie.
 async fn login(s: &Server, email: &str, password: &str) -> reqwest::Response {
+    login_with_code(s, email, password, "").await
+}
+
+async fn login_with_code(s: &Server, email: &str, password: &str, code: &str) -> reqwest::Response {
     let page = s.http.get(format!("{}/login", s.base)).send().await.unwrap();
     let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let html = page.text().await.unwrap();
@@ -138,7 +142,7 @@ async fn login(s: &Server, email: &str, password: &str) -> reqwest::Response {
     s.http
         .post(format!("{}/login", s.base))
         .header("cookie", cookie)
-        .form(&[("email", email), ("password", password), ("csrf", &csrf)])
+        .form(&[("email", email), ("password", password), ("csrf", &csrf), ("code", code)])
         .send()
         .await
         .unwrap()
@@ -203,4 +207,23 @@ async fn sessions_need_csrf_tokens_and_failed_logins_lock_the_account() {
         limited |= login(&s, "nobody@cert.example", "whatever it is").await.status() == StatusCode::TOO_MANY_REQUESTS;
     }
     assert!(limited);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_a_second_factor_needs_the_current_code() {
+    use farol_server::totp;
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let mut ana = user(s.store.as_ref(), "ana@cert.example", center, Role::Admin);
+    let secret = totp::new_secret();
+    ana.totp = Some(secret.clone());
+    s.store.update_user(&ana).unwrap();
+    let now = farol_model::Timestamp::now().secs();
+    let code = |step: i64| format!("{:06}", totp::password(&totp::unbase32(&secret).unwrap(), step, 6));
+    let pass = "a good long passphrase";
+    assert_eq!(login(&s, "ana@cert.example", pass).await.status(), StatusCode::UNAUTHORIZED, "no code");
+    let stale = code(now / 30 - 10);
+    assert_eq!(login_with_code(&s, "ana@cert.example", pass, &stale).await.status(), StatusCode::UNAUTHORIZED);
+    let ok = login_with_code(&s, "ana@cert.example", pass, &code(now / 30)).await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER, "the current code");
 }

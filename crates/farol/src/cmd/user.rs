@@ -44,6 +44,14 @@ enum Command {
     Disable { email: String },
     /// Enable a disabled user, and lift a lockout
     Enable { email: String },
+    /// Turn on a second factor (TOTP) for a user and print its secret, once; --off turns it off
+    #[command(after_help = "The secret and the otpauth:// address go into an authenticator app; from then on the \
+        portal asks for its 6-digit code at login.")]
+    Totp {
+        email: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// Make an API token for a user and print it, once
     Token {
         email: String,
@@ -155,6 +163,26 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             user.locked_until = None;
             store.update_user(&user)?;
             println!("{} enabled", user.email);
+        }
+        Command::Totp { email, off } => {
+            let mut user = find(&store, &email)?;
+            if off {
+                user.totp = None;
+                store.update_user(&user)?;
+                println!("second factor of {} turned off", user.email);
+            } else {
+                let secret = farol_server::totp::new_secret();
+                user.totp = Some(secret.clone());
+                store.update_user(&user)?;
+                let center = store
+                    .orgs()?
+                    .into_iter()
+                    .find(|o| o.sector == Sector::NationalCenter)
+                    .map_or_else(|| "farol".to_owned(), |o| o.name);
+                eprintln!("second factor of {} on; put this in an authenticator app (shown only now):", user.email);
+                println!("secret: {secret}");
+                println!("{}", farol_server::totp::uri(&center, &user.email, &secret));
+            }
         }
         Command::Token { email, expires, scope, name } => {
             let user = find(&store, &email)?;
