@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens", get(tokens).post(new_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(audit))
+        .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "no such API route; see /api/v1/openapi.json") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
 }
@@ -117,10 +118,8 @@ pub(crate) fn event_query(params: &BTreeMap<String, String>, p: &Principal) -> R
             }
             "format" => {}
             other => {
-                return Err(Failure::bad(format!(
-                    "unknown parameter {other:?}; the filters are since, until, ip, cidr, asn, cc, taxonomy, type, \
-                     feed, org, scope, after, limit, format"
-                )));
+                let known: Vec<&str> = crate::openapi::FILTERS.iter().map(|(name, _)| *name).collect();
+                return Err(Failure::bad(format!("unknown parameter {other:?}; the filters are {}", known.join(", "))));
             }
         }
     }
@@ -159,8 +158,8 @@ async fn events(
     let limit = q.limit;
     let page = app.blocking(move |s| s.events(&q)).await?;
     let next = (page.len() == limit).then(|| page.last().map(|e| e.cursor().to_string())).flatten();
-    match params.get("format").map(String::as_str).unwrap_or("json") {
-        "json" => {
+    match params.get("format").map(|f| f.trim()).unwrap_or_default() {
+        "json" | "" => {
             let events: Vec<Value> = page.iter().map(|e| event_json(e, &p)).collect();
             Ok(Json(json!({ "events": events, "next": next })).into_response())
         }

@@ -6,6 +6,7 @@
 mod api;
 pub mod auth;
 mod metrics;
+mod openapi;
 mod portal;
 pub mod totp;
 

@@ -38,6 +38,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/tokens",
     "/api/v1/tokens/1",
     "/api/v1/audit",
+    "/api/v1/openapi.json",
     "/api/v1/nothing",
 ];
 
@@ -72,7 +73,8 @@ async fn every_route_and_method_answers_without_leaking_or_failing() {
                 {
                     assert!(resp.headers().contains_key(header), "{who} {method} {route}: no {header}");
                 }
-                let public = ["/login", "/healthz", "/metrics", "/static/farol.css"].contains(route);
+                let public =
+                    ["/login", "/healthz", "/metrics", "/static/farol.css", "/api/v1/openapi.json"].contains(route);
                 if *who == "anonymous" && !public && *method == Method::GET && status.is_success() {
                     panic!("anonymous GET {route} answered {status}");
                 }
@@ -87,6 +89,24 @@ async fn every_route_and_method_answers_without_leaking_or_failing() {
                     }
                 }
             }
+        }
+    }
+    // Every operation of the OpenAPI document is served.
+    let doc: serde_json::Value =
+        s.http.get(format!("{}/api/v1/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    let analyst_read = token(s.store.as_ref(), &analyst, TokenScope::Read);
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let url = format!("{}/api/v1{}", s.base, path.replace("{id}", "1"));
+            let r = s
+                .http
+                .request(method.to_uppercase().parse().unwrap(), url)
+                .bearer_auth(&analyst_read)
+                .send()
+                .await
+                .unwrap();
+            assert_ne!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(!r.text().await.unwrap().contains("no such API route"), "{method} {path}");
         }
     }
     // An organization's user sees its own event, and another organization's is "not found".

@@ -1,0 +1,211 @@
+//! The OpenAPI 3 document of `/api/v1`, built from the same tables the handlers read: the
+//! event filters are [`FILTERS`], the routes [`ROUTES`].
+
+use serde_json::{Map, Value, json};
+
+/// The query parameters of `GET /events`, with what each accepts.
+pub(crate) const FILTERS: &[(&str, &str)] = &[
+    ("since", "Events at or after: a date, an RFC 3339 time, or how long ago (30m, 12h, 7d, 2w)"),
+    ("until", "Events before, in the same forms"),
+    ("ip", "One source address"),
+    ("cidr", "A source network, such as 192.0.2.0/24"),
+    ("asn", "source.asn, with or without AS"),
+    ("cc", "source.geolocation.cc, two letters"),
+    ("taxonomy", "classification.taxonomy (RSIT)"),
+    ("type", "classification.type (RSIT; IntelMQ 2.x names are accepted)"),
+    ("feed", "feed.name"),
+    ("org", "An organization's id: events in its networks"),
+    ("scope", "Where routing placed them: org, national, outside, unrouted"),
+    ("after", "The `next` cursor of the previous page"),
+    ("limit", "Events per page, 1 to 1000 (default 100)"),
+    ("format", "json (default), csv, or intelmq (one IntelMQ JSON object per line)"),
+];
+
+/// Method, path, summary, whether it writes, and its answers besides errors.
+pub(crate) const ROUTES: &[(&str, &str, &str, bool, &str)] = &[
+    ("get", "/events", "Search events, newest first, as the caller may see them", false, "EventPage"),
+    ("get", "/events/{id}", "One event; 404 when it does not exist or the caller may not see it", false, "Event"),
+    ("get", "/reports", "The newest reports (national center only)", false, "Reports"),
+    (
+        "post",
+        "/reports",
+        "Upload a report's raw bytes for a feed (?feed=NAME&name=FILE); 202 once stored and processed, 200 when the same bytes were stored before",
+        true,
+        "Report",
+    ),
+    ("get", "/reports/{id}/rejects", "A report's rejected records (national center only)", false, "Rejects"),
+    ("get", "/feeds", "Each feed's health (national center only)", false, "Feeds"),
+    ("get", "/orgs", "The organizations the caller may see", false, "Orgs"),
+    ("get", "/orgs/{id}", "One organization", false, "Org"),
+    ("get", "/users", "The users the caller may see", false, "Users"),
+    ("get", "/me", "The caller, and the CSRF token its session's writes need", false, "User"),
+    ("get", "/tokens", "The caller's API tokens", false, "Tokens"),
+    ("post", "/tokens", "Make an API token; its secret is in the answer, once", true, "NewToken"),
+    ("delete", "/tokens/{id}", "Revoke one of the caller's tokens", true, ""),
+    ("get", "/audit", "The audit log (admins; an org-admin sees its organization's)", false, "Audit"),
+];
+
+fn object(props: &[(&str, Value)]) -> Value {
+    let props: Map<String, Value> = props.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    json!({ "type": "object", "properties": props })
+}
+
+fn list(key: &str, item: &str) -> Value {
+    object(&[(key, json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{item}") } }))])
+}
+
+/// The document served at `/api/v1/openapi.json`.
+pub(crate) fn document() -> Value {
+    let text = json!({ "type": "string" });
+    let int = json!({ "type": "integer" });
+    let opt_text = json!({ "type": ["string", "null"] });
+    let error = json!({ "description": "What is wrong, and what to do", "content": { "application/json": {
+        "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let mut paths = Map::new();
+    for (method, path, summary, writes, answer) in ROUTES {
+        let mut responses = Map::new();
+        let ok = match (*method, *answer) {
+            ("delete", _) => ("204", json!({ "description": "Done" })),
+            (_, "NewToken") => (
+                "201",
+                json!({ "description": "Made", "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/NewToken" } } } }),
+            ),
+            (_, answer) => {
+                let status = if *path == "/reports" && *method == "post" { "202" } else { "200" };
+                (
+                    status,
+                    json!({ "description": "OK", "content": { "application/json": {
+                    "schema": { "$ref": format!("#/components/schemas/{answer}") } } } }),
+                )
+            }
+        };
+        responses.insert(ok.0.to_owned(), ok.1);
+        if *path == "/reports" && *method == "post" {
+            responses.insert(
+                "200".into(),
+                json!({ "description": "Already ingested", "content": { "application/json": {
+                "schema": { "type": "object" } } } }),
+            );
+            responses.insert("422".into(), error.clone());
+        }
+        if *path == "/events" {
+            responses.insert(
+                "200".into(),
+                json!({ "description": "OK", "content": {
+                "application/json": { "schema": { "$ref": "#/components/schemas/EventPage" } },
+                "text/csv": { "schema": { "type": "string" } },
+                "application/x-ndjson": { "schema": { "type": "string" } } } }),
+            );
+        }
+        for status in ["400", "401", "403", "404"] {
+            responses.insert(status.to_owned(), error.clone());
+        }
+        let mut parameters: Vec<Value> = Vec::new();
+        if path.contains("{id}") {
+            parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }));
+        }
+        if *path == "/events" {
+            parameters.extend(FILTERS.iter().map(|(name, description)| {
+                let schema = match *name {
+                    "limit" => json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                    "org" => json!({ "type": "integer" }),
+                    "format" => json!({ "enum": ["json", "csv", "intelmq"] }),
+                    "scope" => json!({ "enum": ["org", "national", "outside", "unrouted"] }),
+                    _ => json!({ "type": "string" }),
+                };
+                json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+            }));
+        }
+        if *path == "/reports" {
+            parameters.push(
+                json!({ "name": "feed", "in": "query", "required": *method == "post", "schema": { "type": "string" } }),
+            );
+            if *method == "post" {
+                parameters
+                    .push(json!({ "name": "name", "in": "query", "required": false, "schema": { "type": "string" } }));
+            }
+        }
+        let mut op = json!({ "summary": summary, "parameters": parameters, "responses": responses });
+        if *writes {
+            op["description"] = json!("Needs a token with the write scope, or a session and its X-CSRF-Token header.");
+        }
+        if *path == "/reports" && *method == "post" {
+            op["requestBody"] = json!({ "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
+        }
+        if *path == "/tokens" && *method == "post" {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["name"], "additionalProperties": false,
+                "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 }, "scope": { "enum": ["read", "write"] }, "expires_days": { "type": "integer", "minimum": 1, "maximum": 3650 } } } } } });
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    let event = object(&[
+        ("id", int.clone()),
+        ("feed", text.clone()),
+        ("event", json!({ "type": "object", "description": "The event in IntelMQ's flat field names" })),
+        ("orgs", json!({ "type": "array", "items": { "type": "integer" } })),
+        ("scope", text.clone()),
+        ("report", int.clone()),
+        ("aggregate", json!({ "type": "object" })),
+    ]);
+    let token = object(&[
+        ("id", int.clone()),
+        ("name", text.clone()),
+        ("scope", text.clone()),
+        ("created_at", text.clone()),
+        ("expires_at", opt_text.clone()),
+        ("revoked_at", opt_text.clone()),
+        ("used_at", opt_text.clone()),
+    ]);
+    let mut new_token = token.clone();
+    new_token["properties"]["token"] = json!({ "type": "string", "description": "The secret, shown this once" });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "farol API", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Events, reports, organizations and accounts of a farol server. Every answer holds only what the caller may see." },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "token": [] }, { "session": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "token": { "type": "http", "scheme": "bearer", "description": "An API token from `farol user token` or the portal" },
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
+            },
+            "schemas": {
+                "Error": object(&[("error", text.clone())]),
+                "Event": event,
+                "EventPage": object(&[
+                    ("events", json!({ "type": "array", "items": { "$ref": "#/components/schemas/Event" } })),
+                    ("next", opt_text.clone()),
+                ]),
+                "Report": { "type": "object" },
+                "Reports": list("reports", "Report"),
+                "Rejects": { "type": "object" },
+                "Feeds": { "type": "object" },
+                "Org": { "type": "object" },
+                "Orgs": list("orgs", "Org"),
+                "User": object(&[("id", int.clone()), ("email", text.clone()), ("org", int), ("role", text)]),
+                "Users": list("users", "User"),
+                "Token": token,
+                "NewToken": new_token,
+                "Tokens": list("tokens", "Token"),
+                "Audit": { "type": "object" },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route the API serves is in the document, and nothing else.
+    #[test]
+    fn the_document_lists_the_routes() {
+        let doc = super::document();
+        let paths = doc["paths"].as_object().unwrap_or_else(|| panic!("no paths"));
+        let documented: usize = paths.values().map(|p| p.as_object().map_or(0, |m| m.len())).sum();
+        assert_eq!(documented, super::ROUTES.len());
+        assert_eq!(paths["/events"]["get"]["parameters"].as_array().map(Vec::len), Some(super::FILTERS.len()));
+    }
+}
