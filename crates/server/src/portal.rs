@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Multipart, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -82,13 +83,25 @@ fn error_page(app: &App, who: Option<&Principal>, f: Failure) -> Response {
     r
 }
 
-/// The logged-in principal, or a redirect to the login page.
-async fn session(app: &Arc<App>, headers: &HeaderMap) -> Result<Principal, Response> {
-    match app.principal(headers).await {
-        Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(Redirect::to("/login").into_response()),
-        Err(f) => Err(error_page(app, None, f)),
+/// The logged-in user of a page; a request without a session goes to the login page.
+struct Portal(Principal);
+
+impl FromRequestParts<Arc<App>> for Portal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Portal, Response> {
+        match app.principal(&parts.headers).await {
+            Ok(Some(p)) => Ok(Portal(p)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(f) => Err(error_page(app, None, f)),
+        }
     }
+}
+
+/// The refusal of a form that does not carry the session's CSRF token.
+fn refused(app: &App, p: &Principal, csrf: &str) -> Option<Response> {
+    (!p.may_write(Some(csrf)))
+        .then(|| error_page(app, Some(p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page.")))
 }
 
 fn cookie_header(app: &App, name: &str, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
@@ -210,13 +223,9 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, axum::Form(form): axum::Form<CsrfForm>) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if !p.may_write(Some(&form.csrf)) {
-        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+async fn logout(State(app): State<Arc<App>>, Portal(p): Portal, axum::Form(form): axum::Form<CsrfForm>) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
     }
     if let Credential::Session { hash, .. } = p.credential
         && let Err(f) = app.blocking(move |s| s.remove_session(&hash)).await
@@ -245,11 +254,7 @@ fn count_by(events: &[StoredEvent], key: impl Fn(&StoredEvent) -> Option<String>
 /// Events the dashboard counts over; statistics with exact rollups come with `farol stats`.
 const DASHBOARD_CAP: usize = 5000;
 
-async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     let center = p.user.role.is_center();
     let since = if center { "24h" } else { "7d" };
     let mut params = BTreeMap::from([("since".to_owned(), since.to_owned())]);
@@ -320,13 +325,9 @@ fn query_string(params: &BTreeMap<String, String>) -> String {
 
 async fn events(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Portal(p): Portal,
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let echo: BTreeMap<&str, String> =
         FILTERS.iter().map(|k| (*k, params.get(*k).cloned().unwrap_or_default())).collect();
     let mut params = params.clone();
@@ -367,14 +368,10 @@ async fn events(
 
 async fn export(
     State(app): State<Arc<App>>,
+    Portal(p): Portal,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Query(mut params): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     params.insert("limit".into(), crate::api::MAX_PAGE.to_string());
     let mut q = match event_query(&params, &p) {
         Ok(q) => q,
@@ -414,11 +411,7 @@ async fn export(
     }
 }
 
-async fn event(State(app): State<Arc<App>>, headers: HeaderMap, Path(raw): Path<String>) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn event(State(app): State<Arc<App>>, Portal(p): Portal, Path(raw): Path<String>) -> Response {
     let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
     let visible = farol_policy::events(&p.viewer);
     let center = p.user.role.is_center();
@@ -476,11 +469,7 @@ fn raw_record(s: &dyn farol_store::Store, e: &StoredEvent) -> Result<String, far
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn upload_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn upload_page(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     upload_form(&app, &p, None, None)
 }
 
@@ -499,14 +488,10 @@ fn upload_form(app: &App, p: &Principal, result: Option<String>, error: Option<S
 
 async fn upload(
     State(app): State<Arc<App>>,
+    Portal(p): Portal,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let (mut csrf, mut feed, mut file) = (None, None, None);
     loop {
         match form.next_field().await {
@@ -527,8 +512,8 @@ async fn upload(
             Err(e) => return upload_form(&app, &p, None, Some(format!("The upload failed: {e}"))),
         }
     }
-    if !p.may_write(csrf.as_deref()) {
-        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    if let Some(r) = refused(&app, &p, csrf.as_deref().unwrap_or_default()) {
+        return r;
     }
     if !may(&p.viewer, Action::Upload) {
         return error_page(&app, Some(&p), Failure::forbidden());
@@ -554,11 +539,7 @@ async fn upload(
     }
 }
 
-async fn orgs(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn orgs(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     let all = match app.blocking(|s| s.orgs()).await {
         Ok(o) => o,
         Err(f) => return error_page(&app, Some(&p), f),
@@ -577,11 +558,7 @@ async fn orgs(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     page(&app, "orgs.html", Some(&p), context! { orgs => rows })
 }
 
-async fn tokens(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn tokens(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     tokens_page(&app, &p, None, None).await
 }
 
@@ -614,16 +591,12 @@ struct TokenForm {
 
 async fn new_token(
     State(app): State<Arc<App>>,
+    Portal(p): Portal,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if !p.may_write(Some(&form.csrf)) {
-        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
     }
     let scope = match form.scope.parse::<TokenScope>() {
         Ok(s) => s,
@@ -656,17 +629,13 @@ async fn new_token(
 
 async fn revoke_token(
     State(app): State<Arc<App>>,
+    Portal(p): Portal,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Path(raw): Path<String>,
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if !p.may_write(Some(&form.csrf)) {
-        return error_page(&app, Some(&p), Failure::new(StatusCode::FORBIDDEN, "The form expired; reload the page."));
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
     }
     let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
     let user = p.user.id;
@@ -686,11 +655,7 @@ async fn revoke_token(
     }
 }
 
-async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let p = match session(&app, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn audit(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     let scope = farol_policy::audit_scope(&p.viewer);
     if !may(&p.viewer, Action::ReadAudit(scope)) || p.user.role == Role::Partner {
         return error_page(&app, Some(&p), Failure::forbidden());
