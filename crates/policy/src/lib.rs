@@ -42,7 +42,7 @@ pub enum Action {
     ReadOrg(OrgId),
     /// Add, change or remove organizations.
     ManageOrgs,
-    /// See the users of an organization.
+    /// See the other users of an organization.
     ReadUsers(OrgId),
     /// Add or change a user of this organization with this role.
     ManageUser(OrgId, Role),
@@ -68,7 +68,8 @@ pub fn may(v: &Viewer, action: Action) -> bool {
     match action {
         Action::ReadReports | Action::ManageOrgs => center,
         Action::Upload => center || v.role == Role::Partner,
-        Action::ReadOrg(org) | Action::ReadUsers(org) => center || v.org == org,
+        Action::ReadOrg(org) => center || v.org == org,
+        Action::ReadUsers(org) => center || (v.role == Role::OrgAdmin && v.org == org),
         Action::ManageUser(org, role) => match v.role {
             Role::Admin => true,
             Role::OrgAdmin => org == v.org && matches!(role, Role::OrgAdmin | Role::OrgMember),

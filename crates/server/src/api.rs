@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use farol_model::org::{OrgId, Role};
+use farol_model::org::OrgId;
 use farol_model::{ReportId, Scope, Timestamp, parse};
 use farol_pipeline::{Ingested, Input, Quiet};
 use farol_policy::{Action, may};
@@ -19,7 +19,7 @@ use farol_store::{Cursor, EventQuery, StoredEvent, Token, TokenScope};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::{App, Failure, client};
+use crate::{App, Failure};
 
 /// The most events one page returns.
 pub(crate) const MAX_PAGE: usize = 1000;
@@ -206,19 +206,19 @@ async fn upload(
     write_allowed(&p, &headers)?;
     let feed = params.get("feed").ok_or_else(|| Failure::bad("feed: name the feed, as in ?feed=NAME"))?;
     let name = params.get("name").cloned();
-    let (status, report) = ingest(&app, feed, name, body).await?;
-    app.audit(Some(&p), &client(&ConnectInfo(addr)), "upload", Some(format!("report {}", report["id"]))).await;
-    Ok((status, Json(report)).into_response())
+    let (status, body) = match ingest(&app, feed, name, body).await? {
+        Ingested::Processed(s) => (StatusCode::ACCEPTED, report_json(&s.report)),
+        Ingested::AlreadyIngested(r) => {
+            (StatusCode::OK, json!({ "already_ingested": true, "report": report_json(&r) }))
+        }
+    };
+    let report = body.get("report").unwrap_or(&body)["id"].clone();
+    app.audit(Some(&p.user), addr, "upload", Some(format!("report {report}"))).await;
+    Ok((status, Json(body)).into_response())
 }
 
-/// Stores and processes a report for a feed: 202 once it is durably archived (and here also
-/// processed), 200 when the same bytes were already stored.
-pub(crate) async fn ingest(
-    app: &Arc<App>,
-    feed: &str,
-    name: Option<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Value), Failure> {
+/// Stores and processes a report for a feed, or recognizes bytes stored before.
+pub(crate) async fn ingest(app: &Arc<App>, feed: &str, name: Option<String>, body: Bytes) -> Result<Ingested, Failure> {
     let Some(feed) = app.config.feeds.get(feed).cloned() else {
         let known: Vec<&str> = app.config.feeds.keys().map(String::as_str).collect();
         return Err(Failure::bad(format!("feed: unknown feed {feed:?}; declared feeds: {}", known.join(", "))));
@@ -235,16 +235,11 @@ pub(crate) async fn ingest(
     .await
     .map_err(|e| Failure::internal(e.to_string()))?
     .map_err(|e| Failure::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    Ok(match ingested {
-        Ingested::Processed(s) => {
-            app.metrics.uploaded_reports.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            app.metrics.uploaded_events.fetch_add(s.report.counts.events, std::sync::atomic::Ordering::Relaxed);
-            (StatusCode::ACCEPTED, report_json(&s.report))
-        }
-        Ingested::AlreadyIngested(r) => {
-            (StatusCode::OK, json!({ "already_ingested": true, "report": report_json(&r) }))
-        }
-    })
+    if let Ingested::Processed(s) = &ingested {
+        app.metrics.uploaded_reports.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        app.metrics.uploaded_events.fetch_add(s.report.counts.events, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(ingested)
 }
 
 fn report_json(r: &farol_model::Report) -> Value {
@@ -348,16 +343,11 @@ fn user_json(u: &farol_store::User) -> Value {
 
 async fn users(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
-    let scope = if p.user.role == Role::Admin || p.user.role == Role::Analyst { None } else { Some(p.user.org) };
-    if !may(&p.viewer, Action::ReadUsers(p.user.org)) {
-        return Err(Failure::forbidden());
-    }
+    let scope = (!p.user.role.is_center()).then_some(p.user.org);
     let list = app.blocking(move |s| s.users(scope)).await?;
-    let visible: Vec<Value> = list
-        .iter()
-        .filter(|u| u.id == p.user.id || may(&p.viewer, Action::ManageUser(u.org, u.role)) || p.user.role.is_center())
-        .map(user_json)
-        .collect();
+    // Everyone sees themselves; the policy says who sees the others.
+    let visible: Vec<Value> =
+        list.iter().filter(|u| u.id == p.user.id || may(&p.viewer, Action::ReadUsers(u.org))).map(user_json).collect();
     Ok(Json(json!({ "users": visible })).into_response())
 }
 
@@ -409,7 +399,7 @@ async fn new_token(
         crate::auth::make_token(&p.user, new.name.trim(), scope, new.expires_days).map_err(Failure::bad)?;
     let hash = crate::auth::digest(&secret);
     let saved = app.blocking(move |s| s.add_token(&hash, &token)).await?;
-    app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-add", Some(format!("token {}", saved.id))).await;
+    app.audit(Some(&p.user), addr, "token-add", Some(format!("token {}", saved.id))).await;
     let mut v = token_json(&saved);
     v["token"] = json!(secret);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -425,16 +415,11 @@ async fn revoke_token(
     write_allowed(&p, &headers)?;
     let id = id(&raw)?;
     let user = p.user.id;
-    let revoked = app
-        .blocking(move |s| {
-            let mine = s.tokens(user)?.iter().any(|t| t.id == id);
-            if mine { s.revoke_token(id, Timestamp::now()) } else { Ok(false) }
-        })
-        .await?;
+    let revoked = app.blocking(move |s| s.revoke_token(id, user, Timestamp::now())).await?;
     if !revoked {
         return Err(Failure::not_found());
     }
-    app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-revoke", Some(format!("token {id}"))).await;
+    app.audit(Some(&p.user), addr, "token-revoke", Some(format!("token {id}"))).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

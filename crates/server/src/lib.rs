@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use farol_model::Timestamp;
 use farol_pipeline::{Experts, Feed};
-use farol_store::{AuditEntry, Store, StoreError};
+use farol_store::{AuditEntry, Store, StoreError, User};
 
 use crate::auth::{Credential, Principal};
 pub use crate::metrics::Metrics;
@@ -99,18 +99,18 @@ impl App {
     /// Writes an audit entry; a failure to audit is logged, never hidden.
     pub(crate) async fn audit(
         self: &Arc<Self>,
-        who: Option<&Principal>,
-        client: &str,
+        who: Option<&User>,
+        from: SocketAddr,
         action: &str,
         target: Option<String>,
     ) {
         let entry = AuditEntry {
             at: Timestamp::now(),
-            user: who.map(|p| p.user.id),
-            org: who.map(|p| p.user.org),
+            user: who.map(|u| u.id),
+            org: who.map(|u| u.org),
             action: action.to_owned(),
             target,
-            ip: Some(client.to_owned()),
+            ip: Some(from.ip().to_string()),
             detail: None,
         };
         if let Err(e) = self.blocking(move |s| s.audit(&entry)).await {
@@ -140,7 +140,11 @@ impl App {
         let session = self.blocking(move |s| s.session(&hash)).await?;
         match session {
             Some(s) if auth::session_alive(&s, now) => {
-                self.blocking(move |st| st.touch_session(&hash, now)).await?;
+                // A write per request would queue every page behind the store's writer: the
+                // idle timeout only needs to know the last minute.
+                if now.secs() - s.seen_at.secs() >= 60 {
+                    self.blocking(move |st| st.touch_session(&hash, now)).await?;
+                }
                 Ok(Some(Principal::new(s.user, Credential::Session { hash, csrf: s.csrf })))
             }
             Some(_) => {
@@ -162,11 +166,6 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-/// The client's address, for rate limits and the audit log.
-pub(crate) fn client(addr: &ConnectInfo<SocketAddr>) -> String {
-    addr.0.ip().to_string()
 }
 
 /// An error answer: a status and a message that says what to do.

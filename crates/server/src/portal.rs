@@ -11,15 +11,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use farol_model::org::Role;
 use farol_model::{Field, Timestamp};
+use farol_pipeline::Ingested;
 use farol_policy::{Action, may};
 use farol_store::{StoredEvent, TokenScope};
 use minijinja::{Environment, Value, context};
 
 use crate::api::event_query;
 use crate::auth::{self, Credential, Principal};
-use crate::{App, Failure, client, cookie};
+use crate::{App, Failure, cookie};
 
 const LOGIN_COOKIE: &str = "farol_login";
 
@@ -144,7 +144,7 @@ async fn login(
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
-    let from = client(&ConnectInfo(addr));
+    let from = addr.ip().to_string();
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !auth::same(&form.csrf, &expected) {
         return login_form(&app, &form.email, Some("The form expired; please try again."));
@@ -168,7 +168,7 @@ async fn login(
             "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             &form.password,
         );
-        app.audit(None, &from, "login-failed", Some(form.email.clone())).await;
+        app.audit(None, addr, "login-failed", Some(form.email.clone())).await;
         return login_form(&app, &form.email, Some(wrong));
     };
     let locked = user.locked_until.is_some_and(|t| t > now);
@@ -190,8 +190,7 @@ async fn login(
                 return error_page(&app, None, f);
             }
         }
-        let who = Principal::new(user.clone(), Credential::Token(TokenScope::Read));
-        app.audit(Some(&who), &from, "login-failed", Some(user.email.clone())).await;
+        app.audit(Some(&user), addr, "login-failed", Some(user.email.clone())).await;
         return login_form(&app, &form.email, Some(wrong));
     }
     user.failures = 0;
@@ -209,8 +208,7 @@ async fn login(
     {
         return error_page(&app, None, f);
     }
-    let who = Principal::new(user, Credential::Token(TokenScope::Read));
-    app.audit(Some(&who), &from, "login", None).await;
+    app.audit(Some(&user), addr, "login", None).await;
     let mut r = Redirect::to("/").into_response();
     let h = r.headers_mut();
     h.append(header::SET_COOKIE, cookie_header(&app, auth::SESSION_COOKIE, &id, auth::ABSOLUTE_TIMEOUT_SECS, "Lax"));
@@ -397,7 +395,7 @@ async fn export(
         .await;
     match out {
         Ok(csv) => {
-            app.audit(Some(&p), &client(&ConnectInfo(addr)), "export", Some(query_string(&params))).await;
+            app.audit(Some(&p.user), addr, "export", Some(query_string(&params))).await;
             (
                 [
                     (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -522,17 +520,18 @@ async fn upload(
         return upload_form(&app, &p, None, Some("Choose a feed and a file.".into()));
     };
     match crate::api::ingest(&app, &feed, name, bytes).await {
-        Ok((_, report)) => {
-            app.audit(Some(&p), &client(&ConnectInfo(addr)), "upload", Some(format!("feed {feed}"))).await;
-            let r = report.get("report").unwrap_or(&report);
-            let message = if report.get("already_ingested").is_some() {
-                format!("Already ingested as report {}.", r["id"])
-            } else {
-                format!(
-                    "Report {}: {} new events, {} duplicates, {} rejected.",
-                    r["id"], r["events"], r["duplicates"], r["rejects"]
-                )
+        Ok(ingested) => {
+            let message = match &ingested {
+                Ingested::Processed(s) => {
+                    let (r, c) = (&s.report, &s.report.counts);
+                    format!(
+                        "Report {}: {} new events, {} duplicates, {} rejected.",
+                        r.id, c.events, c.duplicates, c.rejects
+                    )
+                }
+                Ingested::AlreadyIngested(r) => format!("Already ingested as report {}.", r.id),
             };
+            app.audit(Some(&p.user), addr, "upload", Some(format!("feed {feed}"))).await;
             upload_form(&app, &p, Some(message), None)
         }
         Err(f) => upload_form(&app, &p, None, Some(f.message)),
@@ -620,7 +619,7 @@ async fn new_token(
     let hash = auth::digest(&secret);
     match app.blocking(move |s| s.add_token(&hash, &token)).await {
         Ok(t) => {
-            app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-add", Some(format!("token {}", t.id))).await;
+            app.audit(Some(&p.user), addr, "token-add", Some(format!("token {}", t.id))).await;
             tokens_page(&app, &p, Some(secret), None).await
         }
         Err(f) => error_page(&app, Some(&p), f),
@@ -639,15 +638,10 @@ async fn revoke_token(
     }
     let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
     let user = p.user.id;
-    let revoked = app
-        .blocking(move |s| {
-            let mine = s.tokens(user)?.iter().any(|t| t.id == id);
-            if mine { s.revoke_token(id, Timestamp::now()) } else { Ok(false) }
-        })
-        .await;
+    let revoked = app.blocking(move |s| s.revoke_token(id, user, Timestamp::now())).await;
     match revoked {
         Ok(true) => {
-            app.audit(Some(&p), &client(&ConnectInfo(addr)), "token-revoke", Some(format!("token {id}"))).await;
+            app.audit(Some(&p.user), addr, "token-revoke", Some(format!("token {id}"))).await;
             Redirect::to("/tokens").into_response()
         }
         Ok(false) => error_page(&app, Some(&p), Failure::not_found()),
@@ -657,7 +651,7 @@ async fn revoke_token(
 
 async fn audit(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     let scope = farol_policy::audit_scope(&p.viewer);
-    if !may(&p.viewer, Action::ReadAudit(scope)) || p.user.role == Role::Partner {
+    if !may(&p.viewer, Action::ReadAudit(scope)) {
         return error_page(&app, Some(&p), Failure::forbidden());
     }
     let list = match app.blocking(move |s| s.audit_log(scope, 500)).await {

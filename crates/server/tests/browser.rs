@@ -88,6 +88,12 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_owned()
     }
 
+    async fn try_find(&self, css: &str) -> Option<String> {
+        let r = self.http.post(format!("{}/element", self.url)).json(&json!({ "using": "css selector", "value": css }));
+        let v: Value = r.send().await.ok()?.json().await.ok()?;
+        v["value"][ELEMENT].as_str().map(str::to_owned)
+    }
+
     async fn find_all(&self, css: &str) -> usize {
         let v = self.call(reqwest::Method::POST, "/elements", json!({ "using": "css selector", "value": css })).await;
         v.as_array().unwrap().len()
@@ -105,7 +111,8 @@ impl Browser {
         let e = self.find(css).await;
         self.call(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
         for _ in 0..100 {
-            if self.find("html").await != page {
+            // Mid-navigation there may be no document at all: keep waiting.
+            if self.try_find("html").await.is_some_and(|now| now != page) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -129,7 +136,7 @@ impl Browser {
     async fn screenshot(&self, name: &str) {
         use std::io::Write as _;
         let png = self.call(reqwest::Method::GET, "/screenshot", json!(null)).await;
-        let bytes = decode_base64(png.as_str().unwrap());
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, png.as_str().unwrap()).unwrap();
         std::fs::File::create(self.shots.join(format!("{name}.png"))).unwrap().write_all(&bytes).unwrap();
     }
 
@@ -150,25 +157,6 @@ impl Browser {
     async fn logout(&self) {
         self.click("form.logout button").await;
     }
-}
-
-fn decode_base64(s: &str) -> Vec<u8> {
-    let table = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).map(table).collect();
-    clean
-        .chunks(4)
-        .flat_map(|q| {
-            let n = q.iter().enumerate().fold(0u32, |n, (i, &v)| n | (u32::from(v) << (18 - 6 * i)));
-            let bytes = n.to_be_bytes();
-            bytes[1..q.len()].to_vec()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

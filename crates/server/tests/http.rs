@@ -128,6 +128,13 @@ async fn every_route_and_method_answers_without_leaking_or_failing() {
     let revoked = tokens[1].1.as_ref().unwrap();
     assert_eq!(upload(revoked).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     let analyst_token = &token(s.store.as_ref(), &analyst, TokenScope::Write);
+    // Nobody revokes another user's token.
+    let theirs = s.store.tokens(analyst.id).unwrap().last().unwrap().id;
+    let r = s.http.delete(format!("{}/api/v1/tokens/{theirs}", s.base)).bearer_auth(member_token).send().await.unwrap();
+    assert!(r.status() == StatusCode::NOT_FOUND || r.status() == StatusCode::FORBIDDEN, "{}", r.status());
+    assert!(s.store.tokens(analyst.id).unwrap().last().unwrap().revoked_at.is_none());
+    let member_id = s.store.user_by_email("m@a.example").unwrap().unwrap().id;
+    assert!(!s.store.revoke_token(theirs, member_id, farol_model::Timestamp::now()).unwrap());
     let r = upload(analyst_token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let body: serde_json::Value = r.json().await.unwrap();

@@ -351,8 +351,8 @@ pub trait Store: Send + Sync {
 
     fn tokens(&self, user: i64) -> Result<Vec<Token>>;
 
-    /// Revokes a token; false when there was none to revoke.
-    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<bool>;
+    /// Revokes one of a user's tokens; false when the user had no such token to revoke.
+    fn revoke_token(&self, id: i64, user: i64, now: Timestamp) -> Result<bool>;
 
     fn audit(&self, entry: &AuditEntry) -> Result<()>;
 

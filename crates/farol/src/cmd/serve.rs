@@ -87,32 +87,23 @@ async fn reload(
 ) {
     let mut seen = None;
     loop {
-        let (c, s) = (Arc::clone(&config), Arc::clone(&store));
+        let (c, s, l) = (Arc::clone(&config), Arc::clone(&store), Arc::clone(&live));
+        // The first pass only records what the startup snapshot was built from.
+        let first = seen.is_none();
         let checked = tokio::task::spawn_blocking(move || {
             let now = crate::enrichment::fingerprint(&c, s.as_ref())?;
-            anyhow::Ok((now, c, s))
-        })
-        .await;
-        match checked {
-            Ok(Ok((now, c, s))) if seen.is_some_and(|seen| seen != now) => {
-                let live = Arc::clone(&live);
-                let swapped = tokio::task::spawn_blocking(move || {
-                    live.replace(crate::enrichment::snapshot(&c, s.as_ref())?);
-                    anyhow::Ok(())
-                })
-                .await;
-                match swapped {
-                    Ok(Ok(())) => {
-                        tracing::info!("new IP data, organizations or warninglists are in use");
-                        seen = Some(now);
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "cannot load the new enrichment data"),
-                    Err(e) => tracing::error!(error = %e, "cannot load the new enrichment data"),
-                }
+            if !first && seen != Some(now) {
+                l.replace(crate::enrichment::snapshot(&c, s.as_ref())?);
+                tracing::info!("new IP data, organizations or warninglists are in use");
             }
-            Ok(Ok((now, _, _))) => seen = Some(now),
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot check for new enrichment data"),
-            Err(e) => tracing::error!(error = %e, "cannot check for new enrichment data"),
+            anyhow::Ok(now)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        match checked {
+            Ok(now) => seen = Some(now),
+            Err(e) => tracing::error!(error = %e, "cannot load new enrichment data; keeping the current"),
         }
         tokio::time::sleep(every).await;
     }

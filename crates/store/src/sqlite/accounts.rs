@@ -188,10 +188,9 @@ pub(super) fn tokens(conn: &Connection, user: i64) -> Result<Vec<Token>> {
     Ok(tokens)
 }
 
-pub(super) fn revoke_token(conn: &Connection, id: i64, now: Timestamp) -> Result<bool> {
-    Ok(conn
-        .execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now.micros()])?
-        > 0)
+pub(super) fn revoke_token(conn: &Connection, id: i64, user: i64, now: Timestamp) -> Result<bool> {
+    let sql = "UPDATE tokens SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL";
+    Ok(conn.execute(sql, params![id, user, now.micros()])? > 0)
 }
 
 pub(super) fn audit(conn: &Connection, e: &AuditEntry) -> Result<()> {

@@ -504,8 +504,8 @@ impl Store for SqliteStore {
         self.with(|c| accounts::tokens(c, user))
     }
 
-    fn revoke_token(&self, id: i64, now: Timestamp) -> Result<bool> {
-        self.with(|c| accounts::revoke_token(c, id, now))
+    fn revoke_token(&self, id: i64, user: i64, now: Timestamp) -> Result<bool> {
+        self.with(|c| accounts::revoke_token(c, id, user, now))
     }
 
     fn audit(&self, entry: &AuditEntry) -> Result<()> {
