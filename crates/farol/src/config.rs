@@ -28,6 +28,17 @@ pub struct Config {
     pub shadowserver: Option<std::sync::Arc<farol_feeds::shadowserver::Schema>>,
     /// The operator's warninglist files.
     pub warninglists: Vec<PathBuf>,
+    pub server: Server,
+}
+
+/// `[server]`: where `farol serve` listens, and its TLS certificate and key (paths resolved
+/// against the farol directory).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub listen: Option<std::net::SocketAddr>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +58,8 @@ struct File {
     store: StoreSection,
     #[serde(default)]
     shadowserver: ShadowserverSection,
+    #[serde(default)]
+    server: Server,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -233,6 +246,16 @@ impl Config {
         for feed in feeds.values_mut() {
             feed.parse.shadowserver_schema.clone_from(&shadowserver);
         }
+        let mut server = parsed.server;
+        match (&server.tls_certificate, &server.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                errors.push("server: tls_certificate and tls_key go together: give both, or neither".to_owned());
+            }
+            _ => {}
+        }
+        for path in [&mut server.tls_certificate, &mut server.tls_key].into_iter().flatten() {
+            *path = dir.join(&*path);
+        }
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -262,6 +285,7 @@ impl Config {
             shadowserver,
             warninglists,
             center: parsed.center,
+            server,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -455,6 +479,14 @@ name = "{center}"
 # The embedded store: one SQLite file. Back it up with `sqlite3 data/farol.db ".backup x.db"`.
 path = "data/farol.db"
 
+[server]
+# Where `farol serve` listens (--listen overrides it). Plain HTTP on 127.0.0.1 by default; give
+# a certificate chain and its private key (PEM files) and it speaks HTTPS only, with Secure
+# cookies and HSTS.
+# listen = "0.0.0.0:8443"
+# tls_certificate = "tls/fullchain.pem"
+# tls_key = "tls/privkey.pem"
+
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from
 # https://interchange.shadowserver.org/intelmq/v1/schema) instead of the one farol ships:
@@ -577,5 +609,14 @@ mod tests {
         ] {
             assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
         }
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_paths_are_the_directory_s() {
+        let err = load("[center]\nname = \"X\"\n[server]\ntls_certificate = \"c.pem\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("tls_certificate and tls_key go together"), "{err}");
+        let c =
+            load("[center]\nname = \"X\"\n[server]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n", &[]).unwrap();
+        assert!(c.server.tls_key.unwrap().ends_with("k.pem") && c.server.tls_certificate.unwrap().is_absolute());
     }
 }

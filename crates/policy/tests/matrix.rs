@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use farol_model::org::{Distribution, Org, OrgId, Role, Sector};
 use farol_model::{Event, Position, Record, Routing, Scope, Timestamp, Tlp};
@@ -141,6 +141,17 @@ fn every_user_sees_exactly_what_the_model_allows() {
             .iter()
             .map(|e| e.id)
             .collect();
+        // The dashboard's counts go through the same filter.
+        let tally = store.tally(&EventQuery { visible: visible.clone(), ..Default::default() }).unwrap();
+        let mut by_org: BTreeMap<OrgId, u64> = BTreeMap::new();
+        for o in stored.iter().filter(|e| model(user, e)).flat_map(|e| &e.orgs) {
+            *by_org.entry(*o).or_default() += 1;
+        }
+        let count = stored.iter().filter(|e| model(user, e)).count() as u64;
+        if tally.events != count || tally.by_org != by_org {
+            disagreements
+                .push(format!("{:?} of org {}: tally {tally:?}, model {count} {by_org:?}", user.role, user.org));
+        }
         for e in &stored {
             let expected = model(user, e);
             let detail = store.event(e.id, &visible).unwrap().is_some();

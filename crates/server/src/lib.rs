@@ -5,9 +5,11 @@
 
 mod api;
 pub mod auth;
+mod dashboard;
 mod metrics;
 mod openapi;
 mod portal;
+pub mod tls;
 pub mod totp;
 
 use std::collections::BTreeMap;
@@ -31,8 +33,9 @@ pub use crate::metrics::Metrics;
 pub struct Config {
     /// The national center's name, shown in the portal.
     pub center: String,
-    /// Cookies get `Secure` and responses HSTS: set when the server speaks TLS.
-    pub tls: bool,
+    /// The certificate and key when the server speaks TLS; cookies then get `Secure` and
+    /// responses HSTS.
+    pub tls: Option<tls::Tls>,
     /// The feeds reports may be uploaded for.
     pub feeds: BTreeMap<String, Feed>,
     pub experts: Experts,
@@ -40,7 +43,7 @@ pub struct Config {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config").field("center", &self.center).field("tls", &self.tls).finish_non_exhaustive()
+        f.debug_struct("Config").field("center", &self.center).field("tls", &self.tls.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -51,6 +54,7 @@ pub struct App {
     pub metrics: Metrics,
     /// Login attempts per client address in the current minute.
     attempts: Mutex<BTreeMap<String, (i64, u32)>>,
+    dashboards: dashboard::Cache,
     templates: minijinja::Environment<'static>,
 }
 
@@ -70,6 +74,7 @@ impl App {
             config,
             metrics: Metrics::default(),
             attempts: Mutex::new(BTreeMap::new()),
+            dashboards: dashboard::Cache::default(),
             templates: portal::templates(),
         })
     }
@@ -247,7 +252,7 @@ async fn around(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");
     set(h, "x-request-id", &id);
-    if app.config.tls {
+    if app.config.tls.is_some() {
         set(h, "strict-transport-security", "max-age=31536000; includeSubDomains");
     }
     let status = response.status().as_u16();
@@ -257,13 +262,23 @@ async fn around(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
     response
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
+/// Serves until `shutdown` completes, then finishes the requests in flight; over TLS when the
+/// configuration has a certificate.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    use axum::serve::ListenerExt as _;
+    let tls = app.config.tls.clone();
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
+        Some(tls) => {
+            // `tap_io` only gives the listener the peer-address plumbing that axum implements
+            // for wrapped listeners.
+            let listener = tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+        }
+    }
 }

@@ -105,7 +105,7 @@ fn refused(app: &App, p: &Principal, csrf: &str) -> Option<Response> {
 }
 
 fn cookie_header(app: &App, name: &str, value: &str, max_age: i64, same_site: &str) -> HeaderValue {
-    let secure = if app.config.tls { "; Secure" } else { "" };
+    let secure = if app.config.tls.is_some() { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -236,46 +236,34 @@ async fn logout(State(app): State<Arc<App>>, Portal(p): Portal, axum::Form(form)
 }
 
 /// Counts of `key` over events, largest first.
-fn count_by(events: &[StoredEvent], key: impl Fn(&StoredEvent) -> Option<String>) -> Vec<(String, usize)> {
-    let mut counts = BTreeMap::<String, usize>::new();
-    for e in events {
-        if let Some(k) = key(e) {
-            *counts.entry(k).or_default() += 1;
-        }
-    }
-    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(10);
-    v
-}
-
-/// Events the dashboard counts over; statistics with exact rollups come with `farol stats`.
-const DASHBOARD_CAP: usize = 5000;
-
+/// The dashboard: over the last 24 hours for the center, over the last 7 days (with their trend)
+/// for an organization's users.
 async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     let center = p.user.role.is_center();
     let since = if center { "24h" } else { "7d" };
-    let mut params = BTreeMap::from([("since".to_owned(), since.to_owned())]);
-    params.insert("limit".into(), "1".into());
-    let mut q = match event_query(&params, &p) {
+    let params = BTreeMap::from([("since".to_owned(), since.to_owned())]);
+    let q = match event_query(&params, &p) {
         Ok(q) => q,
         Err(f) => return error_page(&app, Some(&p), f),
     };
-    q.limit = DASHBOARD_CAP;
     let org = p.user.org;
-    let loaded = app
-        .blocking(move |s| {
-            let events = s.events(&q)?;
-            let feeds = if center { s.feed_health(Timestamp::now())? } else { Vec::new() };
-            let org_name = s.orgs()?.into_iter().find(|o| o.id == org).map(|o| o.name).unwrap_or_default();
-            Ok((events, feeds, org_name))
-        })
-        .await;
-    let (events, feeds, org_name) = match loaded {
+    let figures = app.figures(since, q);
+    let org_name = app.blocking(move |s| Ok(s.orgs()?.into_iter().find(|o| o.id == org).map(|o| o.name)));
+    let feeds = async { if center { app.blocking(|s| s.feed_health(Timestamp::now())).await } else { Ok(Vec::new()) } };
+    let (figures, org_name, feeds) = match tokio::try_join!(figures, org_name, feeds) {
         Ok(v) => v,
         Err(f) => return error_page(&app, Some(&p), f),
     };
-    let text = |e: &StoredEvent, f: Field| e.event.get(f).map(|v| v.to_text());
+    let t = &figures.tally;
+    let top = |counts: &BTreeMap<String, u64>| {
+        let mut v: Vec<(&String, &u64)> = counts.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        v.into_iter().take(10).map(|(k, n)| (k.clone(), *n)).collect::<Vec<_>>()
+    };
+    let by_type = top(&t.by_type.iter().map(|(k, n)| (k.as_str().to_owned(), *n)).collect());
+    let by_asn = top(&t.by_asn.iter().map(|(k, n)| (k.to_string(), *n)).collect());
+    let top_orgs: Vec<Value> =
+        figures.top_orgs.iter().map(|(id, name, n)| context! { id => id.0, name => name, events => n }).collect();
     let feeds: Vec<Value> = feeds
         .iter()
         .map(|f| {
@@ -291,12 +279,29 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         "dashboard.html",
         Some(&p),
         context! {
-            by_type => count_by(&events, |e| text(e, Field::ClassificationType)),
-            by_asn => count_by(&events, |e| text(e, Field::SourceAsn)),
-            capped => events.len() == DASHBOARD_CAP, cap => DASHBOARD_CAP,
-            since => since, feeds => feeds, org_name => org_name,
+            total => t.events, by_type => by_type, by_asn => by_asn, top_orgs => top_orgs,
+            trend => trend(t, 7), since => since, feeds => feeds, org_name => org_name.unwrap_or_default(),
         },
     )
+}
+
+/// The last `days` days' counts as bars of an inline SVG chart (the counts are in the table
+/// beside it): day, count, bar height in percent of the largest.
+fn trend(t: &farol_store::Tally, days: i64) -> Vec<Value> {
+    let today = Timestamp::now().micros().div_euclid(86_400_000_000);
+    let counts: Vec<(Timestamp, u64)> = (today - days + 1..=today)
+        .filter_map(|d| Timestamp::from_micros(d * 86_400_000_000))
+        .map(|day| (day, t.by_day.get(&day).copied().unwrap_or(0)))
+        .collect();
+    let max = counts.iter().map(|c| c.1).max().unwrap_or(0).max(1);
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (day, n))| {
+            let height = n * 100 / max;
+            context! { day => day.to_rfc3339()[..10].to_owned(), events => n, x => i * 40 + 4, height => height, y => 100 - height }
+        })
+        .collect()
 }
 
 /// The filter form's fields, echoed back.

@@ -254,3 +254,84 @@ async fn a_user_with_a_second_factor_needs_the_current_code() {
     let ok = login_with_code(&s, "ana@cert.example", pass, &code(now / 30)).await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER, "the current code");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_cookies_are_secure_and_responses_carry_hsts() {
+    let dir = tempfile::tempdir().unwrap();
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
+    let tls = farol_server::tls::Tls::from_pem_files(&cert, &key).unwrap();
+    let trusting = common::client()
+        .add_root_certificate(reqwest::Certificate::from_pem(issued.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", "127.0.0.1:0".parse().unwrap());
+    let mut s = common::start_with(Some(tls), trusting).await;
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    // The certificate names localhost: ask for it by that name.
+    s.base = format!("https://localhost:{port}");
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+
+    let health = s.http.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let page = s.http.get(format!("{}/login", s.base)).send().await.unwrap();
+    let cookies: Vec<_> = page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert!(!cookies.is_empty() && cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
+    let logged_in = login(&s, "ana@cert.example", "a good long passphrase").await;
+    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+    let session = logged_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("farol_session="));
+    assert!(session.unwrap().contains("; Secure"));
+
+    // Plain HTTP to the TLS port gets no answer, and a client that does not trust the
+    // certificate is refused.
+    let plain = common::client().build().unwrap();
+    assert!(plain.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err());
+    assert!(plain.get(format!("https://127.0.0.1:{port}/healthz")).send().await.is_err());
+    // Those failed handshakes left the server serving.
+    let again = s.http.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+/// The session cookie of a fresh login.
+async fn session(s: &Server, email: &str) -> String {
+    let ok = login(s, email, "a good long passphrase").await;
+    let set = ok.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned());
+    set.filter(|v| v.starts_with("farol_session=")).map(|v| v.split(';').next().unwrap().to_owned()).next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_counts_what_each_user_may_see() {
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
+    let b = org(s.store.as_ref(), "Energy B", Sector::Energy);
+    let now = farol_model::Timestamp::now().to_rfc3339();
+    // Org A: three events now; org B: one now and one long ago (outside every window).
+    common::events_at(s.store.as_ref(), &[a, a, a, b], &now);
+    common::events(s.store.as_ref(), &[b]);
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    user(s.store.as_ref(), "m@b.example", b, Role::OrgMember);
+
+    let page = |cookie: String| {
+        let http = s.http.clone();
+        let url = format!("{}/", s.base);
+        async move { http.get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
+    };
+    let analyst = page(session(&s, "ana@cert.example").await).await;
+    assert!(analyst.contains("4 events in the last 24 hours"), "{analyst}");
+    let hospital = analyst.find("Hospital A").unwrap();
+    let energy = analyst.find("Energy B").unwrap();
+    assert!(hospital < energy, "the most affected organization comes first");
+    assert!(analyst.contains("infected-system"));
+
+    let member = page(session(&s, "m@b.example").await).await;
+    assert!(member.contains("1 events in the networks of <strong>Energy B</strong>"), "{member}");
+    assert!(!member.contains("Hospital A") && member.contains("<svg"), "{member}");
+}

@@ -9,6 +9,7 @@ mod archive;
 mod row;
 mod sqlite;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use farol_model::org::{Distribution, Org, OrgId};
@@ -187,6 +188,18 @@ pub struct NewDataset<'a> {
     pub data: &'a [u8],
 }
 
+/// Counts of the events a query selects, whatever its limit: what a dashboard shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub events: u64,
+    pub by_type: BTreeMap<ClassificationType, u64>,
+    pub by_asn: BTreeMap<u32, u64>,
+    /// By organization whose networks the events are in.
+    pub by_org: BTreeMap<OrgId, u64>,
+    /// By UTC day (its midnight), from the time the events are filed under.
+    pub by_day: BTreeMap<Timestamp, u64>,
+}
+
 /// An event's routing, to store in place of what it had.
 #[derive(Debug, Clone)]
 pub struct Rerouted {
@@ -275,6 +288,8 @@ pub trait Store: Send + Sync {
 
     /// One event, if it exists and `visible` allows it.
     fn event(&self, id: i64, visible: &Visibility) -> Result<Option<StoredEvent>>;
+    /// Counts what `query` selects (its `after` and `limit` do not apply).
+    fn tally(&self, query: &EventQuery) -> Result<Tally>;
 
     fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>>;
 

@@ -11,13 +11,13 @@ use crate::Usage;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  farol serve                          http://127.0.0.1:8080\n  \
-    farol serve --listen 0.0.0.0:8443    every interface (put TLS in front, see the README)\n\n\
+    farol serve --listen 0.0.0.0:8443    every interface (with TLS from [server] in farol.toml)\n\n\
     Log in with a user made by `farol user add`; API clients send `Authorization: Bearer TOKEN`\n\
     (a token from `farol user token` or the portal's API tokens page).")]
 pub struct Args {
-    /// Address and port to listen on
-    #[arg(long, default_value = "127.0.0.1:8080", env = "FAROL_LISTEN")]
-    listen: SocketAddr,
+    /// Address and port to listen on [default: `[server] listen` in farol.toml, else 127.0.0.1:8080]
+    #[arg(long, env = "FAROL_LISTEN")]
+    listen: Option<SocketAddr>,
     /// How often to look for new IP data, organizations and warninglists (30s, 5m)
     #[arg(long, default_value = "30s", value_parser = |s: &str| crate::config::parse_duration(s)
         .map(|secs| std::time::Duration::from_secs(secs.unsigned_abs())))]
@@ -33,18 +33,27 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     if store.users(None)?.is_empty() {
         eprintln!("no users yet: add one with `farol user add EMAIL --role admin --password-stdin`");
     }
+    let listen = args.listen.or(config.server.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let tls = match (&config.server.tls_certificate, &config.server.tls_key) {
+        (Some(certificate), Some(key)) => Some(
+            farol_server::tls::Tls::from_pem_files(certificate, key)
+                .map_err(|e| Usage(format!("{e} (see [server] in farol.toml)")))?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let server = farol_server::Config {
         center: config.center.name.clone(),
-        tls: false,
+        tls,
         feeds: config.feeds.clone(),
         experts: Arc::clone(&experts),
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
-            Usage(format!("cannot listen on {}: {e} (is another farol running? try --listen)", args.listen))
-        })?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Usage(format!("cannot listen on {}: {e} (is another farol running? try --listen)", listen)))?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let scheduled: Vec<_> = config.collectors.iter().filter(|c| c.schedule.is_some()).cloned().collect();
         let collectors = if scheduled.is_empty() {
@@ -62,7 +71,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
-        println!("farol serving on http://{} (Ctrl-C stops)", args.listen);
+        println!("farol serving on {scheme}://{listen} (Ctrl-C stops)");
         let mut until = stopped;
         farol_server::serve(listener, app, async move {
             let _ = until.wait_for(|s| *s).await;

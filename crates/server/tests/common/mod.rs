@@ -49,16 +49,22 @@ pub(crate) fn token(store: &dyn Store, user: &User, scope: TokenScope) -> String
 
 /// One event for each organization, AMBER, distributed to the affected organizations.
 pub(crate) fn events(store: &dyn Store, orgs: &[OrgId]) -> Vec<i64> {
+    events_at(store, orgs, "2024-06-01T10:00:00Z")
+}
+
+/// [`events`] at the time `at`.
+pub(crate) fn events_at(store: &dyn Store, orgs: &[OrgId], at: &str) -> Vec<i64> {
     let new =
         NewReport { feed: "sinkhole".into(), format: "intelmq".into(), name: None, received_at: Timestamp::now() };
-    let Archived::New(report) = store.archive(&new, &mut &b"raw report"[..], &mut |_| {}).unwrap() else { panic!() };
+    let raw = format!("raw report at {at}");
+    let Archived::New(report) = store.archive(&new, &mut raw.as_bytes(), &mut |_| {}).unwrap() else { panic!() };
     store.begin_processing(report.id).unwrap();
     let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
     let mut rows = Vec::new();
     for (i, &o) in orgs.iter().enumerate() {
         let mut e = Event::default();
         e.set("source.ip", &format!("192.0.2.{i}")).unwrap();
-        e.set("time.source", "2024-06-01T10:00:00Z").unwrap();
+        e.set("time.source", at).unwrap();
         e.set("classification.type", "infected-system").unwrap();
         e.set("tlp", "AMBER").unwrap();
         let hash = e.hash();
@@ -83,15 +89,21 @@ pub(crate) fn events(store: &dyn Store, orgs: &[OrgId]) -> Vec<i64> {
 }
 
 pub(crate) async fn start() -> Server {
+    start_with(None, client()).await
+}
+
+/// A server over TLS when `tls` is given; `http` is the client to talk to it with.
+pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwest::ClientBuilder) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("farol.db")).unwrap());
     let feeds = BTreeMap::from([("sinkhole".to_owned(), Feed::adhoc("sinkhole", Some("intelmq")))]);
-    let config = Config { center: "CERT Test".into(), tls: false, feeds, experts: Arc::new(|_: &Feed| Vec::new()) };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let config = Config { center: "CERT Test".into(), tls, feeds, experts: Arc::new(|_: &Feed| Vec::new()) };
     let app = App::new(Arc::clone(&store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     tokio::spawn(farol_server::serve(listener, app, std::future::pending()));
-    let http = client().redirect(redirect::Policy::none()).build().unwrap();
+    let http = http.redirect(redirect::Policy::none()).build().unwrap();
     Server { base, store, _dir: dir, http }
 }
 

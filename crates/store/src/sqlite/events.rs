@@ -3,13 +3,15 @@
 use std::collections::BTreeSet;
 
 use farol_model::org::{Distribution, OrgId};
-use farol_model::{Event, EventHash, Position, Reject, ReportId, Routing, Scope, Taxonomy, Timestamp};
+use farol_model::{
+    ClassificationType, Event, EventHash, Position, Reject, ReportId, Routing, Scope, Taxonomy, Timestamp,
+};
 use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
 
 use crate::row::{IpKey, Row, decode_orgs, encode_orgs, type_code};
-use crate::{Aggregate, EventQuery, EventWriter, Result, StoreError, StoredEvent, Visibility, Written};
+use crate::{Aggregate, EventQuery, EventWriter, Result, StoreError, StoredEvent, Tally, Visibility, Written};
 
 /// Rows per transaction: large transactions amortize the index pages each one touches (see
 /// BENCHMARKS.md), and the batch is sorted so that index inserts stay close together.
@@ -337,27 +339,83 @@ fn ip_bounds(net: &IpNet) -> (SqlValue, SqlValue) {
     }
 }
 
-/// Builds one query whose plan is chosen here, not left to statistics: the most selective
-/// filter picks the index, and the hour range of the time filter bounds every index scan.
+/// The events a query selects, newest first.
 pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<StoredEvent>> {
+    let Some(Plan { index, filters, mut args }) = plan(q) else { return Ok(Vec::new()) };
+    args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e {index} {EVENT_JOINS}
+         WHERE {filters} ORDER BY e.time DESC, e.id DESC LIMIT ?{}",
+        args.len()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), stored_event)?;
+    let raws = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    raws.into_iter().map(|r| decode(conn, r, bases)).collect()
+}
+
+/// Counts what a query selects (its limit aside) from the indexed columns alone, in one pass.
+pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
+    const DAY: i64 = 86_400_000_000;
+    let mut tally = Tally::default();
+    let Some(Plan { index, filters, args }) = plan(q) else { return Ok(tally) };
+    let sql =
+        format!("SELECT e.type, e.source_asn, e.orgs, e.time FROM events e {index} {EVENT_JOINS} WHERE {filters}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    while let Some(row) = rows.next()? {
+        tally.events += 1;
+        let kind: Option<u8> = row.get(0)?;
+        if let Some(t) = kind.and_then(|k| ClassificationType::ALL.get(usize::from(k))) {
+            *tally.by_type.entry(*t).or_default() += 1;
+        }
+        if let Some(asn) = row.get::<_, Option<u32>>(1)? {
+            *tally.by_asn.entry(asn).or_default() += 1;
+        }
+        if let rusqlite::types::ValueRef::Blob(orgs) = row.get_ref(2)? {
+            for org in decode_orgs(orgs) {
+                *tally.by_org.entry(OrgId(org)).or_default() += 1;
+            }
+        }
+        if let Some(day) = Timestamp::from_micros(row.get::<_, i64>(3)?.div_euclid(DAY) * DAY) {
+            *tally.by_day.entry(day).or_default() += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// How to run a query: the index, the conditions and their arguments; `None` when it can
+/// select nothing.
+struct Plan {
+    index: String,
+    filters: String,
+    args: Vec<SqlValue>,
+}
+
+/// Chooses the plan here rather than leaving it to statistics: the most selective filter picks
+/// the index, and the hour range of the time filter bounds every index scan.
+fn plan(q: &EventQuery) -> Option<Plan> {
     const HOUR: i64 = 3_600_000_000;
     let lo_time = q.since.map_or(i64::MIN, |t| t.micros());
     let hi_time = q.until.map_or(i64::MAX, |t| t.micros());
     let (lo_hour, hi_hour) = (lo_time.div_euclid(HOUR), hi_time.div_euclid(HOUR));
     let mut args: Vec<SqlValue> = Vec::new();
-    let Some(allowed) = visibility(&q.visible, (lo_hour, hi_hour), &mut args) else { return Ok(Vec::new()) };
+    let allowed = visibility(&q.visible, (lo_hour, hi_hour), &mut args)?;
     let mut arg = |v: SqlValue| {
         args.push(v);
         format!("?{}", args.len())
     };
     let mut filters = vec![allowed, format!("e.time BETWEEN {} AND {}", arg(lo_time.into()), arg(hi_time.into()))];
-    let hours = format!(
-        "e.hour IN (SELECT hour FROM event_hours WHERE hour BETWEEN {} AND {})",
-        arg(lo_hour.into()),
-        arg(hi_hour.into())
-    );
+    // Only where an index on (hour, ...) is chosen: every argument made must be used.
+    let hours = |arg: &mut dyn FnMut(SqlValue) -> String| {
+        format!(
+            "e.hour IN (SELECT hour FROM event_hours WHERE hour BETWEEN {} AND {})",
+            arg(lo_hour.into()),
+            arg(hi_hour.into())
+        )
+    };
     let types: Option<Vec<u8>> = match (q.kind, q.taxonomy) {
-        (Some(k), Some(t)) if k.taxonomy() != t => return Ok(Vec::new()),
+        (Some(k), Some(t)) if k.taxonomy() != t => return None,
         (Some(k), _) => Some(vec![type_code(k)]),
         (None, Some(t)) => Some(Taxonomy::types(t).iter().map(|&t| type_code(t)).collect()),
         (None, None) => None,
@@ -376,11 +434,11 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
         "rowid"
     } else if let Some(net) = &q.source {
         let (lo, hi) = ip_bounds(net);
-        filters.push(hours);
+        filters.push(hours(&mut arg));
         filters.push(format!("e.source_ip BETWEEN {} AND {}", arg(lo), arg(hi)));
         "events_dedup"
     } else if let Some(asn) = q.asn {
-        filters.push(hours);
+        filters.push(hours(&mut arg));
         filters.push(format!("e.source_asn = {}", arg(i64::from(asn).into())));
         "events_asn"
     } else if q.feed.is_some() || types.is_some() {
@@ -432,15 +490,6 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
         let (t, i) = (arg(after.time.into()), arg(after.id.into()));
         filters.push(format!("(e.time < {t} OR (e.time = {t} AND e.id < {i}))"));
     }
-    let limit = arg(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
     let index = if index == "rowid" { "NOT INDEXED".to_owned() } else { format!("INDEXED BY {index}") };
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events e {index} {EVENT_JOINS}
-         WHERE {} ORDER BY e.time DESC, e.id DESC LIMIT {limit}",
-        filters.join(" AND ")
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), stored_event)?;
-    let raws = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    raws.into_iter().map(|r| decode(conn, r, bases)).collect()
+    Some(Plan { index, filters: filters.join(" AND "), args })
 }

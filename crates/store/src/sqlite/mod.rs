@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
     Archived, AuditEntry, DatasetRecord, EventQuery, EventWriter, FeedHealth, NewDataset, NewReport, Outcome, Rerouted,
-    Result, Session, Store, StoreError, StoredEvent, Token, Totals, User, Visibility,
+    Result, Session, Store, StoreError, StoredEvent, Tally, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -333,6 +333,11 @@ impl Store for SqliteStore {
 
     fn event(&self, id: i64, visible: &Visibility) -> Result<Option<StoredEvent>> {
         self.with(|c| events::by_id(c, id, visible, &self.bases))
+    }
+
+    fn tally(&self, query: &EventQuery) -> Result<Tally> {
+        let unpaged = EventQuery { after: None, ..query.clone() };
+        self.with(|c| events::tally(c, &unpaged))
     }
 
     fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>> {
