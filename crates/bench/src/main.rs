@@ -10,6 +10,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use farol_model::Timestamp;
 
+mod latency;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,6 +64,21 @@ enum Cmd {
         #[arg(long)]
         bare: bool,
     },
+    /// Latency of portal pages under a steady load from wrk, on a store of N events over the
+    /// last 7 days (built once a day, then reused)
+    Latency {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Requests per second, in all
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seconds of load per page (more than 60 includes one recount of the dashboard)
+        #[arg(long, default_value_t = 70)]
+        seconds: u32,
+        /// Where inputs and stores are kept (default: target/bench)
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -83,6 +100,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Ingest { rows, seed, work, bare } => ingest(rows, seed, work, bare),
+        Cmd::Latency { rows, rate, seconds, work } => latency::run(rows, rate, seconds, work),
         Cmd::Parse { format, rows } => parse(&format, rows),
         Cmd::Lookup { prefixes, lookups } => lookup(prefixes, lookups),
     }

@@ -280,7 +280,7 @@ pub(super) fn decode(conn: &Connection, raw: RawEvent, bases: &Bases) -> Result<
 
 pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Bases) -> Result<Option<StoredEvent>> {
     let mut args = vec![SqlValue::Integer(id)];
-    let Some(allowed) = visibility(visible, (i64::MIN, i64::MAX), &mut args) else { return Ok(None) };
+    let Some(allowed) = visibility(visible, (i64::MIN, i64::MAX), None, &mut args) else { return Ok(None) };
     let raw = conn
         .query_row(
             &format!("SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS} WHERE e.id = ?1 AND {allowed}"),
@@ -292,8 +292,14 @@ pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Ba
 }
 
 /// The SQL condition that lets through what `visible` allows, with its arguments appended to
-/// `args`; `None` when nothing is visible. `hours` bounds the scan of the index by organization.
-fn visibility(visible: &Visibility, hours: (i64, i64), args: &mut Vec<SqlValue>) -> Option<String> {
+/// `args`; `None` when nothing is visible. `hours` bounds the scan of the index by organization;
+/// `joined` is the organization whose events the query already reads through that index.
+fn visibility(
+    visible: &Visibility,
+    hours: (i64, i64),
+    joined: Option<OrgId>,
+    args: &mut Vec<SqlValue>,
+) -> Option<String> {
     let mut arg = |v: i64| {
         args.push(SqlValue::Integer(v));
         format!("?{}", args.len())
@@ -303,7 +309,15 @@ fn visibility(visible: &Visibility, hours: (i64, i64), args: &mut Vec<SqlValue>)
         Visibility::All => Some("1".to_owned()),
         Visibility::Scoped { inside, shared } => {
             let mut any = Vec::new();
-            if let Some((org, tlp)) = inside {
+            if let Some((org, tlp)) = inside
+                && joined == Some(*org)
+            {
+                any.push(format!(
+                    "(e.tlp <= {} AND r.distribution >= {})",
+                    arg(tlp.code().into()),
+                    arg(Distribution::Affected.code().into())
+                ));
+            } else if let Some((org, tlp)) = inside {
                 any.push(format!(
                     "(e.id IN (SELECT event_id FROM event_orgs WHERE org_id = {} AND hour BETWEEN {} AND {})
                       AND e.tlp <= {} AND r.distribution >= {})",
@@ -341,11 +355,31 @@ fn ip_bounds(net: &IpNet) -> (SqlValue, SqlValue) {
 
 /// The events a query selects, newest first.
 pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<StoredEvent>> {
-    let Some(Plan { index, filters, mut args }) = plan(q) else { return Ok(Vec::new()) };
+    // An organization's user sees the events in its networks, and those shared with every
+    // constituent: each part read through its own index, then merged.
+    if let (Visibility::Scoped { inside: Some(inside), shared }, None) = (&q.visible, q.org) {
+        let visible = Visibility::Scoped { inside: Some(*inside), shared: None };
+        let mut events = select(conn, &EventQuery { visible, org: Some(inside.0), ..q.clone() }, bases)?;
+        if let Some(shared) = shared {
+            let exists = "SELECT EXISTS (SELECT 1 FROM reports WHERE distribution >= ?1)";
+            if conn.query_row(exists, [shared.0.code()], |r| r.get::<_, bool>(0))? {
+                let visible = Visibility::Scoped { inside: None, shared: Some(*shared) };
+                events.extend(select(conn, &EventQuery { visible, ..q.clone() }, bases)?);
+                events.sort_by_key(|e| std::cmp::Reverse(e.cursor()));
+                events.dedup_by_key(|e| e.id);
+                events.truncate(q.limit);
+            }
+        }
+        return Ok(events);
+    }
+    select(conn, q, bases)
+}
+
+fn select(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<StoredEvent>> {
+    let Some(Plan { from, order, filters, mut args }) = plan(q) else { return Ok(Vec::new()) };
     args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events e {index} {EVENT_JOINS}
-         WHERE {filters} ORDER BY e.time DESC, e.id DESC LIMIT ?{}",
+        "SELECT {EVENT_COLUMNS} FROM {from} {EVENT_JOINS} WHERE {filters} ORDER BY {order} LIMIT ?{}",
         args.len()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -358,9 +392,8 @@ pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<
 pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
     const DAY: i64 = 86_400_000_000;
     let mut tally = Tally::default();
-    let Some(Plan { index, filters, args }) = plan(q) else { return Ok(tally) };
-    let sql =
-        format!("SELECT e.type, e.source_asn, e.orgs, e.time FROM events e {index} {EVENT_JOINS} WHERE {filters}");
+    let Some(Plan { from, filters, args, .. }) = plan(q) else { return Ok(tally) };
+    let sql = format!("SELECT e.type, e.source_asn, e.orgs, e.time FROM {from} {EVENT_JOINS} WHERE {filters}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     while let Some(row) = rows.next()? {
@@ -387,7 +420,9 @@ pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
 /// How to run a query: the index, the conditions and their arguments; `None` when it can
 /// select nothing.
 struct Plan {
-    index: String,
+    /// The tables, and the index that drives the scan.
+    from: String,
+    order: &'static str,
     filters: String,
     args: Vec<SqlValue>,
 }
@@ -399,8 +434,10 @@ fn plan(q: &EventQuery) -> Option<Plan> {
     let lo_time = q.since.map_or(i64::MIN, |t| t.micros());
     let hi_time = q.until.map_or(i64::MAX, |t| t.micros());
     let (lo_hour, hi_hour) = (lo_time.div_euclid(HOUR), hi_time.div_euclid(HOUR));
+    // A later page starts in the hour of the event it continues after.
+    let hi_hour = q.after.map_or(hi_hour, |a| hi_hour.min(a.time.div_euclid(HOUR)));
     let mut args: Vec<SqlValue> = Vec::new();
-    let allowed = visibility(&q.visible, (lo_hour, hi_hour), &mut args)?;
+    let allowed = visibility(&q.visible, (lo_hour, hi_hour), q.org, &mut args)?;
     let mut arg = |v: SqlValue| {
         args.push(v);
         format!("?{}", args.len())
@@ -424,14 +461,15 @@ fn plan(q: &EventQuery) -> Option<Plan> {
     let type_filter =
         |types: &[u8]| format!("e.type IN ({})", types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
     let index = if let Some(org) = q.org {
-        // Through the index by organization: its own hour range, then the rows by id.
+        // Through the index by organization, newest hour first: a page needs only the last
+        // hours, however many events the organization has.
         filters.push(format!(
-            "e.id IN (SELECT event_id FROM event_orgs WHERE org_id = {} AND hour BETWEEN {} AND {})",
+            "o.org_id = {} AND o.hour BETWEEN {} AND {}",
             arg(org.0.into()),
             arg(lo_hour.into()),
             arg(hi_hour.into())
         ));
-        "rowid"
+        "orgs"
     } else if let Some(net) = &q.source {
         let (lo, hi) = ip_bounds(net);
         filters.push(hours(&mut arg));
@@ -490,6 +528,11 @@ fn plan(q: &EventQuery) -> Option<Plan> {
         let (t, i) = (arg(after.time.into()), arg(after.id.into()));
         filters.push(format!("(e.time < {t} OR (e.time = {t} AND e.id < {i}))"));
     }
-    let index = if index == "rowid" { "NOT INDEXED".to_owned() } else { format!("INDEXED BY {index}") };
-    Some(Plan { index, filters: filters.join(" AND "), args })
+    let (from, order) = match index {
+        // Hours are whole, so newest hour first then newest first within it is newest first.
+        "orgs" => ("event_orgs o JOIN events e ON e.id = o.event_id".to_owned(), "o.hour DESC, e.time DESC, e.id DESC"),
+        "rowid" => ("events e NOT INDEXED".to_owned(), "e.time DESC, e.id DESC"),
+        index => (format!("events e INDEXED BY {index}"), "e.time DESC, e.id DESC"),
+    };
+    Some(Plan { from, order, filters: filters.join(" AND "), args })
 }
