@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, patch};
 use axum::{Json, Router};
 use farol_model::org::OrgId;
 use farol_model::{ReportId, Scope, Timestamp, parse};
@@ -18,6 +18,7 @@ use farol_policy::{Action, may};
 use farol_store::{Cursor, EventQuery, StoredEvent, Token, TokenScope};
 use serde_json::{Value, json};
 
+use crate::accounts::{Change, NewUser};
 use crate::auth::Principal;
 use crate::{App, Failure};
 
@@ -35,7 +36,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/feeds", get(feeds))
         .route("/orgs", get(orgs))
         .route("/orgs/{id}", get(org))
-        .route("/users", get(users))
+        .route("/users", get(users).post(add_user))
+        .route("/users/{id}", patch(change_user))
         .route("/me", get(me))
         .route("/tokens", get(tokens).post(new_token))
         .route("/tokens/{id}", delete(revoke_token))
@@ -349,6 +351,41 @@ async fn users(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respon
     let visible: Vec<Value> =
         list.iter().filter(|u| u.id == p.user.id || may(&p.viewer, Action::ReadUsers(u.org))).map(user_json).collect();
     Ok(Json(json!({ "users": visible })).into_response())
+}
+
+async fn add_user(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    write_allowed(&p, &headers)?;
+    let new: NewUser = serde_json::from_slice(&body).map_err(|e| {
+        Failure::bad(format!("expected {{\"email\", \"role\", \"org\" (an id), \"password\" (optional)}}: {e}"))
+    })?;
+    let (user, password) = app.add_user(&p, addr, new).await?;
+    let mut v = user_json(&user);
+    if let Some(password) = password {
+        v["password"] = json!(password);
+    }
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+async fn change_user(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    write_allowed(&p, &headers)?;
+    let id = id(&raw)?;
+    let change: Change = serde_json::from_slice(&body)
+        .map_err(|e| Failure::bad(format!("expected {{\"role\", \"disabled\"}}, each optional: {e}")))?;
+    let user = app.change_user(&p, addr, id, change).await?;
+    Ok(Json(user_json(&user)).into_response())
 }
 
 async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {

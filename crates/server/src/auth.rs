@@ -4,6 +4,7 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use farol_model::Timestamp;
+use farol_model::org::{Org, Role, Sector};
 use farol_policy::Viewer;
 use farol_store::{Session, TokenScope, User};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,33 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A new user of `org`, checked: an e-mail address, a role that belongs to that kind of
+/// organization (the center's roles to the center only), and a password long enough if given.
+pub fn new_user(email: &str, org: &Org, role: Role, password: Option<&str>) -> Result<User, String> {
+    let email = farol_model::org::check_email(email)?;
+    let center = org.sector == Sector::NationalCenter;
+    if role.is_center() != center {
+        return Err(format!(
+            "role {role} belongs to {}; {} is {}the national center",
+            if role.is_center() { "the national center" } else { "other organizations" },
+            org.name,
+            if center { "" } else { "not " }
+        ));
+    }
+    Ok(User {
+        id: 0,
+        email,
+        org: org.id,
+        role,
+        password: password.map(hash_password).transpose()?,
+        totp: None,
+        disabled: false,
+        failures: 0,
+        locked_until: None,
+        created_at: Timestamp::now(),
+    })
 }
 
 /// 32 random bytes, as hex.

@@ -3,6 +3,7 @@
 //! Every handler learns who is asking from [`auth::Principal`] and asks `farol-policy` what
 //! that principal may see; the store applies the answer. This crate holds no SQL.
 
+mod accounts;
 mod api;
 pub mod auth;
 mod dashboard;

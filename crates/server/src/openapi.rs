@@ -38,6 +38,14 @@ pub(crate) const ROUTES: &[(&str, &str, &str, bool, &str)] = &[
     ("get", "/orgs", "The organizations the caller may see", false, "Orgs"),
     ("get", "/orgs/{id}", "One organization", false, "Org"),
     ("get", "/users", "The users the caller may see", false, "Users"),
+    (
+        "post",
+        "/users",
+        "Add a user (admins anywhere; an org-admin to its organization as org-admin or org-member); without a password, one is made and is in the answer, once",
+        true,
+        "NewUser",
+    ),
+    ("patch", "/users/{id}", "Change another user's role, or disable or enable it", true, "User"),
     ("get", "/me", "The caller, and the CSRF token its session's writes need", false, "User"),
     ("get", "/tokens", "The caller's API tokens", false, "Tokens"),
     ("post", "/tokens", "Make an API token; its secret is in the answer, once", true, "NewToken"),
@@ -66,10 +74,10 @@ pub(crate) fn document() -> Value {
         let mut responses = Map::new();
         let ok = match (*method, *answer) {
             ("delete", _) => ("204", json!({ "description": "Done" })),
-            (_, "NewToken") => (
+            (_, made @ ("NewToken" | "NewUser")) => (
                 "201",
                 json!({ "description": "Made", "content": { "application/json": {
-                "schema": { "$ref": "#/components/schemas/NewToken" } } } }),
+                "schema": { "$ref": format!("#/components/schemas/{made}") } } } }),
             ),
             (_, answer) => {
                 let status = if *path == "/reports" && *method == "post" { "202" } else { "200" };
@@ -138,6 +146,19 @@ pub(crate) fn document() -> Value {
                 "type": "object", "required": ["name"], "additionalProperties": false,
                 "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 }, "scope": { "enum": ["read", "write"] }, "expires_days": { "type": "integer", "minimum": 1, "maximum": 3650 } } } } } });
         }
+        let roles = json!({ "enum": ["admin", "analyst", "org-admin", "org-member", "partner"] });
+        if *path == "/users" && *method == "post" {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["email", "role"], "additionalProperties": false,
+                "properties": { "email": { "type": "string" }, "role": roles, "org": { "type": "integer" },
+                    "password": { "type": "string", "minLength": 12 } } } } } });
+            op["responses"]["409"] = error.clone();
+        }
+        if *path == "/users/{id}" {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "additionalProperties": false,
+                "properties": { "role": roles, "disabled": { "type": "boolean" } } } } } });
+        }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = op;
     }
@@ -159,6 +180,15 @@ pub(crate) fn document() -> Value {
         ("revoked_at", opt_text.clone()),
         ("used_at", opt_text.clone()),
     ]);
+    let user = object(&[
+        ("id", int.clone()),
+        ("email", text.clone()),
+        ("org", int.clone()),
+        ("role", text.clone()),
+        ("disabled", json!({ "type": "boolean" })),
+    ]);
+    let mut new_user = user.clone();
+    new_user["properties"]["password"] = json!({ "type": "string", "description": "The password made for the user when none was given, shown this once" });
     let mut new_token = token.clone();
     new_token["properties"]["token"] = json!({ "type": "string", "description": "The secret, shown this once" });
     json!({
@@ -186,7 +216,8 @@ pub(crate) fn document() -> Value {
                 "Feeds": { "type": "object" },
                 "Org": { "type": "object" },
                 "Orgs": list("orgs", "Org"),
-                "User": object(&[("id", int.clone()), ("email", text.clone()), ("org", int), ("role", text)]),
+                "User": user,
+                "NewUser": new_user,
                 "Users": list("users", "User"),
                 "Token": token,
                 "NewToken": new_token,

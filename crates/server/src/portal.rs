@@ -11,12 +11,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use farol_model::org::Role;
 use farol_model::{Field, Timestamp};
 use farol_pipeline::Ingested;
 use farol_policy::{Action, may};
 use farol_store::{StoredEvent, TokenScope};
 use minijinja::{Environment, Value, context};
 
+use crate::accounts::{Change, NewUser};
 use crate::api::event_query;
 use crate::auth::{self, Credential, Principal};
 use crate::{App, Failure, cookie};
@@ -34,6 +36,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("upload.html", include_str!("../templates/upload.html")),
         ("orgs.html", include_str!("../templates/orgs.html")),
         ("tokens.html", include_str!("../templates/tokens.html")),
+        ("users.html", include_str!("../templates/users.html")),
         ("audit.html", include_str!("../templates/audit.html")),
         ("error.html", include_str!("../templates/error.html")),
     ] {
@@ -52,6 +55,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/events/{id}", get(event))
         .route("/upload", get(upload_page).post(upload))
         .route("/orgs", get(orgs))
+        .route("/users", get(users).post(add_user))
+        .route("/users/{id}/{change}", post(change_user))
         .route("/tokens", get(tokens).post(new_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(audit))
@@ -69,6 +74,7 @@ fn page(app: &App, name: &str, who: Option<&Principal>, ctx: Value) -> Response 
         csrf => who.map(Principal::csrf),
         center_role => who.is_some_and(|p| p.user.role.is_center()),
         can_audit => who.is_some_and(|p| may(&p.viewer, Action::ReadAudit(farol_policy::audit_scope(&p.viewer)))),
+        can_users => who.is_some_and(|p| may(&p.viewer, Action::ReadUsers(p.user.org))),
     };
     match app.templates.get_template(name).and_then(|t| t.render(context! { ..common, ..ctx })) {
         Ok(html) => Html(html).into_response(),
@@ -560,6 +566,100 @@ async fn orgs(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         })
         .collect();
     page(&app, "orgs.html", Some(&p), context! { orgs => rows })
+}
+
+async fn users(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
+    users_page(&app, &p, None, None).await
+}
+
+/// The users the viewer may see, with what it may do to each; `made` is a user just added
+/// and the password made for it.
+async fn users_page(app: &Arc<App>, p: &Principal, made: Option<(String, String)>, error: Option<String>) -> Response {
+    let scope = (!p.user.role.is_center()).then_some(p.user.org);
+    let loaded = app.blocking(move |s| Ok((s.users(scope)?, s.orgs()?))).await;
+    let (users, orgs) = match loaded {
+        Ok(v) => v,
+        Err(f) => return error_page(app, Some(p), f),
+    };
+    let name = |id| orgs.iter().find(|o| o.id == id).map_or_else(|| id.to_string(), |o| o.name.clone());
+    let rows: Vec<Value> = users
+        .iter()
+        .filter(|u| u.id == p.user.id || may(&p.viewer, Action::ReadUsers(u.org)))
+        .map(|u| {
+            let manage = u.id != p.user.id && may(&p.viewer, Action::ManageUser(u.org, u.role));
+            context! { id => u.id, email => u.email, org => name(u.org), role => u.role.as_str(),
+            disabled => u.disabled, manage => manage }
+        })
+        .collect();
+    // Where the viewer may add users, and as what.
+    let targets: Vec<Value> = orgs
+        .iter()
+        .filter(|o| Role::ALL.iter().any(|&r| may(&p.viewer, Action::ManageUser(o.id, r))))
+        .map(|o| context! { id => o.id.0, name => o.name, own => o.id == p.user.org })
+        .collect();
+    let roles: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|&&r| orgs.iter().any(|o| may(&p.viewer, Action::ManageUser(o.id, r))))
+        .map(|r| r.as_str())
+        .collect();
+    let made = made.map(|(email, password)| context! { email => email, password => password });
+    page(
+        app,
+        "users.html",
+        Some(p),
+        context! { users => rows, targets => targets, roles => roles, made => made, error => error },
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct UserForm {
+    csrf: String,
+    email: String,
+    role: String,
+    org: Option<i64>,
+}
+
+async fn add_user(
+    State(app): State<Arc<App>>,
+    Portal(p): Portal,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    axum::Form(form): axum::Form<UserForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    let role = match form.role.parse::<Role>() {
+        Ok(r) => r,
+        Err(e) => return users_page(&app, &p, None, Some(e)).await,
+    };
+    let new = NewUser { email: form.email, role, org: form.org, password: None };
+    match app.add_user(&p, addr, new).await {
+        Ok((user, password)) => users_page(&app, &p, Some((user.email, password.unwrap_or_default())), None).await,
+        Err(f) if f.status.is_client_error() => users_page(&app, &p, None, Some(f.message)).await,
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+async fn change_user(
+    State(app): State<Arc<App>>,
+    Portal(p): Portal,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path((raw, change)): Path<(String, String)>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    let disabled = match change.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return error_page(&app, Some(&p), Failure::not_found()),
+    };
+    let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
+    match app.change_user(&p, addr, id, Change { role: None, disabled: Some(disabled) }).await {
+        Ok(_) => Redirect::to("/users").into_response(),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
 }
 
 async fn tokens(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {

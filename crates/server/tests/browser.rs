@@ -11,7 +11,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, events, org, start, user};
+use common::{Server, org, start, user};
 use farol_model::org::{Role, Sector};
 use serde_json::{Value, json};
 
@@ -166,9 +166,10 @@ async fn analysts_and_organization_users_use_the_portal() {
     let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
     let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
     let other = org(s.store.as_ref(), "Energy B", Sector::Energy);
-    let ids = events(s.store.as_ref(), &[a, other]);
+    // Recent events, so that the dashboards have something to count.
+    let ids = common::events_at(s.store.as_ref(), &[a, other], &farol_model::Timestamp::now().to_rfc3339());
     user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
-    user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgMember);
+    user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgAdmin);
 
     // A wrong password is refused with a message.
     b.open(&format!("{}/login", s.base)).await;
@@ -228,5 +229,23 @@ async fn analysts_and_organization_users_use_the_portal() {
     b.screenshot("org-other-event").await;
     b.open(&format!("{}/upload", s.base)).await;
     assert!(b.text().await.contains("403"));
+
+    // As its organization's administrator, it adds a colleague, who logs in with the password
+    // shown once.
+    b.open(&format!("{}/users", s.base)).await;
+    assert!(!b.text().await.contains("ana@cert.example"));
+    b.fill("#email", "new@hospital-a.example").await;
+    b.click("#add-user").await;
+    let added = b.text().await;
+    assert!(added.contains("new@hospital-a.example was added"), "{added}");
+    b.screenshot("org-users").await;
+    let password = added.split("shown this once: ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    b.logout().await;
+    b.open(&format!("{}/login", s.base)).await;
+    b.fill("#email", "new@hospital-a.example").await;
+    b.fill("#password", &password).await;
+    b.click("#login").await;
+    assert!(b.current().await.ends_with('/'), "{}", b.current().await);
+    assert!(b.text().await.contains("new@hospital-a.example (org-member)"));
     let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
 }

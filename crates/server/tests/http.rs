@@ -20,6 +20,8 @@ const ROUTES: &[&str] = &[
     "/events/1",
     "/upload",
     "/orgs",
+    "/users",
+    "/users/1/disable",
     "/tokens",
     "/tokens/1/revoke",
     "/audit",
@@ -34,6 +36,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/orgs",
     "/api/v1/orgs/1",
     "/api/v1/users",
+    "/api/v1/users/1",
     "/api/v1/me",
     "/api/v1/tokens",
     "/api/v1/tokens/1",
@@ -334,4 +337,80 @@ async fn the_dashboard_counts_what_each_user_may_see() {
     let member = page(session(&s, "m@b.example").await).await;
     assert!(member.contains("1 events in the networks of <strong>Energy B</strong>"), "{member}");
     assert!(!member.contains("Hospital A") && member.contains("<svg"), "{member}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_admin_manages_its_own_organization_s_users_only() {
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Org A", Sector::Health);
+    let b = org(s.store.as_ref(), "Org B", Sector::Energy);
+    let admin = user(s.store.as_ref(), "root@cert.example", center, Role::Admin);
+    let boss = user(s.store.as_ref(), "boss@a.example", a, Role::OrgAdmin);
+    let other = user(s.store.as_ref(), "m@b.example", b, Role::OrgMember);
+    let boss_token = token(s.store.as_ref(), &boss, TokenScope::Write);
+    let api = |method: Method, path: &str, body: serde_json::Value, t: &str| {
+        s.http.request(method, format!("{}/api/v1{path}", s.base)).bearer_auth(t.to_owned()).json(&body).send()
+    };
+
+    // Into its own organization, as a member: the answer holds the password made, which works.
+    let r =
+        api(Method::POST, "/users", serde_json::json!({"email": "new@a.example", "role": "org-member"}), &boss_token)
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((made["org"].as_i64(), made["role"].as_str()), (Some(a.0), Some("org-member")));
+    let password = made["password"].as_str().unwrap().to_owned();
+    let hash = s.store.user_by_email("new@a.example").unwrap().unwrap().password.unwrap();
+    assert!(hash.starts_with("$argon2id$") && farol_server::auth::verify_password(&hash, &password));
+    let again =
+        api(Method::POST, "/users", serde_json::json!({"email": "new@a.example", "role": "org-member"}), &boss_token);
+    assert_eq!(again.await.unwrap().status(), StatusCode::CONFLICT);
+
+    // Not into another organization (which it cannot even see), not as the center's analyst.
+    let elsewhere = serde_json::json!({"email": "x@b.example", "role": "org-member", "org": b.0});
+    assert_eq!(api(Method::POST, "/users", elsewhere, &boss_token).await.unwrap().status(), StatusCode::NOT_FOUND);
+    let analyst = serde_json::json!({"email": "x@a.example", "role": "analyst"});
+    assert_eq!(api(Method::POST, "/users", analyst, &boss_token).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let bad =
+        api(Method::POST, "/users", serde_json::json!({"email": "not an address", "role": "org-member"}), &boss_token);
+    assert_eq!(bad.await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert!(
+        s.store.user_by_email("x@b.example").unwrap().is_none()
+            && s.store.user_by_email("x@a.example").unwrap().is_none()
+    );
+
+    // It disables its member, whose token stops working; another organization's user is not found.
+    let member = s.store.user_by_email("new@a.example").unwrap().unwrap();
+    let member_token = token(s.store.as_ref(), &member, TokenScope::Read);
+    let disable = serde_json::json!({"disabled": true});
+    let r = api(Method::PATCH, &format!("/users/{}", member.id), disable.clone(), &boss_token).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        api(Method::GET, "/me", serde_json::json!({}), &member_token).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = api(Method::PATCH, &format!("/users/{}", other.id), disable.clone(), &boss_token).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!s.store.user(other.id).unwrap().unwrap().disabled);
+    // Nobody disables themselves; a member manages nobody.
+    let r = api(Method::PATCH, &format!("/users/{}", boss.id), disable.clone(), &boss_token).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let other_token = token(s.store.as_ref(), &other, TokenScope::Write);
+    let r =
+        api(Method::POST, "/users", serde_json::json!({"email": "y@b.example", "role": "org-member"}), &other_token);
+    assert_eq!(r.await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // The center's admin manages anyone, within the roles of each organization.
+    let admin_token = token(s.store.as_ref(), &admin, TokenScope::Write);
+    let promote = serde_json::json!({"role": "org-admin"});
+    let r = api(Method::PATCH, &format!("/users/{}", other.id), promote, &admin_token).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api(Method::PATCH, &format!("/users/{}", other.id), serde_json::json!({"role": "analyst"}), &admin_token);
+    assert_eq!(r.await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(s.store.user(other.id).unwrap().unwrap().role, Role::OrgAdmin);
+    let audit = s.store.audit_log(None, 20).unwrap();
+    assert!(audit.iter().any(|e| e.action == "user-add" && e.user == Some(boss.id)));
+    assert!(audit.iter().any(|e| e.action == "user-change" && e.user == Some(admin.id)));
 }

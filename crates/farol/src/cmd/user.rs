@@ -82,7 +82,6 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (_, store) = super::open(dir)?;
     match args.command {
         Command::Add { email, org, role, password_stdin } => {
-            let email = farol_model::org::check_email(&email).map_err(Usage)?;
             let org = match &org {
                 Some(key) => super::org::find(&store, key)?,
                 None => {
@@ -91,33 +90,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                     })?
                 }
             };
-            if role.is_center() != (org.sector == Sector::NationalCenter) {
-                return Err(Usage(format!(
-                    "role {role} belongs to {}; {} is {}",
-                    if role.is_center() { "the national center" } else { "other organizations" },
-                    org.name,
-                    if org.sector == Sector::NationalCenter {
-                        "the national center"
-                    } else {
-                        "not the national center"
-                    }
-                ))
-                .into());
-            }
-            let password =
-                if password_stdin { Some(auth::hash_password(&password_from_stdin()?).map_err(Usage)?) } else { None };
-            let user = User {
-                id: 0,
-                email,
-                org: org.id,
-                role,
-                password,
-                totp: None,
-                disabled: false,
-                failures: 0,
-                locked_until: None,
-                created_at: Timestamp::now(),
-            };
+            let password = if password_stdin { Some(password_from_stdin()?) } else { None };
+            let user = auth::new_user(&email, &org, role, password.as_deref()).map_err(Usage)?;
             let user = store.add_user(&user)?;
             println!("user {} added to {} as {}", user.email, org.name, user.role);
             if user.password.is_none() {
