@@ -5,132 +5,23 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod fixture;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use farol_model::org::{Distribution, Org, OrgId, Role, Sector};
-use farol_model::{Event, Position, Record, Routing, Scope, Timestamp, Tlp};
+use farol_model::org::{Distribution, OrgId};
+use farol_model::{Event, Position, Record, Routing, Timestamp};
 use farol_policy::{Viewer, events};
-use farol_store::{Archived, EventQuery, NewReport, Outcome, Row, SqliteStore, Store};
-
-struct Stored {
-    id: i64,
-    tlp: Tlp,
-    distribution: Distribution,
-    orgs: Vec<OrgId>,
-}
-
-/// Whether `user` may see the event, case by case from the TLP definitions: RED for named
-/// recipients only, AMBER and AMBER+STRICT for the recipient organization (here: an affected
-/// one), GREEN and CLEAR for the community the distribution names.
-fn model(user: &Viewer, e: &Stored) -> bool {
-    if matches!(user.role, Role::Admin | Role::Analyst) {
-        return true;
-    }
-    let partner = user.role == Role::Partner;
-    let affected = !partner && e.orgs.contains(&user.org) && e.distribution != Distribution::Producer;
-    let community = match e.distribution {
-        Distribution::Producer | Distribution::Affected | Distribution::Community => false,
-        Distribution::Constituents => !partner,
-        Distribution::Partners => true,
-    };
-    match e.tlp {
-        Tlp::Red => false,
-        Tlp::AmberStrict | Tlp::Amber => affected,
-        Tlp::Green | Tlp::Clear => affected || community,
-    }
-}
-
-/// A small deterministic generator: the matrix is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use farol_store::{Archived, EventQuery, NewReport, Row, SqliteStore, Store};
+use fixture::model;
 
 #[test]
 fn every_user_sees_exactly_what_the_model_allows() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("farol.db")).unwrap();
-    let org = |name: &str, sector| {
-        let org = Org { id: OrgId(0), name: name.into(), sector, handle: None, assets: vec![], contacts: vec![] };
-        store.add_org(&org).unwrap()
-    };
-    let center = org("CERT", Sector::NationalCenter);
-    let constituents: Vec<OrgId> = (0..5).map(|i| org(&format!("Org {i}"), Sector::Health)).collect();
-    let partner = org("Partner CERT", Sector::InternationalPartner);
-
-    let mut users = Vec::new();
-    let mut add = |org: OrgId, role: Role| users.push(Viewer { user: users.len() as i64 + 1, org, role });
-    for role in [Role::Admin, Role::Admin, Role::Analyst, Role::Analyst] {
-        add(center, role);
-    }
-    for &o in &constituents {
-        add(o, Role::OrgAdmin);
-        add(o, Role::OrgMember);
-        add(o, Role::OrgMember);
-    }
-    add(partner, Role::Partner);
-    add(partner, Role::Partner);
-    assert!(users.len() >= 20);
-
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut stored = Vec::new();
-    for (n, &distribution) in Distribution::ALL.iter().enumerate() {
-        let new = NewReport { feed: "f".into(), format: "intelmq".into(), name: None, received_at: Timestamp::now() };
-        let Archived::New(report) = store.archive(&new, &mut format!("report {n}").as_bytes(), &mut |_| {}).unwrap()
-        else {
-            panic!("a new report")
-        };
-        store.begin_processing(report.id).unwrap();
-        let mut writer = store.event_writer(report.id, &Event::default(), distribution).unwrap();
-        let mut rows = Vec::new();
-        let mut planned = Vec::new();
-        for i in 0..120u64 {
-            let tlp = Tlp::ALL[rng.below(5) as usize];
-            let orgs: BTreeSet<OrgId> = (0..rng.below(3)).map(|_| constituents[rng.below(5) as usize]).collect();
-            let mut event = Event::default();
-            event.set("source.ip", &format!("10.{n}.{}.{}", i / 250, i % 250)).unwrap();
-            event.set("time.source", &format!("2024-06-0{}T10:{:02}:00Z", n + 1, i % 60)).unwrap();
-            event.set("tlp", tlp.as_str()).unwrap();
-            event.validate().unwrap();
-            let hash = event.hash();
-            let orgs: Vec<OrgId> = orgs.into_iter().collect();
-            let scope = if orgs.is_empty() { Scope::National } else { Scope::Org };
-            let record = Record {
-                event,
-                position: Position { offset: i, len: 1, line: None },
-                hash,
-                routing: Routing { orgs: orgs.clone(), scope },
-            };
-            rows.push(Row::new(&record, &Event::default()));
-            planned.push((tlp, orgs));
-        }
-        writer.write(rows, vec![]).unwrap();
-        writer.flush().unwrap();
-        store.finish_processing(report.id, &Outcome::default()).unwrap();
-        let mut ids: Vec<i64> = store
-            .events(&EventQuery {
-                visible: farol_store::Visibility::All,
-                report: Some(report.id),
-                limit: usize::MAX,
-                ..Default::default()
-            })
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect();
-        ids.sort_unstable();
-        assert_eq!(ids.len(), planned.len());
-        for (id, (tlp, orgs)) in ids.into_iter().zip(planned) {
-            stored.push(Stored { id, tlp, distribution, orgs });
-        }
-    }
-    assert!(stored.len() >= 500);
+    let (roles, stored) = fixture::populate(&store);
+    let users: Vec<Viewer> =
+        roles.iter().enumerate().map(|(i, &(org, role))| Viewer { user: i as i64 + 1, org, role }).collect();
 
     let mut disagreements = Vec::new();
     for user in &users {
