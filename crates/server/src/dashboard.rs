@@ -32,7 +32,12 @@ struct Entry {
 
 /// Figures by access filter and window.
 #[derive(Default)]
-pub(crate) struct Cache(Mutex<HashMap<String, Entry>>);
+pub(crate) struct Cache {
+    entries: Mutex<HashMap<String, Entry>>,
+    /// Held while figures nobody has yet are counted, so that a crowd of first requests
+    /// counts them once.
+    first: tokio::sync::Mutex<()>,
+}
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,24 +50,32 @@ impl App {
     /// cannot do from one request to the next.
     pub(crate) async fn figures(self: &Arc<Self>, window: &str, query: EventQuery) -> Result<Arc<Figures>, Failure> {
         let key = format!("{window} {:?}", query.visible);
-        {
-            let mut cache = self.dashboards.0.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(entry) = cache.get_mut(&key) {
-                if entry.counted.elapsed() >= FRESH && !entry.recounting {
-                    entry.recounting = true;
-                    let (app, key, query) = (Arc::clone(self), key.clone(), query.clone());
-                    tokio::spawn(async move {
-                        let counted = app.count(query).await;
-                        app.remember(key, counted);
-                    });
-                }
-                return Ok(Arc::clone(&entry.figures));
-            }
+        if let Some(figures) = self.cached(&key, &query) {
+            return Ok(figures);
         }
-        // The first request for these figures counts them itself.
+        let _first = self.dashboards.first.lock().await;
+        if let Some(figures) = self.cached(&key, &query) {
+            return Ok(figures);
+        }
         let figures = self.count(query).await?;
         self.remember(key, Ok(Arc::clone(&figures)));
         Ok(figures)
+    }
+
+    /// The figures kept for `key`, if any; when they are over a minute old, one task
+    /// recounts them meanwhile.
+    fn cached(self: &Arc<Self>, key: &str, query: &EventQuery) -> Option<Arc<Figures>> {
+        let mut entries = self.dashboards.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get_mut(key)?;
+        if entry.counted.elapsed() >= FRESH && !entry.recounting {
+            entry.recounting = true;
+            let (app, key, query) = (Arc::clone(self), key.to_owned(), query.clone());
+            tokio::spawn(async move {
+                let counted = app.count(query).await;
+                app.remember(key, counted);
+            });
+        }
+        Some(Arc::clone(&entry.figures))
     }
 
     async fn count(self: &Arc<Self>, query: EventQuery) -> Result<Arc<Figures>, Failure> {
@@ -83,7 +96,7 @@ impl App {
     }
 
     fn remember(&self, key: String, counted: Result<Arc<Figures>, Failure>) {
-        let mut cache = self.dashboards.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.dashboards.entries.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|_, e| e.counted.elapsed() < FORGOTTEN);
         match counted {
             Ok(figures) => {

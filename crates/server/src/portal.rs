@@ -241,7 +241,6 @@ async fn logout(State(app): State<Arc<App>>, Portal(p): Portal, axum::Form(form)
     r
 }
 
-/// Counts of `key` over events, largest first.
 /// The dashboard: over the last 24 hours for the center, over the last 7 days (with their trend)
 /// for an organization's users.
 async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
@@ -261,13 +260,8 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         Err(f) => return error_page(&app, Some(&p), f),
     };
     let t = &figures.tally;
-    let top = |counts: &BTreeMap<String, u64>| {
-        let mut v: Vec<(&String, &u64)> = counts.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        v.into_iter().take(10).map(|(k, n)| (k.clone(), *n)).collect::<Vec<_>>()
-    };
-    let by_type = top(&t.by_type.iter().map(|(k, n)| (k.as_str().to_owned(), *n)).collect());
-    let by_asn = top(&t.by_asn.iter().map(|(k, n)| (k.to_string(), *n)).collect());
+    let by_type = top(t.by_type.iter().map(|(k, n)| (k.as_str().to_owned(), *n)));
+    let by_asn = top(t.by_asn.iter().map(|(k, n)| (k.to_string(), *n)));
     let top_orgs: Vec<Value> =
         figures.top_orgs.iter().map(|(id, name, n)| context! { id => id.0, name => name, events => n }).collect();
     let feeds: Vec<Value> = feeds
@@ -289,6 +283,14 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
             trend => trend(t, 7), since => since, feeds => feeds, org_name => org_name.unwrap_or_default(),
         },
     )
+}
+
+/// The ten largest counts, largest first.
+fn top(counts: impl Iterator<Item = (String, u64)>) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = counts.collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(10);
+    v
 }
 
 /// The last `days` days' counts as bars of an inline SVG chart (the counts are in the table

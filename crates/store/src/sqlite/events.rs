@@ -405,7 +405,7 @@ pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
         if let Some(asn) = row.get::<_, Option<u32>>(1)? {
             *tally.by_asn.entry(asn).or_default() += 1;
         }
-        if let rusqlite::types::ValueRef::Blob(orgs) = row.get_ref(2)? {
+        if let ValueRef::Blob(orgs) = row.get_ref(2)? {
             for org in decode_orgs(orgs) {
                 *tally.by_org.entry(OrgId(org)).or_default() += 1;
             }
