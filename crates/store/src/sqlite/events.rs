@@ -353,26 +353,36 @@ fn ip_bounds(net: &IpNet) -> (SqlValue, SqlValue) {
     }
 }
 
+/// An organization's user sees the events in its networks, and those shared with every
+/// constituent: a query for such a viewer, as one part for each, each read through its own
+/// index (the second only when some report is shared that far). `None` for other queries.
+fn split(conn: &Connection, q: &EventQuery) -> Result<Option<(EventQuery, Option<EventQuery>)>> {
+    let (Visibility::Scoped { inside: Some(inside), shared }, None) = (&q.visible, q.org) else { return Ok(None) };
+    let own = EventQuery {
+        visible: Visibility::Scoped { inside: Some(*inside), shared: None },
+        org: Some(inside.0),
+        ..q.clone()
+    };
+    let Some(shared) = shared else { return Ok(Some((own, None))) };
+    let exists = "SELECT EXISTS (SELECT 1 FROM reports WHERE distribution >= ?1)";
+    if !conn.query_row(exists, [shared.0.code()], |r| r.get::<_, bool>(0))? {
+        return Ok(Some((own, None)));
+    }
+    let others = EventQuery { visible: Visibility::Scoped { inside: None, shared: Some(*shared) }, ..q.clone() };
+    Ok(Some((own, Some(others))))
+}
+
 /// The events a query selects, newest first.
 pub(super) fn query(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<StoredEvent>> {
-    // An organization's user sees the events in its networks, and those shared with every
-    // constituent: each part read through its own index, then merged.
-    if let (Visibility::Scoped { inside: Some(inside), shared }, None) = (&q.visible, q.org) {
-        let visible = Visibility::Scoped { inside: Some(*inside), shared: None };
-        let mut events = select(conn, &EventQuery { visible, org: Some(inside.0), ..q.clone() }, bases)?;
-        if let Some(shared) = shared {
-            let exists = "SELECT EXISTS (SELECT 1 FROM reports WHERE distribution >= ?1)";
-            if conn.query_row(exists, [shared.0.code()], |r| r.get::<_, bool>(0))? {
-                let visible = Visibility::Scoped { inside: None, shared: Some(*shared) };
-                events.extend(select(conn, &EventQuery { visible, ..q.clone() }, bases)?);
-                events.sort_by_key(|e| std::cmp::Reverse(e.cursor()));
-                events.dedup_by_key(|e| e.id);
-                events.truncate(q.limit);
-            }
-        }
-        return Ok(events);
+    let Some((own, others)) = split(conn, q)? else { return select(conn, q, bases) };
+    let mut events = select(conn, &own, bases)?;
+    if let Some(others) = others {
+        events.extend(select(conn, &others, bases)?);
+        events.sort_by_key(|e| std::cmp::Reverse(e.cursor()));
+        events.dedup_by_key(|e| e.id);
+        events.truncate(q.limit);
     }
-    select(conn, q, bases)
+    Ok(events)
 }
 
 fn select(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<StoredEvent>> {
@@ -388,11 +398,34 @@ fn select(conn: &Connection, q: &EventQuery, bases: &Bases) -> Result<Vec<Stored
     raws.into_iter().map(|r| decode(conn, r, bases)).collect()
 }
 
-/// Counts what a query selects (its limit aside) from the indexed columns alone, in one pass.
+/// Counts what a query selects (its limit aside) from the indexed columns alone.
 pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
-    const DAY: i64 = 86_400_000_000;
     let mut tally = Tally::default();
-    let Some(Plan { from, filters, args, .. }) = plan(q) else { return Ok(tally) };
+    match split(conn, q)? {
+        None => count(conn, q, None, &mut tally)?,
+        Some((own, others)) => {
+            count(conn, &own, None, &mut tally)?;
+            if let Some(others) = others {
+                // What the organization shares with every constituent is already counted
+                // where it is in its networks.
+                count(conn, &others, own.org, &mut tally)?;
+            }
+        }
+    }
+    Ok(tally)
+}
+
+/// Adds what `q` selects to `tally`, leaving out the events in the networks of `except`.
+fn count(conn: &Connection, q: &EventQuery, except: Option<OrgId>, tally: &mut Tally) -> Result<()> {
+    const DAY: i64 = 86_400_000_000;
+    let Some(Plan { from, mut filters, args, .. }) = plan(q) else { return Ok(()) };
+    if let Some(org) = except {
+        // An id of ours, an integer: safe in the SQL text.
+        filters.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM event_orgs x WHERE x.org_id = {} AND x.hour = e.hour AND x.event_id = e.id)",
+            org.0
+        ));
+    }
     let sql = format!("SELECT e.type, e.source_asn, e.orgs, e.time FROM {from} {EVENT_JOINS} WHERE {filters}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
@@ -414,7 +447,7 @@ pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
             *tally.by_day.entry(day).or_default() += 1;
         }
     }
-    Ok(tally)
+    Ok(())
 }
 
 /// How to run a query: the index, the conditions and their arguments; `None` when it can
