@@ -335,7 +335,7 @@ async fn the_dashboard_counts_what_each_user_may_see() {
     assert!(analyst.contains("infected-system"));
 
     let member = page(session(&s, "m@b.example").await).await;
-    assert!(member.contains("1 events in the networks of <strong>Energy B</strong>"), "{member}");
+    assert!(member.contains("1 event in the networks of <strong>Energy B</strong>"), "{member}");
     assert!(!member.contains("Hospital A") && member.contains("<svg"), "{member}");
 }
 
