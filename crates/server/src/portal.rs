@@ -37,6 +37,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("orgs.html", include_str!("../templates/orgs.html")),
         ("tokens.html", include_str!("../templates/tokens.html")),
         ("users.html", include_str!("../templates/users.html")),
+        ("password.html", include_str!("../templates/password.html")),
         ("audit.html", include_str!("../templates/audit.html")),
         ("error.html", include_str!("../templates/error.html")),
     ] {
@@ -55,6 +56,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/events/{id}", get(event))
         .route("/upload", get(upload_page).post(upload))
         .route("/orgs", get(orgs))
+        .route("/password", get(password_page).post(change_password))
         .route("/users", get(users).post(add_user))
         .route("/users/{id}/{change}", post(change_user))
         .route("/tokens", get(tokens).post(new_token))
@@ -178,19 +180,11 @@ async fn login(
         return login_form(&app, &form.email, Some(wrong));
     };
     let locked = user.locked_until.is_some_and(|t| t > now);
-    let password = form.password.clone();
-    let hash = user.password.clone();
-    let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&h, &password)))
-        .await
-        .unwrap_or(false)
+    let ok = password_matches(&user, &form.password).await
         && user.totp.as_deref().is_none_or(|secret| crate::totp::verify(secret, &form.code, now.secs()));
     if !ok || locked || user.disabled {
         if !ok {
-            user.failures += 1;
-            if user.failures >= auth::LOCKOUT_AFTER {
-                user.locked_until = now.add_secs(auth::LOCKOUT_SECS);
-                user.failures = 0;
-            }
+            count_failure(&mut user, now);
             let u = user.clone();
             if let Err(f) = app.blocking(move |s| s.update_user(&u)).await {
                 return error_page(&app, None, f);
@@ -220,6 +214,75 @@ async fn login(
     h.append(header::SET_COOKIE, cookie_header(&app, auth::SESSION_COOKIE, &id, auth::ABSOLUTE_TIMEOUT_SECS, "Lax"));
     h.append(header::SET_COOKIE, cookie_header(&app, LOGIN_COOKIE, "", 0, "Strict"));
     r
+}
+
+/// Whether `password` is the user's (argon2 runs off the async threads).
+async fn password_matches(user: &farol_store::User, password: &str) -> bool {
+    let (hash, password) = (user.password.clone(), password.to_owned());
+    tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&h, &password)))
+        .await
+        .unwrap_or(false)
+}
+
+/// Counts a wrong password: the fifth in a row locks the account's logins for a while.
+fn count_failure(user: &mut farol_store::User, now: Timestamp) {
+    user.failures += 1;
+    if user.failures >= auth::LOCKOUT_AFTER {
+        user.locked_until = now.add_secs(auth::LOCKOUT_SECS);
+        user.failures = 0;
+    }
+}
+
+async fn password_page(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
+    page(&app, "password.html", Some(&p), context! {})
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+/// A user changes its own password, giving the current one (a wrong one counts towards the
+/// lockout, as at login).
+async fn change_password(
+    State(app): State<Arc<App>>,
+    Portal(p): Portal,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    axum::Form(form): axum::Form<PasswordForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    let again = |message: &str| page(&app, "password.html", Some(&p), context! { error => message });
+    let mut user = p.user.clone();
+    let right = password_matches(&user, &form.current).await;
+    if right && form.new != form.repeat {
+        return again("The two new passwords differ.");
+    }
+    if right {
+        let new = form.new.clone();
+        user.password = match tokio::task::spawn_blocking(move || auth::hash_password(&new)).await {
+            Ok(Ok(hash)) => Some(hash),
+            Ok(Err(e)) => return again(&format!("The new password cannot be used: {e}.")),
+            Err(e) => return error_page(&app, Some(&p), Failure::internal(e.to_string())),
+        };
+        user.failures = 0;
+    } else {
+        count_failure(&mut user, Timestamp::now());
+    }
+    let saved = user.clone();
+    if let Err(f) = app.blocking(move |s| s.update_user(&saved)).await {
+        return error_page(&app, Some(&p), f);
+    }
+    let action = if right { "password-change" } else { "password-change-failed" };
+    app.audit(Some(&user), addr, action, Some(user.email.clone())).await;
+    if !right {
+        return again("The current password is wrong.");
+    }
+    page(&app, "password.html", Some(&p), context! { changed => true })
 }
 
 #[derive(serde::Deserialize)]

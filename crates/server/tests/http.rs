@@ -20,6 +20,7 @@ const ROUTES: &[&str] = &[
     "/events/1",
     "/upload",
     "/orgs",
+    "/password",
     "/users",
     "/users/1/disable",
     "/tokens",
@@ -413,4 +414,46 @@ async fn an_org_admin_manages_its_own_organization_s_users_only() {
     let audit = s.store.audit_log(None, 20).unwrap();
     assert!(audit.iter().any(|e| e.action == "user-add" && e.user == Some(boss.id)));
     assert!(audit.iter().any(|e| e.action == "user-change" && e.user == Some(admin.id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_change_their_own_password_with_the_current_one() {
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let ana = user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    let cookie = session(&s, "ana@cert.example").await;
+    let me: serde_json::Value = s
+        .http
+        .get(format!("{}/api/v1/me", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = me["csrf"].as_str().unwrap().to_owned();
+    let change = |csrf: String, current: &'static str, new: &'static str, repeat: &'static str| {
+        let http = s.http.clone();
+        let (url, cookie) = (format!("{}/password", s.base), cookie.clone());
+        async move {
+            let form = [("csrf", csrf.as_str()), ("current", current), ("new", new), ("repeat", repeat)];
+            http.post(url).header("cookie", cookie).form(&form).send().await.unwrap().text().await.unwrap()
+        }
+    };
+    let fresh = "a fresher long passphrase";
+    assert!(change("forged".into(), "a good long passphrase", fresh, fresh).await.contains("The form expired"));
+    assert!(change(csrf.clone(), "not the password", fresh, fresh).await.contains("The current password is wrong"));
+    assert_eq!(s.store.user(ana.id).unwrap().unwrap().failures, 1, "a wrong password counts towards the lockout");
+    assert!(change(csrf.clone(), "a good long passphrase", fresh, "something else").await.contains("differ"));
+    assert!(change(csrf.clone(), "a good long passphrase", "short", "short").await.contains("at least 12"));
+    assert!(change(csrf.clone(), "a good long passphrase", fresh, fresh).await.contains("Your password was changed"));
+
+    let hash = s.store.user(ana.id).unwrap().unwrap().password.unwrap();
+    assert!(farol_server::auth::verify_password(&hash, fresh));
+    assert!(!farol_server::auth::verify_password(&hash, "a good long passphrase"));
+    assert_eq!(login(&s, "ana@cert.example", fresh).await.status(), StatusCode::SEE_OTHER);
+    let audit = s.store.audit_log(None, 20).unwrap();
+    assert!(audit.iter().any(|e| e.action == "password-change" && e.user == Some(ana.id)));
+    assert!(audit.iter().any(|e| e.action == "password-change-failed" && e.user == Some(ana.id)));
 }
