@@ -196,17 +196,7 @@ async fn sessions_need_csrf_tokens_and_failed_logins_lock_the_account() {
         .to_owned();
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
     let cookie = session.split(';').next().unwrap().to_owned();
-    let me: serde_json::Value = s
-        .http
-        .get(format!("{}/api/v1/me", s.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = me["csrf"].as_str().unwrap().to_owned();
+    let csrf = csrf_of(&s, &cookie).await;
     // Without the CSRF token a session cannot change anything; with it, it can.
     let new_token = |csrf: Option<&str>| {
         let mut r = s
@@ -301,6 +291,12 @@ async fn over_tls_cookies_are_secure_and_responses_carry_hsts() {
     // Those failed handshakes left the server serving.
     let again = s.http.get(format!("{}/healthz", s.base)).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::OK);
+}
+
+/// The CSRF token of a session, as `/api/v1/me` tells it.
+async fn csrf_of(s: &Server, cookie: &str) -> String {
+    let me = s.http.get(format!("{}/api/v1/me", s.base)).header("cookie", cookie).send().await.unwrap();
+    me.json::<serde_json::Value>().await.unwrap()["csrf"].as_str().unwrap().to_owned()
 }
 
 /// The session cookie of a fresh login.
@@ -422,17 +418,7 @@ async fn users_change_their_own_password_with_the_current_one() {
     let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
     let ana = user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
     let cookie = session(&s, "ana@cert.example").await;
-    let me: serde_json::Value = s
-        .http
-        .get(format!("{}/api/v1/me", s.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = me["csrf"].as_str().unwrap().to_owned();
+    let csrf = csrf_of(&s, &cookie).await;
     let change = |csrf: String, current: &'static str, new: &'static str, repeat: &'static str| {
         let http = s.http.clone();
         let (url, cookie) = (format!("{}/password", s.base), cookie.clone());
