@@ -31,14 +31,20 @@ pub struct Config {
     pub server: Server,
 }
 
-/// `[server]`: where `farol serve` listens, and its TLS certificate and key (paths resolved
-/// against the farol directory).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[server]`, checked: where `farol serve` listens, and its TLS certificate chain and key
+/// (paths resolved against the farol directory).
+#[derive(Debug, Clone, Default)]
 pub struct Server {
     pub listen: Option<std::net::SocketAddr>,
-    pub tls_certificate: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<std::net::SocketAddr>,
+    tls_certificate: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,7 +65,7 @@ struct File {
     #[serde(default)]
     shadowserver: ShadowserverSection,
     #[serde(default)]
-    server: Server,
+    server: ServerSection,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -246,16 +252,16 @@ impl Config {
         for feed in feeds.values_mut() {
             feed.parse.shadowserver_schema.clone_from(&shadowserver);
         }
-        let mut server = parsed.server;
-        match (&server.tls_certificate, &server.tls_key) {
-            (Some(_), None) | (None, Some(_)) => {
+        let section = parsed.server;
+        let tls = match (section.tls_certificate, section.tls_key) {
+            (Some(certificate), Some(key)) => Some((dir.join(certificate), dir.join(key))),
+            (None, None) => None,
+            _ => {
                 errors.push("server: tls_certificate and tls_key go together: give both, or neither".to_owned());
+                None
             }
-            _ => {}
-        }
-        for path in [&mut server.tls_certificate, &mut server.tls_key].into_iter().flatten() {
-            *path = dir.join(&*path);
-        }
+        };
+        let server = Server { listen: section.listen, tls };
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -617,6 +623,7 @@ mod tests {
         assert!(err.to_string().contains("tls_certificate and tls_key go together"), "{err}");
         let c =
             load("[center]\nname = \"X\"\n[server]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n", &[]).unwrap();
-        assert!(c.server.tls_key.unwrap().ends_with("k.pem") && c.server.tls_certificate.unwrap().is_absolute());
+        let (certificate, key) = c.server.tls.unwrap();
+        assert!(key.ends_with("k.pem") && certificate.is_absolute());
     }
 }

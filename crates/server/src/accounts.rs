@@ -36,6 +36,14 @@ pub(crate) struct Change {
 }
 
 impl App {
+    /// The users `p` may see: itself, and the others the policy shows it.
+    pub(crate) async fn visible_users(self: &Arc<Self>, p: &Principal) -> Result<Vec<User>, Failure> {
+        let scope = (!p.user.role.is_center()).then_some(p.user.org);
+        let mut users = self.blocking(move |s| s.users(scope)).await?;
+        users.retain(|u| u.id == p.user.id || may(&p.viewer, Action::ReadUsers(u.org)));
+        Ok(users)
+    }
+
     /// Adds a user; returns it with the password made for it, if one was.
     pub(crate) async fn add_user(
         self: &Arc<Self>,

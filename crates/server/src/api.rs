@@ -62,6 +62,11 @@ fn csrf(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
 }
 
+/// A request's JSON body; a 400 that says what was `expected` otherwise.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|e| Failure::bad(format!("expected {expected}: {e}")))
+}
+
 fn write_allowed(p: &Principal, headers: &HeaderMap) -> Result<(), Failure> {
     if p.may_write(csrf(headers)) {
         Ok(())
@@ -208,13 +213,12 @@ async fn upload(
     write_allowed(&p, &headers)?;
     let feed = params.get("feed").ok_or_else(|| Failure::bad("feed: name the feed, as in ?feed=NAME"))?;
     let name = params.get("name").cloned();
-    let (status, body) = match ingest(&app, feed, name, body).await? {
-        Ingested::Processed(s) => (StatusCode::ACCEPTED, report_json(&s.report)),
+    let (status, report, body) = match ingest(&app, feed, name, body).await? {
+        Ingested::Processed(s) => (StatusCode::ACCEPTED, s.report.id, report_json(&s.report)),
         Ingested::AlreadyIngested(r) => {
-            (StatusCode::OK, json!({ "already_ingested": true, "report": report_json(&r) }))
+            (StatusCode::OK, r.id, json!({ "already_ingested": true, "report": report_json(&r) }))
         }
     };
-    let report = body.get("report").unwrap_or(&body)["id"].clone();
     app.audit(Some(&p.user), addr, "upload", Some(format!("report {report}"))).await;
     Ok((status, Json(body)).into_response())
 }
@@ -345,11 +349,7 @@ fn user_json(u: &farol_store::User) -> Value {
 
 async fn users(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
-    let scope = (!p.user.role.is_center()).then_some(p.user.org);
-    let list = app.blocking(move |s| s.users(scope)).await?;
-    // Everyone sees themselves; the policy says who sees the others.
-    let visible: Vec<Value> =
-        list.iter().filter(|u| u.id == p.user.id || may(&p.viewer, Action::ReadUsers(u.org))).map(user_json).collect();
+    let visible: Vec<Value> = app.visible_users(&p).await?.iter().map(user_json).collect();
     Ok(Json(json!({ "users": visible })).into_response())
 }
 
@@ -361,9 +361,7 @@ async fn add_user(
 ) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
     write_allowed(&p, &headers)?;
-    let new: NewUser = serde_json::from_slice(&body).map_err(|e| {
-        Failure::bad(format!("expected {{\"email\", \"role\", \"org\" (an id), \"password\" (optional)}}: {e}"))
-    })?;
+    let new: NewUser = json_body(&body, r#"{"email", "role", "org" (an id), "password" (optional)}"#)?;
     let (user, password) = app.add_user(&p, addr, new).await?;
     let mut v = user_json(&user);
     if let Some(password) = password {
@@ -382,8 +380,7 @@ async fn change_user(
     let p = who(&app, &headers).await?;
     write_allowed(&p, &headers)?;
     let id = id(&raw)?;
-    let change: Change = serde_json::from_slice(&body)
-        .map_err(|e| Failure::bad(format!("expected {{\"role\", \"disabled\"}}, each optional: {e}")))?;
+    let change: Change = json_body(&body, r#"{"role", "disabled"}, each optional"#)?;
     let user = app.change_user(&p, addr, id, change).await?;
     Ok(Json(user_json(&user)).into_response())
 }
@@ -426,8 +423,7 @@ async fn new_token(
 ) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
     write_allowed(&p, &headers)?;
-    let new: NewToken = serde_json::from_slice(&body)
-        .map_err(|e| Failure::bad(format!("expected {{\"name\", \"scope\", \"expires_days\"}}: {e}")))?;
+    let new: NewToken = json_body(&body, r#"{"name", "scope", "expires_days"}"#)?;
     let scope: TokenScope = new.scope.as_deref().unwrap_or("read").parse().map_err(Failure::bad)?;
     if new.name.trim().is_empty() || new.name.len() > 100 {
         return Err(Failure::bad("name: give the token a name of 1 to 100 characters"));

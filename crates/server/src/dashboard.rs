@@ -20,8 +20,8 @@ const FORGOTTEN: Duration = Duration::from_secs(600);
 #[derive(Debug, Default)]
 pub(crate) struct Figures {
     pub(crate) tally: Tally,
-    /// The organizations with the most events, with their names, most first.
-    pub(crate) top_orgs: Vec<(OrgId, String, u64)>,
+    /// The organizations' names, as they were at the count.
+    pub(crate) names: HashMap<OrgId, String>,
 }
 
 struct Entry {
@@ -81,16 +81,8 @@ impl App {
     async fn count(self: &Arc<Self>, query: EventQuery) -> Result<Arc<Figures>, Failure> {
         self.blocking(move |s| {
             let tally = s.tally(&query)?;
-            let mut top: Vec<(OrgId, u64)> = tally.by_org.iter().map(|(o, n)| (*o, *n)).collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            top.truncate(10);
-            let names: HashMap<OrgId, String> =
-                if top.is_empty() { HashMap::new() } else { s.orgs()?.into_iter().map(|o| (o.id, o.name)).collect() };
-            let top_orgs = top
-                .into_iter()
-                .map(|(id, n)| (id, names.get(&id).cloned().unwrap_or_else(|| format!("organization {id}")), n))
-                .collect();
-            Ok(Arc::new(Figures { tally, top_orgs }))
+            let names = s.orgs()?.into_iter().map(|o| (o.id, o.name)).collect();
+            Ok(Arc::new(Figures { tally, names }))
         })
         .await
     }

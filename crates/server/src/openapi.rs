@@ -1,6 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, built from the same tables the handlers read: the
 //! event filters are [`FILTERS`], the routes [`ROUTES`].
 
+use farol_model::org::Role;
 use serde_json::{Map, Value, json};
 
 /// The query parameters of `GET /events`, with what each accepts.
@@ -62,6 +63,11 @@ fn list(key: &str, item: &str) -> Value {
     object(&[(key, json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{item}") } }))])
 }
 
+/// A required JSON request body with this schema.
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
 /// The document served at `/api/v1/openapi.json`.
 pub(crate) fn document() -> Value {
     let text = json!({ "type": "string" });
@@ -69,6 +75,7 @@ pub(crate) fn document() -> Value {
     let opt_text = json!({ "type": ["string", "null"] });
     let error = json!({ "description": "What is wrong, and what to do", "content": { "application/json": {
         "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let roles = json!({ "enum": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>() });
     let mut paths = Map::new();
     for (method, path, summary, writes, answer) in ROUTES {
         let mut responses = Map::new();
@@ -142,22 +149,21 @@ pub(crate) fn document() -> Value {
             op["requestBody"] = json!({ "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
         }
         if *path == "/tokens" && *method == "post" {
-            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
-                "type": "object", "required": ["name"], "additionalProperties": false,
-                "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 }, "scope": { "enum": ["read", "write"] }, "expires_days": { "type": "integer", "minimum": 1, "maximum": 3650 } } } } } });
+            op["requestBody"] = json_body(
+                json!({ "type": "object", "required": ["name"], "additionalProperties": false,
+                "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 }, "scope": { "enum": ["read", "write"] }, "expires_days": { "type": "integer", "minimum": 1, "maximum": 3650 } } }),
+            );
         }
-        let roles = json!({ "enum": ["admin", "analyst", "org-admin", "org-member", "partner"] });
         if *path == "/users" && *method == "post" {
-            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
-                "type": "object", "required": ["email", "role"], "additionalProperties": false,
+            op["requestBody"] =
+                json_body(json!({ "type": "object", "required": ["email", "role"], "additionalProperties": false,
                 "properties": { "email": { "type": "string" }, "role": roles, "org": { "type": "integer" },
-                    "password": { "type": "string", "minLength": 12 } } } } } });
+                    "password": { "type": "string", "minLength": 12 } } }));
             op["responses"]["409"] = error.clone();
         }
         if *path == "/users/{id}" {
-            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": {
-                "type": "object", "additionalProperties": false,
-                "properties": { "role": roles, "disabled": { "type": "boolean" } } } } } });
+            op["requestBody"] = json_body(json!({ "type": "object", "additionalProperties": false,
+                "properties": { "role": roles, "disabled": { "type": "boolean" } } }));
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = op;

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use farol_model::org::Role;
+use farol_model::org::{OrgId, Role};
 use farol_model::{Field, Timestamp};
 use farol_pipeline::Ingested;
 use farol_policy::{Action, may};
@@ -258,30 +258,28 @@ async fn change_password(
     }
     let again = |message: &str| page(&app, "password.html", Some(&p), context! { error => message });
     let mut user = p.user.clone();
-    let right = password_matches(&user, &form.current).await;
-    if right && form.new != form.repeat {
-        return again("The two new passwords differ.");
-    }
-    if right {
-        let new = form.new.clone();
-        user.password = match tokio::task::spawn_blocking(move || auth::hash_password(&new)).await {
-            Ok(Ok(hash)) => Some(hash),
-            Ok(Err(e)) => return again(&format!("The new password cannot be used: {e}.")),
-            Err(e) => return error_page(&app, Some(&p), Failure::internal(e.to_string())),
-        };
-        user.failures = 0;
-    } else {
+    if !password_matches(&user, &form.current).await {
         count_failure(&mut user, Timestamp::now());
-    }
-    let saved = user.clone();
-    if let Err(f) = app.blocking(move |s| s.update_user(&saved)).await {
-        return error_page(&app, Some(&p), f);
-    }
-    let action = if right { "password-change" } else { "password-change-failed" };
-    app.audit(Some(&user), addr, action, Some(user.email.clone())).await;
-    if !right {
+        if let Err(f) = app.blocking(move |s| s.update_user(&user)).await {
+            return error_page(&app, Some(&p), f);
+        }
+        app.audit(Some(&p.user), addr, "password-change-failed", Some(p.user.email.clone())).await;
         return again("The current password is wrong.");
     }
+    if form.new != form.repeat {
+        return again("The two new passwords differ.");
+    }
+    let new = form.new.clone();
+    user.password = match tokio::task::spawn_blocking(move || auth::hash_password(&new)).await {
+        Ok(Ok(hash)) => Some(hash),
+        Ok(Err(e)) => return again(&format!("The new password cannot be used: {e}.")),
+        Err(e) => return error_page(&app, Some(&p), Failure::internal(e.to_string())),
+    };
+    user.failures = 0;
+    if let Err(f) = app.blocking(move |s| s.update_user(&user)).await {
+        return error_page(&app, Some(&p), f);
+    }
+    app.audit(Some(&p.user), addr, "password-change", Some(p.user.email.clone())).await;
     page(&app, "password.html", Some(&p), context! { changed => true })
 }
 
@@ -314,19 +312,18 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         Ok(q) => q,
         Err(f) => return error_page(&app, Some(&p), f),
     };
-    let org = p.user.org;
-    let figures = app.figures(since, q);
-    let org_name = app.blocking(move |s| Ok(s.orgs()?.into_iter().find(|o| o.id == org).map(|o| o.name)));
     let feeds = async { if center { app.blocking(|s| s.feed_health(Timestamp::now())).await } else { Ok(Vec::new()) } };
-    let (figures, org_name, feeds) = match tokio::try_join!(figures, org_name, feeds) {
+    let (figures, feeds) = match tokio::try_join!(app.figures(since, q), feeds) {
         Ok(v) => v,
         Err(f) => return error_page(&app, Some(&p), f),
     };
-    let t = &figures.tally;
-    let by_type = top(t.by_type.iter().map(|(k, n)| (k.as_str().to_owned(), *n)));
-    let by_asn = top(t.by_asn.iter().map(|(k, n)| (k.to_string(), *n)));
+    let (t, names) = (&figures.tally, &figures.names);
+    let name = |id: &OrgId| names.get(id).cloned().unwrap_or_else(|| format!("organization {id}"));
+    let by_type: Vec<(&str, u64)> = top(&t.by_type).into_iter().map(|(k, n)| (k.as_str(), n)).collect();
+    // Other organizations' names are the center's to see (an event can be in several networks).
+    let by_org = if center { top(&t.by_org) } else { Vec::new() };
     let top_orgs: Vec<Value> =
-        figures.top_orgs.iter().map(|(id, name, n)| context! { id => id.0, name => name, events => n }).collect();
+        by_org.into_iter().map(|(id, n)| context! { id => id.0, name => name(&id), events => n }).collect();
     let feeds: Vec<Value> = feeds
         .iter()
         .map(|f| {
@@ -342,15 +339,15 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         "dashboard.html",
         Some(&p),
         context! {
-            total => t.events, by_type => by_type, by_asn => by_asn, top_orgs => top_orgs,
-            trend => trend(t, 7), since => since, feeds => feeds, org_name => org_name.unwrap_or_default(),
+            total => t.events, by_type => by_type, by_asn => top(&t.by_asn), top_orgs => top_orgs,
+            trend => trend(t, 7), since => since, feeds => feeds, org_name => name(&p.user.org),
         },
     )
 }
 
 /// The ten largest counts, largest first.
-fn top(counts: impl Iterator<Item = (String, u64)>) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = counts.collect();
+fn top<K: Ord + Copy>(counts: &BTreeMap<K, u64>) -> Vec<(K, u64)> {
+    let mut v: Vec<(K, u64)> = counts.iter().map(|(k, n)| (*k, *n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(10);
     v
@@ -640,16 +637,13 @@ async fn users(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
 /// The users the viewer may see, with what it may do to each; `made` is a user just added
 /// and the password made for it.
 async fn users_page(app: &Arc<App>, p: &Principal, made: Option<(String, String)>, error: Option<String>) -> Response {
-    let scope = (!p.user.role.is_center()).then_some(p.user.org);
-    let loaded = app.blocking(move |s| Ok((s.users(scope)?, s.orgs()?))).await;
-    let (users, orgs) = match loaded {
+    let (users, orgs) = match tokio::try_join!(app.visible_users(p), app.blocking(|s| s.orgs())) {
         Ok(v) => v,
         Err(f) => return error_page(app, Some(p), f),
     };
     let name = |id| orgs.iter().find(|o| o.id == id).map_or_else(|| id.to_string(), |o| o.name.clone());
     let rows: Vec<Value> = users
         .iter()
-        .filter(|u| u.id == p.user.id || may(&p.viewer, Action::ReadUsers(u.org)))
         .map(|u| {
             let manage = u.id != p.user.id && may(&p.viewer, Action::ManageUser(u.org, u.role));
             context! { id => u.id, email => u.email, org => name(u.org), role => u.role.as_str(),

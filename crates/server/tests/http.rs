@@ -186,14 +186,7 @@ async fn sessions_need_csrf_tokens_and_failed_logins_lock_the_account() {
     user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
     let ok = login(&s, "ana@cert.example", "a good long passphrase").await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    let session = ok
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|v| v.starts_with("farol_session="))
-        .unwrap()
-        .to_owned();
+    let session = set_session(&ok);
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
     let cookie = session.split(';').next().unwrap().to_owned();
     let csrf = csrf_of(&s, &cookie).await;
@@ -275,13 +268,7 @@ async fn over_tls_cookies_are_secure_and_responses_carry_hsts() {
     assert!(!cookies.is_empty() && cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
     let logged_in = login(&s, "ana@cert.example", "a good long passphrase").await;
     assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
-    let session = logged_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("farol_session="));
-    assert!(session.unwrap().contains("; Secure"));
+    assert!(set_session(&logged_in).contains("; Secure"));
 
     // Plain HTTP to the TLS port gets no answer, and a client that does not trust the
     // certificate is refused.
@@ -299,11 +286,16 @@ async fn csrf_of(s: &Server, cookie: &str) -> String {
     me.json::<serde_json::Value>().await.unwrap()["csrf"].as_str().unwrap().to_owned()
 }
 
+/// The `Set-Cookie` line of the session cookie that a login answered with.
+fn set_session(login: &reqwest::Response) -> String {
+    let mut lines = login.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap());
+    lines.find(|v| v.starts_with("farol_session=")).unwrap().to_owned()
+}
+
 /// The session cookie of a fresh login.
 async fn session(s: &Server, email: &str) -> String {
     let ok = login(s, email, "a good long passphrase").await;
-    let set = ok.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned());
-    set.filter(|v| v.starts_with("farol_session=")).map(|v| v.split(';').next().unwrap().to_owned()).next().unwrap()
+    set_session(&ok).split(';').next().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,13 +34,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         eprintln!("no users yet: add one with `farol user add EMAIL --role admin --password-stdin`");
     }
     let listen = args.listen.or(config.server.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let tls = match (&config.server.tls_certificate, &config.server.tls_key) {
-        (Some(certificate), Some(key)) => Some(
-            farol_server::tls::Tls::from_pem_files(certificate, key)
-                .map_err(|e| Usage(format!("{e} (see [server] in farol.toml)")))?,
-        ),
-        _ => None,
-    };
+    let tls = (config.server.tls.as_ref())
+        .map(|(certificate, key)| farol_server::tls::Tls::from_pem_files(certificate, key))
+        .transpose()
+        .map_err(|e| Usage(format!("{e} (see [server] in farol.toml)")))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = farol_server::Config {
         center: config.center.name.clone(),
