@@ -1,7 +1,7 @@
 //! Routing: which organizations an event concerns. The most specific prefix an organization
 //! owns wins over an AS number; domain suffixes route events that carry a name or a URL.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use farol_model::org::{Asset, Org, OrgId};
@@ -99,17 +99,18 @@ impl Constituency {
     /// Routes an event by its source: the address's most specific prefix, else its AS number;
     /// and the domains of its name and URL.
     pub fn route(&self, event: &Event) -> Routing {
-        let mut orgs: BTreeSet<OrgId> = BTreeSet::new();
         let by_ip = event.source_ip.map(|ip| self.by_address(ip)).unwrap_or_default();
-        if by_ip.is_empty() {
-            orgs.extend(event.source_asn.map(|a| self.by_asn(a)).unwrap_or_default());
+        let mut orgs = if by_ip.is_empty() {
+            event.source_asn.map(|a| self.by_asn(a)).unwrap_or_default().to_vec()
         } else {
-            orgs.extend(by_ip);
-        }
+            by_ip.to_vec()
+        };
         let host = event.source_url.as_deref().and_then(url_host);
         for name in event.source_fqdn.as_deref().into_iter().chain(host) {
-            orgs.extend(self.by_domain(name));
+            orgs.extend_from_slice(self.by_domain(name));
         }
+        orgs.sort_unstable();
+        orgs.dedup();
         let scope = if !orgs.is_empty() {
             Scope::Org
         } else if let Some(country) = self.country {
@@ -122,7 +123,7 @@ impl Constituency {
         } else {
             Scope::Unrouted
         };
-        Routing { orgs: orgs.into_iter().collect(), scope }
+        Routing { orgs, scope }
     }
 }
 

@@ -219,22 +219,51 @@ impl Event {
     pub fn encode_delta(&self, base: &Event, out: &mut Vec<u8>) {
         out.push(VERSION);
         self.encode_fields(base, out);
-        let changed: Vec<(&str, Option<&Value>)> = self
-            .extra
-            .iter()
-            .filter(|(k, v)| base.extra.get(k) != Some(v))
-            .map(|(k, v)| (k, Some(v)))
-            .chain(base.extra.keys().filter(|k| !self.extra.contains_key(k)).map(|k| (k, None)))
-            .collect();
-        if !changed.is_empty() {
-            out.push(EXTRA);
-            put_varint(out, changed.len() as u64);
-            for (k, v) in changed {
-                put_bytes(out, k.as_bytes());
-                match v {
-                    Some(v) => v.encode(out),
-                    None => put_varint(out, 0),
+        // Both lists are sorted by key: one merge finds what this event adds, changes and
+        // removes. The count goes before the entries; a placeholder byte holds it (counts
+        // under 128 fit), so nothing is collected first.
+        let at = out.len();
+        out.extend([EXTRA, 0]);
+        let mut count = 0u64;
+        let (mut ours, mut theirs) = (self.extra.iter().peekable(), base.extra.iter().peekable());
+        loop {
+            let (key, value) = match (ours.peek().copied(), theirs.peek().copied()) {
+                (None, None) => break,
+                (Some((k, v)), Some((b, w))) if k == b => {
+                    ours.next();
+                    theirs.next();
+                    if v == w {
+                        continue;
+                    }
+                    (k, Some(v))
                 }
+                (Some((k, v)), Some((b, _))) if k < b => {
+                    ours.next();
+                    (k, Some(v))
+                }
+                (Some((k, v)), None) => {
+                    ours.next();
+                    (k, Some(v))
+                }
+                (_, Some((b, _))) => {
+                    theirs.next();
+                    (b, None)
+                }
+            };
+            count += 1;
+            put_bytes(out, key.as_bytes());
+            match value {
+                Some(v) => v.encode(out),
+                None => put_varint(out, 0),
+            }
+        }
+        match u8::try_from(count) {
+            Ok(0) => out.truncate(at),
+            Ok(n) if n < 0x80 => out[at + 1] = n,
+            _ => {
+                let mut varint = Vec::new();
+                put_varint(&mut varint, count);
+                out.splice(at + 1..at + 2, varint);
             }
         }
     }
@@ -333,6 +362,27 @@ mod tests {
         let mut same = Vec::new();
         base.encode_delta(&base, &mut same);
         assert_eq!(same, [VERSION]);
+    }
+
+    #[test]
+    fn more_than_127_extra_changes_round_trip() {
+        // The count of changed keys then takes two bytes of varint.
+        let mut base = Event::default();
+        for i in 0..150 {
+            base.set(&format!("extra.k{i:03}"), "base").unwrap();
+        }
+        let mut e = base.clone();
+        for i in 0..150 {
+            match i % 3 {
+                0 => drop(e.extra.remove(&format!("k{i:03}"))),
+                1 => e.set(&format!("extra.k{i:03}"), "changed").unwrap(),
+                _ => {}
+            }
+            e.set(&format!("extra.n{i:03}"), "new").unwrap();
+        }
+        let mut delta = Vec::new();
+        e.encode_delta(&base, &mut delta);
+        assert_eq!(Event::decode_delta(&delta, &base).unwrap(), e);
     }
 
     #[test]

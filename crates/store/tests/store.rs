@@ -451,3 +451,67 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
         ids(EventQuery { visible: farol_store::Visibility::All, org: Some(b), ..EventQuery::default() }).is_empty()
     );
 }
+
+#[test]
+fn an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_rerouting() {
+    use farol_model::org::OrgId;
+    use farol_model::{Routing, Scope, Tlp};
+    let (_dir, store) = sqlite();
+    let a = store.add_org(&org("A", &[])).unwrap();
+    let b = store.add_org(&org("B", &[])).unwrap();
+    // Written in address order, an organization's events of an hour have consecutive ids.
+    let write = |bytes: &[u8], net: &str, orgs: &[Vec<OrgId>]| {
+        let Archived::New(report) = archive(&store, "f", bytes) else { panic!() };
+        store.begin_processing(report.id).unwrap();
+        let base = Event::default();
+        let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
+        let rows = orgs.iter().enumerate().map(|(i, orgs)| {
+            let mut r = record(&[("source.ip", &format!("{net}.{i}")), ("time.source", "2024-06-01T10:00:00Z")], 0);
+            r.routing =
+                Routing { orgs: orgs.clone(), scope: if orgs.is_empty() { Scope::Outside } else { Scope::Org } };
+            Row::new(&r, &base)
+        });
+        w.write(rows.collect(), vec![]).unwrap();
+        w.flush().unwrap();
+        store.finish_processing(report.id, &Outcome::default()).unwrap();
+        report
+    };
+    let routed = |orgs: Vec<OrgId>, n: usize| std::iter::repeat_n(orgs, n);
+    let first: Vec<Vec<OrgId>> =
+        routed(vec![a], 5).chain(routed(vec![a, b], 3)).chain(routed(vec![], 1)).chain(routed(vec![b], 3)).collect();
+    let first = write(b"1", "192.0.2", &first);
+    write(b"2", "198.51.100", &vec![vec![a]; 3]);
+    let of = |org: OrgId| {
+        let q = EventQuery { visible: Visibility::All, org: Some(org), limit: 100, ..EventQuery::default() };
+        let mut v: Vec<String> =
+            store.events(&q).unwrap().iter().map(|e| e.event.source_ip.unwrap().to_string()).collect();
+        v.sort();
+        v
+    };
+    let inside_a = Visibility::Scoped { inside: Some((a, Tlp::Red)), shared: None };
+    let seen_by_a = |ip: &str| {
+        let all = store.events_after(0, 100).unwrap();
+        let id = all.iter().find(|e| e.event.source_ip.unwrap().to_string() == ip).unwrap().id;
+        store.event(id, &inside_a).unwrap().is_some()
+    };
+    let a_first: Vec<String> =
+        (0..8).map(|i| format!("192.0.2.{i}")).chain((0..3).map(|i| format!("198.51.100.{i}"))).collect();
+    assert_eq!(of(a), a_first);
+    assert_eq!(of(b), ["192.0.2.10", "192.0.2.11", "192.0.2.5", "192.0.2.6", "192.0.2.7", "192.0.2.9"]);
+    assert_eq!(store.tally(&EventQuery { visible: inside_a.clone(), ..EventQuery::default() }).unwrap().events, 11);
+
+    // Moving an event out of the middle of a run leaves the events on either side.
+    let all = store.events_after(0, 100).unwrap();
+    let middle = all.iter().find(|e| e.event.source_ip.unwrap().to_string() == "192.0.2.2").unwrap();
+    store
+        .set_routing(&[farol_store::Rerouted { id: middle.id, routing: Routing { orgs: vec![b], scope: Scope::Org } }])
+        .unwrap();
+    assert_eq!(of(a), a_first.iter().filter(|ip| *ip != "192.0.2.2").cloned().collect::<Vec<_>>());
+    assert_eq!(of(b).len(), 7);
+    assert!(seen_by_a("192.0.2.1") && seen_by_a("192.0.2.3") && !seen_by_a("192.0.2.2") && !seen_by_a("192.0.2.9"));
+
+    // Processing the first report again takes its events out of the index, not the second's.
+    store.begin_processing(first.id).unwrap();
+    assert_eq!(of(a), ["198.51.100.0", "198.51.100.1", "198.51.100.2"]);
+    assert!(of(b).is_empty());
+}

@@ -70,7 +70,7 @@ pub(super) fn remove_org(conn: &Connection, id: OrgId) -> Result<bool> {
     let removed = tx.execute("DELETE FROM orgs WHERE id = ?1", [id.0])? > 0;
     // Its events stay; they lose it from their routing (the list on the row is rewritten by
     // `farol reroute`, the index by organization now).
-    tx.execute("DELETE FROM event_orgs WHERE org_id = ?1", [id.0])?;
+    tx.execute("DELETE FROM org_runs WHERE org_id = ?1", [id.0])?;
     tx.commit()?;
     Ok(removed)
 }
@@ -201,10 +201,6 @@ pub(super) fn set_routing(conn: &Connection, events: &[Rerouted]) -> Result<()> 
     let tx = conn.unchecked_transaction()?;
     {
         let mut old = tx.prepare_cached("SELECT hour, orgs FROM events WHERE id = ?1")?;
-        let mut unindex =
-            tx.prepare_cached("DELETE FROM event_orgs WHERE org_id = ?1 AND hour = ?2 AND event_id = ?3")?;
-        let mut index =
-            tx.prepare_cached("INSERT OR IGNORE INTO event_orgs (org_id, hour, event_id) VALUES (?1, ?2, ?3)")?;
         let mut update = tx.prepare_cached("UPDATE events SET orgs = ?2, scope = ?3 WHERE id = ?1")?;
         for e in events {
             let Some((hour, orgs)) =
@@ -213,12 +209,10 @@ pub(super) fn set_routing(conn: &Connection, events: &[Rerouted]) -> Result<()> 
                 continue;
             };
             for org in crate::row::decode_orgs(orgs.as_deref().unwrap_or_default()) {
-                unindex.execute([org, hour, e.id])?;
+                super::events::unindex(&tx, org, hour, e.id)?;
             }
             let ids: Vec<i64> = e.routing.orgs.iter().map(|o| o.0).collect();
-            for &org in &ids {
-                index.execute([org, hour, e.id])?;
-            }
+            super::events::index_by_org(&tx, ids.iter().map(|&org| (org, hour, e.id)).collect())?;
             update.execute(params![e.id, encode_orgs(&ids), e.routing.scope.code()])?;
         }
     }

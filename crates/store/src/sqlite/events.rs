@@ -70,19 +70,28 @@ impl EventWriter for Writer {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         // Ids are handed out above the largest, so this batch's rows get the ids after it.
         let before: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        // What the new events' organizations index gets: (organization, hour, event id).
+        let mut by_org = Vec::new();
         for group in self.rows.chunks(ROWS_PER_INSERT) {
             let mut insert = tx.prepare_cached(&insert_sql(group.len()))?;
             for (i, row) in group.iter().enumerate() {
                 bind_row(&mut insert, i * COLUMNS + 1, row, self.feed, self.report)?;
             }
-            let inserted = insert.raw_execute()? as u64;
+            // The rows inserted (not those ignored as already stored) come back.
+            let mut inserted = 0;
+            let mut rows = insert.raw_query();
+            while let Some(row) = rows.next()? {
+                inserted += 1;
+                if let ValueRef::Blob(orgs) = row.get_ref(2)? {
+                    let (id, hour): (i64, i64) = (row.get(0)?, row.get(1)?);
+                    by_org.extend(decode_orgs(orgs).into_iter().map(|org| (org, hour, id)));
+                }
+            }
             let observations: u64 = group.iter().map(|r| r.part.map_or(1, |p| p.count)).sum();
             written.inserted += inserted;
             written.duplicates += observations - inserted;
         }
-        if self.rows.iter().any(|r| !r.orgs.is_empty()) {
-            index_by_org(&tx, before)?;
-        }
+        index_by_org(&tx, by_org)?;
         let mut part = tx.prepare_cached(
             "INSERT INTO event_parts (report_id, hash, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (report_id, hash) DO UPDATE SET count = count + excluded.count,
@@ -137,31 +146,86 @@ fn insert_sql(rows: usize) -> String {
         "INSERT OR IGNORE INTO events
          (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data,
           orgs, scope, aggregated, tlp)
-         VALUES {}",
+         VALUES {}
+         RETURNING id, hour, orgs",
         vec![one; rows].join(", ")
     )
 }
 
-/// Files the routed events with ids above `after` (this batch's) under each of their orgs, in
-/// key order and many rows per statement: one index entry at a time took a third of ingest.
-fn index_by_org(tx: &Connection, after: i64) -> Result<()> {
+/// Files events under each of their organizations, given as (organization, hour, event id):
+/// consecutive ids of one organization and hour become one run.
+pub(super) fn index_by_org(tx: &Connection, mut keys: Vec<(i64, i64, i64)>) -> Result<()> {
     const PER_INSERT: usize = 64;
-    let mut keys = Vec::new();
-    let mut routed = tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
-    let mut rows = routed.query([after])?;
-    while let Some(row) = rows.next()? {
-        let (id, hour, orgs): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        keys.extend(decode_orgs(&orgs).into_iter().map(|org| (org, hour, id)));
-    }
     keys.sort_unstable();
-    for chunk in keys.chunks(PER_INSERT) {
+    let mut runs: Vec<[i64; 4]> = Vec::new();
+    for (org, hour, id) in keys {
+        match runs.last_mut() {
+            Some([o, h, _, last]) if (*o, *h) == (org, hour) && *last + 1 == id => *last = id,
+            _ => runs.push([org, hour, id, id]),
+        }
+    }
+    for chunk in runs.chunks(PER_INSERT) {
         let sql = format!(
-            "INSERT OR IGNORE INTO event_orgs (org_id, hour, event_id) VALUES {}",
-            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            "INSERT INTO org_runs (org_id, hour, first_id, last_id) VALUES {}",
+            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
         );
-        tx.prepare_cached(&sql)?.execute(params_from_iter(chunk.iter().flat_map(|&(o, h, i)| [o, h, i])))?;
+        tx.prepare_cached(&sql)?.execute(params_from_iter(chunk.iter().flatten()))?;
     }
     Ok(())
+}
+
+/// The run of `org` that holds event `id` of `hour`: (first, last).
+fn run_of(tx: &Connection, org: i64, hour: i64, id: i64) -> Result<Option<(i64, i64)>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT first_id, last_id FROM org_runs WHERE org_id = ?1 AND hour = ?2 AND first_id <= ?3
+         ORDER BY first_id DESC LIMIT 1",
+    )?;
+    let run: Option<(i64, i64)> = stmt.query_row([org, hour, id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    Ok(run.filter(|&(_, last)| last >= id))
+}
+
+/// Takes one event out of an organization's index, splitting its run.
+pub(super) fn unindex(tx: &Connection, org: i64, hour: i64, id: i64) -> Result<()> {
+    let Some((first, last)) = run_of(tx, org, hour, id)? else { return Ok(()) };
+    tx.prepare_cached("DELETE FROM org_runs WHERE org_id = ?1 AND hour = ?2 AND first_id = ?3")?
+        .execute([org, hour, first])?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO org_runs (org_id, hour, first_id, last_id) VALUES (?1, ?2, ?3, ?4)")?;
+    for (a, b) in [(first, id - 1), (id + 1, last)] {
+        if a <= b {
+            insert.execute([org, hour, a, b])?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes all the events of one report, given as (id, hour, organizations), out of the index:
+/// whole runs, since a run never holds another report's events.
+pub(super) fn unindex_report(tx: &Connection, routed: &[(i64, i64, Vec<u8>)]) -> Result<()> {
+    let mut gone: std::collections::HashMap<(i64, i64), i64> = std::collections::HashMap::new();
+    let mut delete = tx.prepare_cached("DELETE FROM org_runs WHERE org_id = ?1 AND hour = ?2 AND first_id = ?3")?;
+    for (id, hour, orgs) in routed {
+        for org in decode_orgs(orgs) {
+            // Events come in id order: one inside the run just deleted needs nothing more.
+            if gone.get(&(org, *hour)).is_some_and(|&last| last >= *id) {
+                continue;
+            }
+            if let Some((first, last)) = run_of(tx, org, *hour, *id)? {
+                delete.execute([org, *hour, first])?;
+                gone.insert((org, *hour), last);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SQL that is 1 when event `e` is in the networks of organization `org` (an SQL expression),
+/// else 0: one seek in its runs.
+fn in_runs(org: &str) -> String {
+    format!(
+        "coalesce((SELECT x.last_id >= e.id FROM org_runs x WHERE x.org_id = {org} AND x.hour = e.hour
+                   AND x.first_id <= e.id ORDER BY x.first_id DESC LIMIT 1), 0)"
+    )
 }
 
 fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed: i64, report: ReportId) -> Result<()> {
@@ -280,7 +344,7 @@ pub(super) fn decode(conn: &Connection, raw: RawEvent, bases: &Bases) -> Result<
 
 pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Bases) -> Result<Option<StoredEvent>> {
     let mut args = vec![SqlValue::Integer(id)];
-    let Some(allowed) = visibility(visible, (i64::MIN, i64::MAX), None, &mut args) else { return Ok(None) };
+    let Some(allowed) = visibility(visible, None, &mut args) else { return Ok(None) };
     let raw = conn
         .query_row(
             &format!("SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS} WHERE e.id = ?1 AND {allowed}"),
@@ -294,12 +358,7 @@ pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Ba
 /// The SQL condition that lets through what `visible` allows, with its arguments appended to
 /// `args`; `None` when nothing is visible. `hours` bounds the scan of the index by organization;
 /// `joined` is the organization whose events the query already reads through that index.
-fn visibility(
-    visible: &Visibility,
-    hours: (i64, i64),
-    joined: Option<OrgId>,
-    args: &mut Vec<SqlValue>,
-) -> Option<String> {
+fn visibility(visible: &Visibility, joined: Option<OrgId>, args: &mut Vec<SqlValue>) -> Option<String> {
     let mut arg = |v: i64| {
         args.push(SqlValue::Integer(v));
         format!("?{}", args.len())
@@ -319,11 +378,8 @@ fn visibility(
                 ));
             } else if let Some((org, tlp)) = inside {
                 any.push(format!(
-                    "(e.id IN (SELECT event_id FROM event_orgs WHERE org_id = {} AND hour BETWEEN {} AND {})
-                      AND e.tlp <= {} AND r.distribution >= {})",
-                    arg(org.0),
-                    arg(hours.0),
-                    arg(hours.1),
+                    "({} AND e.tlp <= {} AND r.distribution >= {})",
+                    in_runs(&arg(org.0)),
                     arg(tlp.code().into()),
                     arg(Distribution::Affected.code().into())
                 ));
@@ -421,10 +477,7 @@ fn count(conn: &Connection, q: &EventQuery, except: Option<OrgId>, tally: &mut T
     let Some(Plan { from, mut filters, args, .. }) = plan(q) else { return Ok(()) };
     if let Some(org) = except {
         // An id of ours, an integer: safe in the SQL text.
-        filters.push_str(&format!(
-            " AND NOT EXISTS (SELECT 1 FROM event_orgs x WHERE x.org_id = {} AND x.hour = e.hour AND x.event_id = e.id)",
-            org.0
-        ));
+        filters.push_str(&format!(" AND NOT {}", in_runs(&org.0.to_string())));
     }
     let sql = format!("SELECT e.type, e.source_asn, e.orgs, e.time FROM {from} {EVENT_JOINS} WHERE {filters}");
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -470,7 +523,7 @@ fn plan(q: &EventQuery) -> Option<Plan> {
     // A later page starts in the hour of the event it continues after.
     let hi_hour = q.after.map_or(hi_hour, |a| hi_hour.min(a.time.div_euclid(HOUR)));
     let mut args: Vec<SqlValue> = Vec::new();
-    let allowed = visibility(&q.visible, (lo_hour, hi_hour), q.org, &mut args)?;
+    let allowed = visibility(&q.visible, q.org, &mut args)?;
     let mut arg = |v: SqlValue| {
         args.push(v);
         format!("?{}", args.len())
@@ -563,7 +616,10 @@ fn plan(q: &EventQuery) -> Option<Plan> {
     }
     let (from, order) = match index {
         // Hours are whole, so newest hour first then newest first within it is newest first.
-        "orgs" => ("event_orgs o JOIN events e ON e.id = o.event_id".to_owned(), "o.hour DESC, e.time DESC, e.id DESC"),
+        "orgs" => (
+            "org_runs o JOIN events e ON e.id BETWEEN o.first_id AND o.last_id".to_owned(),
+            "o.hour DESC, e.time DESC, e.id DESC",
+        ),
         "rowid" => ("events e NOT INDEXED".to_owned(), "e.time DESC, e.id DESC"),
         index => (format!("events e INDEXED BY {index}"), "e.time DESC, e.id DESC"),
     };

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration2.sql"),
     include_str!("migration3.sql"),
     include_str!("migration4.sql"),
+    include_str!("migration5.sql"),
 ];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
@@ -262,13 +263,7 @@ impl Store for SqliteStore {
                     )?
                     .query_map([first, last, id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;
-                let mut unindex = tx.prepare("DELETE FROM event_orgs WHERE org_id = ?1 AND hour = ?2 AND event_id = ?3")?;
-                for (event, hour, orgs) in routed {
-                    for org in crate::row::decode_orgs(&orgs) {
-                        unindex.execute([org, hour, event])?;
-                    }
-                }
-                drop(unindex);
+                events::unindex_report(&tx, &routed)?;
                 tx.execute("DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3", [first, last, id.0])?;
             }
             tx.execute("DELETE FROM event_parts WHERE report_id = ?1", [id.0])?;
@@ -617,6 +612,37 @@ mod tests {
         assert_eq!(store.collector_state("old").unwrap().as_deref(), Some("s"));
         let version: usize = store.with(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)).unwrap();
         assert_eq!(version, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn version_5_turns_the_index_by_organization_into_runs_within_each_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("farol.db");
+        {
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(&MIGRATIONS[..4].join(";\n")).unwrap();
+            // Events 1 to 6 of hour 10: 4 and 6 from report 2, the others from report 1.
+            let mut sql = "PRAGMA user_version = 4;".to_owned();
+            for (id, report) in [(1, 1), (2, 1), (3, 1), (4, 2), (5, 1), (6, 2)] {
+                sql += &format!(
+                    "INSERT INTO events (id, hour, time, hash, feed_id, source_ip, report_id, raw_offset, raw_len, data)
+                     VALUES ({id}, 10, 0, {id}, 1, x'', {report}, 0, 0, x'');"
+                );
+            }
+            for (org, id) in [(7, 1), (7, 2), (7, 3), (7, 4), (7, 5), (8, 2), (8, 6)] {
+                sql += &format!("INSERT INTO event_orgs (org_id, hour, event_id) VALUES ({org}, 10, {id});");
+            }
+            conn.execute_batch(&sql).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let runs: Vec<(i64, i64, i64)> = store
+            .with(|c| {
+                let mut stmt = c.prepare("SELECT org_id, first_id, last_id FROM org_runs ORDER BY org_id, first_id")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(runs, [(7, 1, 3), (7, 4, 4), (7, 5, 5), (8, 2, 2), (8, 6, 6)]);
     }
 
     #[test]
