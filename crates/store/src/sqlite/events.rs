@@ -70,28 +70,28 @@ impl EventWriter for Writer {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         // Ids are handed out above the largest, so this batch's rows get the ids after it.
         let before: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
-        // What the new events' organizations index gets: (organization, hour, event id).
-        let mut by_org = Vec::new();
         for group in self.rows.chunks(ROWS_PER_INSERT) {
             let mut insert = tx.prepare_cached(&insert_sql(group.len()))?;
             for (i, row) in group.iter().enumerate() {
                 bind_row(&mut insert, i * COLUMNS + 1, row, self.feed, self.report)?;
             }
-            // The rows inserted (not those ignored as already stored) come back.
-            let mut inserted = 0;
-            let mut rows = insert.raw_query();
-            while let Some(row) = rows.next()? {
-                inserted += 1;
-                if let ValueRef::Blob(orgs) = row.get_ref(2)? {
-                    let (id, hour): (i64, i64) = (row.get(0)?, row.get(1)?);
-                    by_org.extend(decode_orgs(orgs).into_iter().map(|org| (org, hour, id)));
-                }
-            }
+            let inserted = insert.raw_execute()? as u64;
             let observations: u64 = group.iter().map(|r| r.part.map_or(1, |p| p.count)).sum();
             written.inserted += inserted;
             written.duplicates += observations - inserted;
         }
-        index_by_org(&tx, by_org)?;
+        if self.rows.iter().any(|r| !r.orgs.is_empty()) {
+            // The rows inserted (not those ignored as already stored) are read back for their
+            // ids: cheaper than `RETURNING`, which costs every batch, routed or not.
+            let mut routed = tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
+            let mut rows = routed.query([before])?;
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                let (id, hour, orgs): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                keys.extend(decode_orgs(&orgs).into_iter().map(|org| (org, hour, id)));
+            }
+            index_by_org(&tx, keys)?;
+        }
         let mut part = tx.prepare_cached(
             "INSERT INTO event_parts (report_id, hash, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (report_id, hash) DO UPDATE SET count = count + excluded.count,
@@ -146,8 +146,7 @@ fn insert_sql(rows: usize) -> String {
         "INSERT OR IGNORE INTO events
          (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data,
           orgs, scope, aggregated, tlp)
-         VALUES {}
-         RETURNING id, hour, orgs",
+         VALUES {}",
         vec![one; rows].join(", ")
     )
 }
