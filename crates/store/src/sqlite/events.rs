@@ -83,7 +83,8 @@ impl EventWriter for Writer {
         if self.rows.iter().any(|r| !r.orgs.is_empty()) {
             // The rows inserted (not those ignored as already stored) are read back for their
             // ids: cheaper than `RETURNING`, which costs every batch, routed or not.
-            let mut routed = tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
+            let mut routed =
+                tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
             let mut rows = routed.query([before])?;
             let mut keys = Vec::new();
             while let Some(row) = rows.next()? {
@@ -355,8 +356,8 @@ pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Ba
 }
 
 /// The SQL condition that lets through what `visible` allows, with its arguments appended to
-/// `args`; `None` when nothing is visible. `hours` bounds the scan of the index by organization;
-/// `joined` is the organization whose events the query already reads through that index.
+/// `args`; `None` when nothing is visible. `joined` is the organization whose events the query
+/// already reads through the index by organization.
 fn visibility(visible: &Visibility, joined: Option<OrgId>, args: &mut Vec<SqlValue>) -> Option<String> {
     let mut arg = |v: i64| {
         args.push(SqlValue::Integer(v));

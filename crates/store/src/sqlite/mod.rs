@@ -259,7 +259,8 @@ impl Store for SqliteStore {
                 // The index by organization first: it is keyed by organization, not by event.
                 let routed: Vec<(i64, i64, Vec<u8>)> = tx
                     .prepare(
-                        "SELECT id, hour, orgs FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3 AND orgs IS NOT NULL",
+                        "SELECT id, hour, orgs FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3 AND orgs IS NOT NULL
+                         ORDER BY id",
                     )?
                     .query_map([first, last, id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;
