@@ -310,10 +310,10 @@ fn detail(org: &Org) -> String {
     if let Some(h) = &org.handle {
         s += &format!("  handle      {h}\n");
     }
-    for kind in ["asn", "prefix", "domain"] {
+    for (kind, label) in [("asn", "ASNs"), ("prefix", "prefixes"), ("domain", "domains")] {
         let list: Vec<String> = org.assets.iter().filter(|a| a.kind() == kind).map(ToString::to_string).collect();
         if !list.is_empty() {
-            s += &format!("  {:<11} {}\n", format!("{kind}s"), list.join(", "));
+            s += &format!("  {label:<11} {}\n", list.join(", "));
         }
     }
     for c in &org.contacts {

@@ -202,6 +202,8 @@ pub(super) fn set_routing(conn: &Connection, events: &[Rerouted]) -> Result<()> 
     {
         let mut old = tx.prepare_cached("SELECT hour, orgs FROM events WHERE id = ?1")?;
         let mut update = tx.prepare_cached("UPDATE events SET orgs = ?2, scope = ?3 WHERE id = ?1")?;
+        // Filed all together at the end, so that consecutive events rerouted alike make runs.
+        let mut keys = Vec::new();
         for e in events {
             let Some((hour, orgs)) =
                 old.query_row([e.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))).optional()?
@@ -212,9 +214,10 @@ pub(super) fn set_routing(conn: &Connection, events: &[Rerouted]) -> Result<()> 
                 super::events::unindex(&tx, org, hour, e.id)?;
             }
             let ids: Vec<i64> = e.routing.orgs.iter().map(|o| o.0).collect();
-            super::events::index_by_org(&tx, ids.iter().map(|&org| (org, hour, e.id)).collect())?;
+            keys.extend(ids.iter().map(|&org| (org, hour, e.id)));
             update.execute(params![e.id, encode_orgs(&ids), e.routing.scope.code()])?;
         }
+        super::events::index_by_org(&tx, keys)?;
     }
     tx.commit()?;
     Ok(())
