@@ -257,9 +257,14 @@ async fn change_password(
         return r;
     }
     let again = |message: &str| page(&app, "password.html", Some(&p), context! { error => message });
+    let now = Timestamp::now();
+    // As at login: while locked, not even the right password is tried.
+    if p.user.locked_until.is_some_and(|t| t > now) {
+        return again("Too many wrong passwords: try again in 15 minutes.");
+    }
     let mut user = p.user.clone();
     if !password_matches(&user, &form.current).await {
-        count_failure(&mut user, Timestamp::now());
+        count_failure(&mut user, now);
         if let Err(f) = app.blocking(move |s| s.update_user(&user)).await {
             return error_page(&app, Some(&p), f);
         }

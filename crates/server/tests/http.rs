@@ -434,4 +434,13 @@ async fn users_change_their_own_password_with_the_current_one() {
     let audit = s.store.audit_log(None, 20).unwrap();
     assert!(audit.iter().any(|e| e.action == "password-change" && e.user == Some(ana.id)));
     assert!(audit.iter().any(|e| e.action == "password-change-failed" && e.user == Some(ana.id)));
+
+    // Wrong passwords lock the page as they lock the login: then not even the right one works.
+    for _ in 0..farol_server::auth::LOCKOUT_AFTER {
+        assert!(change(csrf.clone(), "not the password", fresh, fresh).await.contains("The current password is wrong"));
+    }
+    let answer = change(csrf.clone(), fresh, "yet another long passphrase", "yet another long passphrase").await;
+    assert!(answer.contains("Too many wrong passwords"), "{answer}");
+    let hash = s.store.user(ana.id).unwrap().unwrap().password.unwrap();
+    assert!(farol_server::auth::verify_password(&hash, fresh));
 }

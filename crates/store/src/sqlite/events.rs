@@ -1,6 +1,6 @@
 //! Writing events in sorted batches, and reading them back through the hour-prefixed indexes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use farol_model::org::{Distribution, OrgId};
 use farol_model::{
@@ -202,7 +202,7 @@ pub(super) fn unindex(tx: &Connection, org: i64, hour: i64, id: i64) -> Result<(
 /// Takes all the events of one report, given as (id, hour, organizations), out of the index:
 /// whole runs, since a run never holds another report's events.
 pub(super) fn unindex_report(tx: &Connection, routed: &[(i64, i64, Vec<u8>)]) -> Result<()> {
-    let mut gone: std::collections::HashMap<(i64, i64), i64> = std::collections::HashMap::new();
+    let mut gone: HashMap<(i64, i64), i64> = HashMap::new();
     let mut delete = tx.prepare_cached("DELETE FROM org_runs WHERE org_id = ?1 AND hour = ?2 AND first_id = ?3")?;
     for (id, hour, orgs) in routed {
         for org in decode_orgs(orgs) {
