@@ -29,6 +29,34 @@ pub struct Config {
     /// The operator's warninglist files.
     pub warninglists: Vec<PathBuf>,
     pub server: Server,
+    pub notify: Notify,
+}
+
+/// `[notify]`, checked: how notifications are written and where they are sent.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub settings: farol_notify::Settings,
+    /// Whether `from` was given: nothing is sent without it.
+    pub has_sender: bool,
+    /// `FAROL_SMTP_URL`, else `smtp_url`.
+    pub smtp_url: Option<String>,
+    /// The operator's templates (which need not exist).
+    pub templates: PathBuf,
+}
+
+/// The environment variable that names the SMTP server, credentials included; it overrides
+/// `[notify] smtp_url`.
+pub const SMTP_URL_ENV: &str = "FAROL_SMTP_URL";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifySection {
+    from: Option<String>,
+    reply_to: Option<String>,
+    smtp_url: Option<String>,
+    daily_hour: Option<u32>,
+    max_events: Option<usize>,
+    templates: Option<PathBuf>,
 }
 
 /// `[server]`, checked: where `farol serve` listens, and its TLS certificate chain and key
@@ -66,6 +94,8 @@ struct File {
     shadowserver: ShadowserverSection,
     #[serde(default)]
     server: ServerSection,
+    #[serde(default)]
+    notify: NotifySection,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -262,6 +292,7 @@ impl Config {
             }
         };
         let server = Server { listen: section.listen, tls };
+        let notify = notify_settings(dir, &parsed.center, parsed.notify, &mut errors);
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -292,6 +323,7 @@ impl Config {
             warninglists,
             center: parsed.center,
             server,
+            notify,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -330,6 +362,21 @@ impl Config {
         let b = self.center.country.as_deref()?.as_bytes();
         (b.len() == 2).then(|| [b[0], b[1]])
     }
+}
+
+fn notify_settings(dir: &Path, center: &Center, section: NotifySection, errors: &mut Vec<String>) -> Notify {
+    let defaults = farol_notify::Settings::default();
+    let settings = farol_notify::Settings {
+        center: center.name.clone(),
+        from: section.from.clone().unwrap_or(defaults.from),
+        reply_to: section.reply_to,
+        daily_hour: section.daily_hour.unwrap_or(defaults.daily_hour),
+        max_events: section.max_events.unwrap_or(defaults.max_events),
+    };
+    errors.extend(settings.problems().into_iter().map(|e| format!("notify.{e}")));
+    let smtp_url = std::env::var(SMTP_URL_ENV).ok().filter(|u| !u.is_empty()).or(section.smtp_url);
+    let templates = dir.join(section.templates.unwrap_or_else(|| PathBuf::from("templates/notify")));
+    Notify { settings, has_sender: section.from.is_some(), smtp_url, templates }
 }
 
 fn warninglist_files(dir: &Path) -> Vec<PathBuf> {
@@ -492,6 +539,23 @@ path = "data/farol.db"
 # listen = "0.0.0.0:8443"
 # tls_certificate = "tls/fullchain.pem"
 # tls_key = "tls/privkey.pem"
+
+[notify]
+# E-mail to the organizations of the constituency: `farol notify` queues a digest of the new
+# events in each organization's networks for each contact that is due (see `farol org add
+# --interval`) and sends it; `farol serve` does the same every minute. Nothing is sent until
+# `from` is set. Templates: templates/notify/LANG/*.txt beside this file replace the shipped
+# ones of the same name (`farol notify templates` writes them out to start from).
+# from = "{center} <cert@cert.example>"
+# reply_to = "incidents@cert.example"
+# The SMTP server: smtp://host:25 (plain), smtp://host:587?tls=required (STARTTLS),
+# smtps://user:password@host:465 (TLS). FAROL_SMTP_URL overrides it; keep credentials there.
+# smtp_url = "smtp://127.0.0.1:25"
+# Daily digests fall due at this hour (UTC), weekly ones on Mondays at this hour.
+# daily_hour = 6
+# At most this many events in one message's attachment (the portal lists all).
+# max_events = 50000
+# templates = "templates/notify"
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

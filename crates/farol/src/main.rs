@@ -76,6 +76,10 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Manage users of the portal and the API, and their tokens
     User(cmd::user::Args),
+    /// E-mail each organization's contacts a digest of the new events in its networks
+    Notify(cmd::notify::Args),
+    /// Mute rules: events left out of notifications (a known sinkhole, an accepted risk)
+    Inhibition(cmd::notify::InhibitionArgs),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -149,6 +153,8 @@ fn main() -> ExitCode {
         Command::Warninglists => cmd::lookup::warninglists(&cli.dir),
         Command::Serve(args) => cmd::serve::run(&cli.dir, args),
         Command::User(args) => cmd::user::run(&cli.dir, args),
+        Command::Notify(args) => cmd::notify::run(&cli.dir, args),
+        Command::Inhibition(args) => cmd::notify::inhibition(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,16 +50,26 @@ pub enum Action {
     ReadAudit(Option<OrgId>),
 }
 
+/// The highest TLP an organization sees of the events in its own networks.
+const OWN_NETWORKS: Tlp = Tlp::AmberStrict;
+
 /// The events a viewer may see.
 pub fn events(v: &Viewer) -> Visibility {
     match v.role {
         Role::Admin | Role::Analyst => Visibility::All,
         Role::OrgAdmin | Role::OrgMember => Visibility::Scoped {
-            inside: Some((v.org, Tlp::AmberStrict)),
+            inside: Some((v.org, OWN_NETWORKS)),
             shared: Some((Distribution::Constituents, Tlp::Green)),
         },
         Role::Partner => Visibility::Scoped { inside: None, shared: Some((Distribution::Partners, Tlp::Green)) },
     }
+}
+
+/// The events an organization is told about by e-mail: those in its networks that its own users
+/// may see there (up to TLP:AMBER+STRICT, distributed to the affected organizations). What is
+/// shared with every constituent is not news about its networks and is left out.
+pub fn notification(org: OrgId) -> Visibility {
+    Visibility::Scoped { inside: Some((org, OWN_NETWORKS)), shared: None }
 }
 
 /// Whether a viewer may do something.

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod archive;
+mod notify;
 mod row;
 mod sqlite;
 
@@ -21,6 +22,7 @@ use ipnet::IpNet;
 
 pub use accounts::{AuditEntry, Session, Token, TokenScope, User};
 pub use archive::CHUNK_SIZE;
+pub use notify::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState};
 pub use row::{Part, Row};
 pub use sqlite::SqliteStore;
 
@@ -373,6 +375,52 @@ pub trait Store: Send + Sync {
 
     /// The newest audit entries, of one organization or all.
     fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    /// What every contact has been told.
+    fn notify_marks(&self) -> Result<Vec<Mark>>;
+
+    /// The last report such that it and every report before it are finished (processed or
+    /// failed): the reports whose events may be told about. 0 when there is none.
+    fn finished_through(&self) -> Result<i64>;
+
+    /// The last report received before `time`; 0 when there is none.
+    fn report_before(&self, time: Timestamp) -> Result<i64>;
+
+    /// The events in an organization's networks that reports after `reports.0` up to
+    /// `reports.1` brought, as far as `visible` allows, in id order.
+    fn new_events(
+        &self,
+        org: OrgId,
+        visible: &Visibility,
+        reports: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// Records what a contact has been told without queueing a message (nothing was new).
+    fn set_mark(&self, mark: &Mark) -> Result<()>;
+
+    /// Queues the message `make` builds from its outbox id, and records the contact's new mark,
+    /// in one transaction: a digest is queued once or not at all. Returns the outbox id; `None`
+    /// (and nothing changed) when `make` builds nothing.
+    fn queue_message(&self, mark: &Mark, make: &mut dyn FnMut(i64) -> Option<NewMessage>) -> Result<Option<i64>>;
+
+    /// Pending messages due at `now`, oldest first.
+    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>>;
+
+    /// The newest messages of the outbox, of one organization or all, without their bytes.
+    fn outbox(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<OutboxMessage>>;
+
+    /// Records how an attempt to deliver a message ended.
+    fn record_delivery(&self, id: i64, delivery: &Delivery) -> Result<()>;
+
+    /// Adds a mute rule (its id is ignored).
+    fn add_inhibition(&self, rule: &Inhibition) -> Result<Inhibition>;
+
+    /// Every mute rule, expired ones included.
+    fn inhibitions(&self) -> Result<Vec<Inhibition>>;
+
+    /// Removes a mute rule; false when there was none.
+    fn remove_inhibition(&self, id: i64) -> Result<bool>;
 }
 
 /// Sizes of what is stored.

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod init;
 pub mod ipdata;
 pub mod lookup;
+pub mod notify;
 pub mod org;
 pub mod reports;
 pub mod serve;

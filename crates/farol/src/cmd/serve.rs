@@ -46,6 +46,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         experts: Arc::clone(&experts),
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
+    let notifier = notifier(&config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -64,6 +65,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             })))
         };
         tokio::spawn(reload(Arc::clone(&config), Arc::clone(&store), live, args.reload_every));
+        if let Some(n) = notifier {
+            tokio::spawn(notify(n, Arc::clone(&store)));
+        }
         tokio::spawn(async move {
             shutdown_signal().await;
             let _ = stop.send(true);
@@ -112,6 +116,58 @@ async fn reload(
             Err(e) => tracing::error!(error = %e, "cannot load new enrichment data; keeping the current"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// What the notification rounds need, when notifications are configured.
+struct Notifier {
+    templates: farol_notify::Templates,
+    settings: farol_notify::Settings,
+    mailer: farol_notify::Mailer,
+    lock: std::path::PathBuf,
+}
+
+fn notifier(config: &crate::config::Config) -> Result<Option<Notifier>> {
+    let n = &config.notify;
+    let (true, Some(url)) = (n.has_sender, n.smtp_url.as_deref()) else {
+        eprintln!("notifications are off: set [notify] from and smtp_url in farol.toml to send them");
+        return Ok(None);
+    };
+    Ok(Some(Notifier {
+        templates: farol_notify::Templates::load(Some(&n.templates)).map_err(|e| Usage(e.to_string()))?,
+        settings: n.settings.clone(),
+        mailer: farol_notify::Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?,
+        lock: super::notify::lock_path(config),
+    }))
+}
+
+/// A notification round every minute; skipped while another process (`farol notify`) runs one.
+async fn notify(n: Notifier, store: Arc<dyn Store>) {
+    let n = Arc::new(n);
+    loop {
+        let (n2, s) = (Arc::clone(&n), Arc::clone(&store));
+        let round = tokio::task::spawn_blocking(move || {
+            let Some(_lock) = farol_notify::Lock::take(&n2.lock, false)? else { return anyhow::Ok(None) };
+            let select = farol_notify::Selection::default();
+            let now = farol_model::Timestamp::now();
+            Ok(Some(farol_notify::run(s.as_ref(), &n2.templates, &n2.settings, &n2.mailer, select, now)?))
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        match round {
+            Ok(Some(r)) => {
+                if !r.queued.messages.is_empty() || r.delivered.sent > 0 {
+                    tracing::info!(queued = r.queued.messages.len(), sent = r.delivered.sent, "notification round");
+                }
+                for (id, error) in &r.delivered.errors {
+                    tracing::warn!(outbox = id, %error, "notification not sent");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "notification round failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
 }
 

@@ -16,7 +16,7 @@ fn time(v: Option<i64>) -> Option<Timestamp> {
 }
 
 /// A time the store wrote itself, so always in range.
-fn stored_time(v: i64) -> Timestamp {
+pub(super) fn stored_time(v: i64) -> Timestamp {
     Timestamp::from_micros(v).unwrap_or_else(Timestamp::now)
 }
 

@@ -355,6 +355,38 @@ pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Ba
     raw.map(|r| decode(conn, r, bases)).transpose()
 }
 
+/// The events in an organization's networks from reports after `reports.0` up to `reports.1`,
+/// in id order, through the index by organization (only its runs that reach into the id range of
+/// those reports).
+pub(super) fn new_events(
+    conn: &Connection,
+    org: OrgId,
+    visible: &Visibility,
+    reports: (i64, i64),
+    limit: usize,
+    bases: &Bases,
+) -> Result<Vec<StoredEvent>> {
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT min(first_event), max(last_event) FROM reports WHERE id > ?1 AND id <= ?2",
+        [reports.0, reports.1],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(first), Some(last)) = (first, last) else { return Ok(Vec::new()) };
+    let mut args = vec![SqlValue::Integer(org.0), first.into(), last.into(), reports.0.into(), reports.1.into()];
+    let Some(allowed) = visibility(visible, Some(org), &mut args) else { return Ok(Vec::new()) };
+    args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM org_runs o CROSS JOIN events e ON e.id BETWEEN max(o.first_id, ?2) AND min(o.last_id, ?3)
+         {EVENT_JOINS}
+         WHERE o.org_id = ?1 AND o.last_id >= ?2 AND o.first_id <= ?3 AND e.report_id > ?4 AND e.report_id <= ?5 AND {allowed}
+         ORDER BY e.id LIMIT ?{}",
+        args.len()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raws = stmt.query_map(params_from_iter(args.iter()), stored_event)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    raws.into_iter().map(|r| decode(conn, r, bases)).collect()
+}
+
 /// The SQL condition that lets through what `visible` allows, with its arguments appended to
 /// `args`; `None` when nothing is visible. `joined` is the organization whose events the query
 /// already reads through the index by organization.

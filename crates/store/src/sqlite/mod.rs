@@ -3,6 +3,7 @@
 mod accounts;
 mod constituency;
 mod events;
+mod notify;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
-    Archived, AuditEntry, DatasetRecord, EventQuery, EventWriter, FeedHealth, NewDataset, NewReport, Outcome, Rerouted,
-    Result, Session, Store, StoreError, StoredEvent, Tally, Token, Totals, User, Visibility,
+    Archived, AuditEntry, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, Inhibition, Mark, NewDataset,
+    NewMessage, NewReport, OutboxMessage, Outcome, Rerouted, Result, Session, Store, StoreError, StoredEvent, Tally,
+    Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -27,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration3.sql"),
     include_str!("migration4.sql"),
     include_str!("migration5.sql"),
+    include_str!("migration6.sql"),
 ];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
@@ -517,6 +520,60 @@ impl Store for SqliteStore {
 
     fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>> {
         self.with(|c| accounts::audit_log(c, org, limit))
+    }
+
+    fn notify_marks(&self) -> Result<Vec<Mark>> {
+        self.with(notify::marks)
+    }
+
+    fn finished_through(&self) -> Result<i64> {
+        self.with(|c| notify::finished_through(c, Timestamp::now().micros() - STALE_RECEIVING))
+    }
+
+    fn report_before(&self, time: Timestamp) -> Result<i64> {
+        self.with(|c| notify::report_before(c, time))
+    }
+
+    fn new_events(
+        &self,
+        org: OrgId,
+        visible: &Visibility,
+        reports: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.with(|c| events::new_events(c, org, visible, reports, limit, &self.bases))
+    }
+
+    fn set_mark(&self, mark: &Mark) -> Result<()> {
+        self.with(|c| notify::set_mark(c, mark))
+    }
+
+    fn queue_message(&self, mark: &Mark, make: &mut dyn FnMut(i64) -> Option<NewMessage>) -> Result<Option<i64>> {
+        self.with(|c| notify::queue_message(c, mark, make))
+    }
+
+    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
+        self.with(|c| notify::outbox_due(c, now, limit))
+    }
+
+    fn outbox(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<OutboxMessage>> {
+        self.with(|c| notify::outbox(c, org, limit))
+    }
+
+    fn record_delivery(&self, id: i64, delivery: &Delivery) -> Result<()> {
+        self.with(|c| notify::record_delivery(c, id, delivery))
+    }
+
+    fn add_inhibition(&self, rule: &Inhibition) -> Result<Inhibition> {
+        self.with(|c| notify::add_inhibition(c, rule))
+    }
+
+    fn inhibitions(&self) -> Result<Vec<Inhibition>> {
+        self.with(notify::inhibitions)
+    }
+
+    fn remove_inhibition(&self, id: i64) -> Result<bool> {
+        self.with(|c| notify::remove_inhibition(c, id))
     }
 
     fn totals(&self) -> Result<Totals> {

@@ -1,0 +1,117 @@
+//! Delivery: the outbox's due messages to the SMTP server, one transaction each, with retries
+//! and their backoff.
+
+use std::time::Duration;
+
+use farol_model::Timestamp;
+use farol_store::{Delivery, OutboxMessage, Store, StoreError};
+use lettre::address::Envelope;
+use lettre::{Address, SmtpTransport, Transport};
+
+/// Waits before the next attempt, by the number of attempts made.
+const BACKOFF: &[i64] = &[60, 5 * 60, 15 * 60, 3600, 4 * 3600, 12 * 3600];
+/// A message not accepted after this many attempts is given up.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The SMTP server messages go to.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: SmtpTransport,
+    /// The server's address without credentials, for messages.
+    server: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    /// Without the credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MailerError(String);
+
+impl Mailer {
+    /// A mailer for an SMTP URL: `smtp://host:port` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://user:password@host:465` (TLS).
+    pub fn from_url(url: &str) -> Result<Mailer, MailerError> {
+        // Host and port only: what comes before `@` holds the credentials.
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let server = rest
+            .rsplit_once('@')
+            .map_or(rest, |(_, host)| host)
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let scheme = url.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("smtp" | "smtps")) {
+            return Err(MailerError(format!(
+                "the SMTP URL must start with smtp:// or smtps:// (for example smtp://127.0.0.1:25 or \
+                 smtps://user:password@mail.example:465), not {:?}",
+                url.split_once("://").map_or("", |(s, _)| s)
+            )));
+        }
+        let transport = SmtpTransport::from_url(url)
+            .map_err(|e| MailerError(format!("invalid SMTP URL for {server}: {e}")))?
+            .timeout(Some(Duration::from_secs(30)))
+            .build();
+        Ok(Mailer { transport, server })
+    }
+
+    /// Sends a message; an error says whether it is for good.
+    fn send(&self, m: &OutboxMessage) -> Result<(), (String, bool)> {
+        let sender: Option<Address> = m.sender.parse().ok();
+        let recipients: Vec<Address> = m.recipients.iter().filter_map(|r| r.parse().ok()).collect();
+        let envelope = Envelope::new(sender, recipients).map_err(|e| (format!("no valid recipient: {e}"), true))?;
+        self.transport.send_raw(&envelope, &m.message).map(|_| ()).map_err(|e| (e.to_string(), e.is_permanent()))
+    }
+}
+
+/// What one run of [`deliver`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: u64,
+    /// Not accepted this time; tried again later.
+    pub retrying: u64,
+    /// Given up.
+    pub failed: u64,
+    /// The outbox id and the error of every message not sent.
+    pub errors: Vec<(i64, String)>,
+}
+
+/// Sends every message due at `now`. Each is marked sent only after the SMTP server accepted
+/// it: a crash in between sends that message again (once), never loses one.
+pub fn deliver(store: &dyn Store, mailer: &Mailer, now: Timestamp) -> Result<DeliveryReport, StoreError> {
+    let mut report = DeliveryReport::default();
+    loop {
+        let due = store.outbox_due(now, 64)?;
+        if due.is_empty() {
+            return Ok(report);
+        }
+        for m in due {
+            let outcome = match mailer.send(&m) {
+                Ok(()) => {
+                    report.sent += 1;
+                    tracing::info!(outbox = m.id, org = ?m.org, server = %mailer.server, "notification sent");
+                    Delivery::Sent(Timestamp::now())
+                }
+                Err((error, permanent)) => {
+                    let attempts = m.attempts + 1;
+                    tracing::info!(outbox = m.id, org = ?m.org, server = %mailer.server, attempts, %error, "notification not sent");
+                    report.errors.push((m.id, error.clone()));
+                    if permanent || attempts >= MAX_ATTEMPTS {
+                        report.failed += 1;
+                        Delivery::Failed(error)
+                    } else {
+                        report.retrying += 1;
+                        let wait = BACKOFF[(attempts as usize - 1).min(BACKOFF.len() - 1)];
+                        Delivery::Retry { at: now.add_secs(wait).unwrap_or(now), error }
+                    }
+                }
+            };
+            store.record_delivery(m.id, &outcome)?;
+        }
+    }
+}
