@@ -42,7 +42,12 @@ pub struct Notify {
     pub smtp_url: Option<String>,
     /// The operator's templates (which need not exist).
     pub templates: PathBuf,
+    /// The center's OpenPGP secret key (ASCII-armored), to sign every message.
+    pub signing_key: Option<PathBuf>,
 }
+
+/// The environment variable that holds the passphrase of `[notify] signing_key`.
+pub const SIGNING_PASSPHRASE_ENV: &str = "FAROL_SIGNING_PASSPHRASE";
 
 /// The environment variable that names the SMTP server, credentials included; it overrides
 /// `[notify] smtp_url`.
@@ -57,6 +62,7 @@ struct NotifySection {
     daily_hour: Option<u32>,
     max_events: Option<usize>,
     templates: Option<PathBuf>,
+    signing_key: Option<PathBuf>,
 }
 
 /// `[server]`, checked: where `farol serve` listens, and its TLS certificate chain and key
@@ -376,7 +382,11 @@ fn notify_settings(dir: &Path, center: &Center, section: NotifySection, errors: 
     errors.extend(settings.problems().into_iter().map(|e| format!("notify.{e}")));
     let smtp_url = std::env::var(SMTP_URL_ENV).ok().filter(|u| !u.is_empty()).or(section.smtp_url);
     let templates = dir.join(section.templates.unwrap_or_else(|| PathBuf::from("templates/notify")));
-    Notify { settings, has_sender: section.from.is_some(), smtp_url, templates }
+    let signing_key = section.signing_key.map(|p| dir.join(p));
+    if let Some(key) = signing_key.as_ref().filter(|k| !k.is_file()) {
+        errors.push(format!("notify.signing_key: no file {}", key.display()));
+    }
+    Notify { settings, has_sender: section.from.is_some(), smtp_url, templates, signing_key }
 }
 
 fn warninglist_files(dir: &Path) -> Vec<PathBuf> {
@@ -556,6 +566,10 @@ path = "data/farol.db"
 # At most this many events in one message's attachment (the portal lists all).
 # max_events = 50000
 # templates = "templates/notify"
+# Sign every message with the center's OpenPGP key (PGP/MIME): an ASCII-armored secret key, as
+# `gpg --armor --export-secret-keys cert@cert.example` writes it; its passphrase, if any, in
+# FAROL_SIGNING_PASSPHRASE.
+# signing_key = "keys/notify-signing-key.asc"
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

@@ -372,3 +372,63 @@ fn what_the_access_policy_hides_from_an_organization_is_never_in_its_digest() {
     let o = farol(&d, &["notify", "--dry-run", "--now"]);
     assert!(stdout(&o).contains("[TLP:AMBER+STRICT] [CERT CI #preview] 63 eventos"), "{}", stdout(&o));
 }
+
+/// `gpg` with a keyring of its own in `home`.
+fn gpg(home: &Path) -> Command {
+    let mut c = Command::new("gpg");
+    c.env("GNUPGHOME", home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]);
+    c
+}
+
+#[test]
+fn signed_messages_verify_with_gpg() {
+    let tmp = init();
+    let Some(smtp) = smtpd(&tmp) else { return };
+    let home = tmp.path.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let o = gpg(&home).args(["--quick-gen-key", "CERT CI <cert@cert.example>", "ed25519", "sign", "never"]).output();
+    let Ok(o) = o else {
+        assert!(std::env::var_os("FAROL_REQUIRE_SMTP").is_none(), "gpg is missing: install gnupg");
+        eprintln!("skipped: gpg is missing");
+        return;
+    };
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = center(&smtp.url);
+    let key = gpg(&home).args(["--armor", "--export-secret-keys", "cert@cert.example"]).output().unwrap();
+    std::fs::write(d.path.join("key.asc"), &key.stdout).unwrap();
+    let toml = d.path.join("farol.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("[notify]\n", "[notify]\nsigning_key = \"key.asc\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let o = farol(&d, &["notify", "--org", "NOS"]);
+    assert!(stdout(&o).contains("1 sent"), "{}{}", stdout(&o), stderr(&o));
+    let mail = received(&smtp.maildir);
+    let m = &mail[0];
+    let content_type = m.header("Content-Type");
+    assert!(content_type.starts_with("multipart/signed;"), "{content_type}");
+    assert!(
+        content_type.contains("protocol=\"application/pgp-signature\"")
+            && content_type.contains("micalg=\"pgp-sha256\"")
+    );
+    // RFC 3156: the first part, as sent (CRLF), is what is signed; the second is the signature.
+    let boundary = content_type.split("boundary=\"").nth(1).unwrap().split('"').next().unwrap();
+    let parts: Vec<&str> = m.body.split(&format!("--{boundary}")).collect();
+    let signed = parts[1].strip_prefix('\n').unwrap().strip_suffix('\n').unwrap().replace('\n', "\r\n");
+    let (start, end) = (parts[2].find("-----BEGIN PGP SIGNATURE-----").unwrap(), parts[2].find("-----END").unwrap());
+    let signature = format!("{}-----END PGP SIGNATURE-----\n", &parts[2][start..end]);
+    std::fs::write(tmp.path.join("part"), &signed).unwrap();
+    std::fs::write(tmp.path.join("part.asc"), signature).unwrap();
+    let verify = |part: &str| {
+        gpg(&home).arg("--verify").arg(tmp.path.join("part.asc")).arg(tmp.path.join(part)).output().unwrap()
+    };
+    let o = verify("part");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Good signature from \"CERT CI <cert@cert.example>\""));
+    std::fs::write(tmp.path.join("changed"), signed.replacen("63 ", "64 ", 1)).unwrap();
+    assert!(!verify("changed").status.success(), "a changed message fails verification");
+    // A file that is no key stops the command with a clear message.
+    std::fs::write(d.path.join("key.asc"), "not a key").unwrap();
+    let o = farol(&d, &["notify"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not an ASCII-armored OpenPGP secret key"), "{}", stderr(&o));
+}

@@ -14,6 +14,7 @@
 
 mod deliver;
 mod message;
+mod sign;
 
 use std::collections::HashMap;
 
@@ -22,7 +23,8 @@ use farol_model::{Event, Timestamp};
 use farol_store::{Inhibition, Mark, Store, StoreError, StoredEvent};
 
 pub use deliver::{DeliveryReport, Mailer, MailerError, deliver};
-pub use message::{Rendered, TemplateError, Templates, shipped_templates};
+pub use message::{Rendered, TemplateError, Templates, Writer, shipped_templates};
+pub use sign::Signer;
 
 /// How notifications are written and when they go out (`[notify]` in `farol.toml`).
 #[derive(Debug, Clone)]
@@ -235,7 +237,7 @@ pub struct Queued {
 /// mark: each in one transaction, so that a digest is queued once or not at all.
 pub fn queue(
     store: &dyn Store,
-    templates: &Templates,
+    writer: &Writer,
     settings: &Settings,
     digests: &[Digest],
     now: Timestamp,
@@ -250,7 +252,7 @@ pub fn queue(
         }
         let mut failed = None;
         let made = store.queue_message(&mark, &mut |id| {
-            message::build(templates, settings, digest, &ticket(id, now)).map_err(|e| failed = Some(e)).ok()
+            message::build(writer, settings, digest, &ticket(id, now)).map_err(|e| failed = Some(e)).ok()
         })?;
         let Some(id) = made else { return Err(failed.map_or(QueueError::Unbuilt, QueueError::Template)) };
         queued.messages.push(id);
@@ -270,14 +272,14 @@ pub struct Round {
 /// what the outbox holds that is due. Rounds must not overlap: hold a [`Lock`].
 pub fn run(
     store: &dyn Store,
-    templates: &Templates,
+    writer: &Writer,
     settings: &Settings,
     mailer: &Mailer,
     select: Selection,
     now: Timestamp,
 ) -> Result<Round, QueueError> {
     let due = digests(store, settings, now, select)?;
-    let queued = queue(store, templates, settings, &due, now)?;
+    let queued = queue(store, writer, settings, &due, now)?;
     let delivered = deliver(store, mailer, now)?;
     Ok(Round { queued, delivered })
 }

@@ -14,7 +14,7 @@ use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 
-use crate::{Digest, Settings};
+use crate::{Digest, Settings, Signer};
 
 /// The shipped templates: per language, the subject, the digest, and a section per
 /// classification type (`default` for the types without one).
@@ -70,6 +70,13 @@ pub struct Templates {
     env: Environment<'static>,
     /// The names that exist, shipped or the operator's.
     names: Vec<String>,
+}
+
+/// What writes messages: the templates, and the center's key when messages are signed.
+#[derive(Debug)]
+pub struct Writer {
+    pub templates: Templates,
+    pub signer: Option<Signer>,
 }
 
 /// A digest written out.
@@ -274,14 +281,15 @@ pub(crate) fn mailbox(s: &str) -> Result<Mailbox, TemplateError> {
     s.parse().map_err(|e| TemplateError::Address(format!("{s:?} is not an e-mail address: {e}")))
 }
 
-/// The whole message for a digest with a ticket number, ready for the outbox.
+/// The whole message for a digest with a ticket number, ready for the outbox: the text and the
+/// attachment, signed (PGP/MIME, RFC 3156) when there is a key.
 pub(crate) fn build(
-    templates: &Templates,
+    writer: &Writer,
     settings: &Settings,
     digest: &Digest,
     ticket: &str,
 ) -> Result<NewMessage, TemplateError> {
-    let r = templates.render(settings, digest, ticket)?;
+    let r = writer.templates.render(settings, digest, ticket)?;
     let from = mailbox(&settings.from)?;
     let to = mailbox(&digest.contact.email)?;
     let mut builder = Message::builder()
@@ -293,9 +301,21 @@ pub(crate) fn build(
         builder = builder.reply_to(mailbox(reply_to)?);
     }
     let content_type = ContentType::parse(r.attachment_type).map_err(|e| TemplateError::Message(e.to_string()))?;
-    let body = MultiPart::mixed()
+    let content = MultiPart::mixed()
         .singlepart(SinglePart::plain(r.text))
         .singlepart(Attachment::new(r.attachment_name).body(base64(r.attachment), content_type));
+    let body = match &writer.signer {
+        None => content,
+        Some(signer) => {
+            // The signature covers the part exactly as it goes out: headers and body, CRLF.
+            let signature = signer.sign(&content.formatted()).map_err(TemplateError::Message)?;
+            let signature_type = ContentType::parse("application/pgp-signature; name=\"signature.asc\"")
+                .map_err(|e| TemplateError::Message(e.to_string()))?;
+            MultiPart::signed("application/pgp-signature".into(), "pgp-sha256".into())
+                .multipart(content)
+                .singlepart(SinglePart::builder().header(signature_type).body(signature))
+        }
+    };
     let message = builder.multipart(body).map_err(|e| TemplateError::Message(e.to_string()))?;
     Ok(NewMessage {
         org: digest.org,

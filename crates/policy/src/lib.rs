@@ -48,6 +48,8 @@ pub enum Action {
     ManageUser(OrgId, Role),
     /// See the audit log of an organization (`None`: the whole log).
     ReadAudit(Option<OrgId>),
+    /// See what notifications are due and the outbox (every organization's contacts).
+    ReadNotifications,
 }
 
 /// The highest TLP an organization sees of the events in its own networks.
@@ -76,7 +78,7 @@ pub fn notification(org: OrgId) -> Visibility {
 pub fn may(v: &Viewer, action: Action) -> bool {
     let center = v.role.is_center();
     match action {
-        Action::ReadReports | Action::ManageOrgs => center,
+        Action::ReadReports | Action::ManageOrgs | Action::ReadNotifications => center,
         Action::Upload => center || v.role == Role::Partner,
         Action::ReadOrg(org) => center || v.org == org,
         Action::ReadUsers(org) => center || (v.role == Role::OrgAdmin && v.org == org),

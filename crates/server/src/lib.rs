@@ -40,6 +40,15 @@ pub struct Config {
     /// The feeds reports may be uploaded for.
     pub feeds: BTreeMap<String, Feed>,
     pub experts: Experts,
+    /// How notifications are written, for their preview in the portal.
+    pub notify: Arc<Notify>,
+}
+
+/// The notification settings and templates, as `farol notify` uses them.
+#[derive(Debug)]
+pub struct Notify {
+    pub settings: farol_notify::Settings,
+    pub templates: farol_notify::Templates,
 }
 
 impl std::fmt::Debug for Config {

@@ -39,6 +39,8 @@ pub(crate) fn templates() -> Environment<'static> {
         ("users.html", include_str!("../templates/users.html")),
         ("password.html", include_str!("../templates/password.html")),
         ("audit.html", include_str!("../templates/audit.html")),
+        ("notifications.html", include_str!("../templates/notifications.html")),
+        ("notification.html", include_str!("../templates/notification.html")),
         ("error.html", include_str!("../templates/error.html")),
     ] {
         env.add_template(name, text).unwrap_or_else(|e| panic!("template {name}: {e}"));
@@ -62,6 +64,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens", get(tokens).post(new_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(audit))
+        .route("/notifications", get(notifications))
+        .route("/notifications/preview", get(notification_preview))
         .route(
             "/static/farol.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], include_str!("../static/farol.css")) }),
@@ -77,6 +81,7 @@ fn page(app: &App, name: &str, who: Option<&Principal>, ctx: Value) -> Response 
         center_role => who.is_some_and(|p| p.user.role.is_center()),
         can_audit => who.is_some_and(|p| may(&p.viewer, Action::ReadAudit(farol_policy::audit_scope(&p.viewer)))),
         can_users => who.is_some_and(|p| may(&p.viewer, Action::ReadUsers(p.user.org))),
+        can_notifications => who.is_some_and(|p| may(&p.viewer, Action::ReadNotifications)),
     };
     match app.templates.get_template(name).and_then(|t| t.render(context! { ..common, ..ctx })) {
         Ok(html) => Html(html).into_response(),
@@ -835,4 +840,105 @@ async fn audit(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         })
         .collect();
     page(&app, "audit.html", Some(&p), context! { entries => rows })
+}
+
+/// The digests each contact would get now (whatever its interval), and the outbox.
+async fn notifications(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
+    if !may(&p.viewer, Action::ReadNotifications) {
+        return error_page(&app, Some(&p), Failure::not_found());
+    }
+    let notify = Arc::clone(&app.config.notify);
+    let found = app
+        .blocking(move |s| {
+            let select = farol_notify::Selection { now: true, org: None };
+            let digests = farol_notify::digests(s, &notify.settings, Timestamp::now(), select)?;
+            let pending: Vec<Value> = digests
+                .iter()
+                .filter(|d| !d.events.is_empty())
+                .map(|d| {
+                    let subject = notify.templates.render(&notify.settings, d, "preview").map(|r| r.subject);
+                    let preview = format!("org={}&email={}", d.org.0, percent_encode(&d.contact.email));
+                    context! {
+                        preview, org_name => d.org_name, email => d.contact.email,
+                        language => d.contact.language, interval => d.contact.interval.as_str(),
+                        events => d.events.len(), truncated => d.truncated, muted => d.muted,
+                        subject => subject.unwrap_or_else(|e| e.to_string()),
+                    }
+                })
+                .collect();
+            let names: std::collections::HashMap<_, _> = s.orgs()?.into_iter().map(|o| (o.id, o.name)).collect();
+            let outbox: Vec<Value> = s
+                .outbox(None, 100)?
+                .iter()
+                .map(|m| {
+                    context! {
+                        id => m.id, created => m.created.to_rfc3339(),
+                        org => m.org.and_then(|o| names.get(&o).cloned()),
+                        to => m.recipients.join(", "), subject => m.subject, events => m.events,
+                        state => m.state.as_str(), attempts => m.attempts,
+                        sent => m.sent_at.map(|t| t.to_rfc3339()), error => m.last_error,
+                    }
+                })
+                .collect();
+            Ok((pending, outbox))
+        })
+        .await;
+    match found {
+        Ok((pending, outbox)) => page(&app, "notifications.html", Some(&p), context! { pending, outbox }),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+/// A value for a URL's query: every byte but the unreserved ones (RFC 3986) as `%XX`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PreviewQuery {
+    org: i64,
+    email: String,
+}
+
+/// One contact's digest as it would be written now.
+async fn notification_preview(
+    State(app): State<Arc<App>>,
+    Portal(p): Portal,
+    Query(q): Query<PreviewQuery>,
+) -> Response {
+    if !may(&p.viewer, Action::ReadNotifications) {
+        return error_page(&app, Some(&p), Failure::not_found());
+    }
+    let notify = Arc::clone(&app.config.notify);
+    let email = q.email.clone();
+    let found = app
+        .blocking(move |s| {
+            let select = farol_notify::Selection { now: true, org: Some(OrgId(q.org)) };
+            let digests = farol_notify::digests(s, &notify.settings, Timestamp::now(), select)?;
+            Ok(digests
+                .into_iter()
+                .find(|d| d.contact.email == email)
+                .map(|d| (notify.templates.render(&notify.settings, &d, "preview"), d.org_name)))
+        })
+        .await;
+    match found {
+        Ok(Some((Ok(r), org))) => page(
+            &app,
+            "notification.html",
+            Some(&p),
+            context! { org, to => q.email, subject => r.subject, text => r.text,
+            attachment => r.attachment_name, size => r.attachment.len() },
+        ),
+        Ok(Some((Err(e), _))) => error_page(&app, Some(&p), Failure::internal(e.to_string())),
+        Ok(None) => error_page(&app, Some(&p), Failure::not_found()),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
 }

@@ -26,6 +26,8 @@ const ROUTES: &[&str] = &[
     "/tokens",
     "/tokens/1/revoke",
     "/audit",
+    "/notifications",
+    "/notifications/preview?org=2&email=soc%40a.example",
     "/healthz",
     "/metrics",
     "/static/farol.css",
@@ -83,8 +85,14 @@ async fn every_route_and_method_answers_without_leaking_or_failing() {
                     panic!("anonymous GET {route} answered {status}");
                 }
                 if *who == "member" && method == Method::GET {
-                    let center_only =
-                        ["/api/v1/reports", "/api/v1/reports/1/rejects", "/api/v1/feeds", "/api/v1/audit"];
+                    let center_only = [
+                        "/api/v1/reports",
+                        "/api/v1/reports/1/rejects",
+                        "/api/v1/feeds",
+                        "/api/v1/audit",
+                        "/notifications",
+                        "/notifications/preview?org=2&email=soc%40a.example",
+                    ];
                     if center_only.contains(route) {
                         assert!(
                             status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
@@ -443,4 +451,42 @@ async fn users_change_their_own_password_with_the_current_one() {
     assert!(answer.contains("Too many wrong passwords"), "{answer}");
     let hash = s.store.user(ana.id).unwrap().unwrap().password.unwrap();
     assert!(farol_server::auth::verify_password(&hash, fresh));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_center_previews_notifications_and_organizations_do_not_see_them() {
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
+    let mut hospital = s.store.orgs().unwrap().into_iter().find(|o| o.id == a).unwrap();
+    hospital.contacts.push(farol_model::org::Contact::new("soc@hospital-a.example").unwrap());
+    s.store.update_org(&hospital).unwrap();
+    events(s.store.as_ref(), &[a, a]);
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    user(s.store.as_ref(), "m@a.example", a, Role::OrgAdmin);
+    let get = |path: &str, cookie: String| {
+        let (http, url) = (s.http.clone(), format!("{}{path}", s.base));
+        async move {
+            let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let analyst = session(&s, "ana@cert.example").await;
+    let (status, page) = get("/notifications", analyst.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("soc@hospital-a.example"), "{page}");
+    assert!(
+        page.contains("[TLP:AMBER] [CERT Test #preview] 2 security events in the networks of Hospital A"),
+        "{page}"
+    );
+    let preview = format!("/notifications/preview?org={}&email=soc%40hospital-a.example", a.0);
+    let (status, page) = get(&preview, analyst.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Dear Hospital A security team"), "{page}");
+    let (status, _) = get("/notifications/preview?org=999&email=x%40y.example", analyst).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Not even the organization's own administrator: the page holds every organization's contacts.
+    let member = session(&s, "m@a.example").await;
+    assert_eq!(get("/notifications", member.clone()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&preview, member).await.0, StatusCode::NOT_FOUND);
 }

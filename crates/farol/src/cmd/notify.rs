@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use farol_model::Timestamp;
 use farol_model::org::Asset;
-use farol_notify::{Lock, Mailer, Selection, Templates};
+use farol_notify::{Lock, Mailer, Selection, Signer, Templates, Writer};
 use farol_store::{Inhibition, Store};
 
-use crate::config::{Config, SMTP_URL_ENV};
+use crate::config::{Config, SIGNING_PASSPHRASE_ENV, SMTP_URL_ENV};
 use crate::output::{Table, count};
 use crate::{Missing, Usage};
 
@@ -67,11 +67,11 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         None => {
             let org = args.org.as_deref().map(|o| super::org::find(&store, o)).transpose()?;
             let select = Selection { now: args.now, org: org.map(|o| o.id) };
-            let templates = Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?;
             if args.dry_run {
+                let templates = Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?;
                 dry_run(&config, &store, &templates, select, args.show)
             } else {
-                send(&config, &store, &templates, select)
+                send(&config, &store, &writer(&config)?, select)
             }
         }
     }
@@ -117,7 +117,23 @@ fn dry_run(config: &Config, store: &dyn Store, templates: &Templates, select: Se
     Ok(())
 }
 
-fn send(config: &Config, store: &dyn Store, templates: &Templates, select: Selection) -> Result<()> {
+/// The templates and, when configured, the signing key.
+pub fn writer(config: &Config) -> Result<Writer> {
+    let templates = Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?;
+    let signer = match &config.notify.signing_key {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let passphrase = std::env::var(SIGNING_PASSPHRASE_ENV).ok();
+            let signer = Signer::from_armored(&text, passphrase.as_deref())
+                .map_err(|e| Usage(format!("notify.signing_key {}: {e}", path.display())))?;
+            Some(signer)
+        }
+    };
+    Ok(Writer { templates, signer })
+}
+
+fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) -> Result<()> {
     let notify = &config.notify;
     if !notify.has_sender {
         anyhow::bail!(Usage("set [notify] from in farol.toml (the sender of notifications) before sending".into()));
@@ -128,7 +144,7 @@ fn send(config: &Config, store: &dyn Store, templates: &Templates, select: Selec
     let mailer = Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?;
     let lock_path = lock_path(config);
     let _lock = Lock::take(&lock_path, true).with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    let round = farol_notify::run(store, templates, &notify.settings, &mailer, select, Timestamp::now())?;
+    let round = farol_notify::run(store, writer, &notify.settings, &mailer, select, Timestamp::now())?;
     let d = &round.delivered;
     println!(
         "{} message(s) queued ({} event(s), {} muted); {} sent, {} to retry, {} failed",

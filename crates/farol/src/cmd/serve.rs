@@ -44,6 +44,11 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         tls,
         feeds: config.feeds.clone(),
         experts: Arc::clone(&experts),
+        notify: Arc::new(farol_server::Notify {
+            settings: config.notify.settings.clone(),
+            templates: farol_notify::Templates::load(Some(&config.notify.templates))
+                .map_err(|e| Usage(e.to_string()))?,
+        }),
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
     let notifier = notifier(&config)?;
@@ -121,7 +126,7 @@ async fn reload(
 
 /// What the notification rounds need, when notifications are configured.
 struct Notifier {
-    templates: farol_notify::Templates,
+    writer: farol_notify::Writer,
     settings: farol_notify::Settings,
     mailer: farol_notify::Mailer,
     lock: std::path::PathBuf,
@@ -134,7 +139,7 @@ fn notifier(config: &crate::config::Config) -> Result<Option<Notifier>> {
         return Ok(None);
     };
     Ok(Some(Notifier {
-        templates: farol_notify::Templates::load(Some(&n.templates)).map_err(|e| Usage(e.to_string()))?,
+        writer: super::notify::writer(config)?,
         settings: n.settings.clone(),
         mailer: farol_notify::Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?,
         lock: super::notify::lock_path(config),
@@ -150,7 +155,7 @@ async fn notify(n: Notifier, store: Arc<dyn Store>) {
             let Some(_lock) = farol_notify::Lock::take(&n2.lock, false)? else { return anyhow::Ok(None) };
             let select = farol_notify::Selection::default();
             let now = farol_model::Timestamp::now();
-            Ok(Some(farol_notify::run(s.as_ref(), &n2.templates, &n2.settings, &n2.mailer, select, now)?))
+            Ok(Some(farol_notify::run(s.as_ref(), &n2.writer, &n2.settings, &n2.mailer, select, now)?))
         })
         .await
         .map_err(anyhow::Error::from)

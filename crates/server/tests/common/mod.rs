@@ -98,7 +98,11 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("farol.db")).unwrap());
     let feeds = BTreeMap::from([("sinkhole".to_owned(), Feed::adhoc("sinkhole", Some("intelmq")))]);
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let config = Config { center: "CERT Test".into(), tls, feeds, experts: Arc::new(|_: &Feed| Vec::new()) };
+    let notify = Arc::new(farol_server::Notify {
+        settings: farol_notify::Settings { center: "CERT Test".into(), ..Default::default() },
+        templates: farol_notify::Templates::load(None).unwrap(),
+    });
+    let config = Config { center: "CERT Test".into(), tls, feeds, experts: Arc::new(|_: &Feed| Vec::new()), notify };
     let app = App::new(Arc::clone(&store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("{scheme}://{}", listener.local_addr().unwrap());
