@@ -62,6 +62,42 @@ fn planned(d: &Dir, args: &[&str]) -> BTreeMap<String, (String, String)> {
 }
 
 #[test]
+fn nothing_is_sent_without_a_sender_and_a_server() {
+    let d = init();
+    let o = farol(&d, &["notify"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("set [notify] from in farol.toml"), "{}", stderr(&o));
+    let toml = d.path.join("farol.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("[notify]\n", "[notify]\nfrom = \"CERT <cert@cert.example>\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .arg("-d")
+        .arg(&d.path)
+        .arg("notify")
+        .env_remove("FAROL_SMTP_URL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no SMTP server: set [notify] smtp_url"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .arg("-d")
+        .arg(&d.path)
+        .arg("notify")
+        .env("FAROL_SMTP_URL", "http://x")
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("must start with smtp:// or smtps://"), "{}", stderr(&o));
+    // A bad sender is a configuration error, reported with the others.
+    let text = std::fs::read_to_string(&toml).unwrap().replace("<cert@cert.example>", "<cert>");
+    std::fs::write(&toml, text).unwrap();
+    let o = farol(&d, &["notify", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("notify.from: "), "{}", stderr(&o));
+}
+
+#[test]
 fn each_contact_is_told_once_about_each_report() {
     let d = center(&nowhere());
     let plan = planned(&d, &[]);

@@ -515,3 +515,80 @@ fn an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_re
     assert_eq!(of(a), ["198.51.100.0", "198.51.100.1", "198.51.100.2"]);
     assert!(of(b).is_empty());
 }
+
+#[test]
+fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
+    use farol_model::org::OrgId;
+    use farol_model::{Routing, Scope, Tlp};
+    use farol_store::{Delivery, Mark, NewMessage, OutboxState};
+    let (_dir, store) = sqlite();
+    let a = store.add_org(&org("A", &[])).unwrap();
+    let b = store.add_org(&org("B", &[])).unwrap();
+    // Events for `a` and `b` by turns (several runs), in a report left unfinished or not.
+    let write = |bytes: &[u8], orgs: &[OrgId], tlp: &str, finish: bool| {
+        let Archived::New(report) = archive(&store, "f", bytes) else { panic!() };
+        store.begin_processing(report.id).unwrap();
+        let base = Event::default();
+        let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
+        let rows = orgs.iter().enumerate().map(|(i, &o)| {
+            let ip = format!("192.0.{}.{i}", bytes[0]);
+            let mut r = record(&[("source.ip", &ip), ("time.source", "2024-06-01T10:00:00Z"), ("tlp", tlp)], 0);
+            r.routing = Routing { orgs: vec![o], scope: Scope::Org };
+            Row::new(&r, &base)
+        });
+        w.write(rows.collect(), vec![]).unwrap();
+        w.flush().unwrap();
+        if finish {
+            store.finish_processing(report.id, &Outcome::default()).unwrap();
+        }
+        report.id.0
+    };
+    let r1 = write(&[1], &[a, a, b, a, b, a, a], "AMBER", true);
+    let r2 = write(&[2], &[a, b], "AMBER", false);
+    let r3 = write(&[3], &[a, a, a], "RED", true);
+    // The unfinished report holds back the one after it.
+    assert_eq!(store.finished_through().unwrap(), r1);
+    let visible = Visibility::Scoped { inside: Some((a, Tlp::AmberStrict)), shared: None };
+    let ips = |reports: (i64, i64), limit: usize| -> Vec<String> {
+        let events = store.new_events(a, &visible, reports, limit).unwrap();
+        assert!(events.windows(2).all(|w| w[0].id < w[1].id), "in id order");
+        events.iter().map(|e| e.event.source_ip.unwrap().to_string()).collect()
+    };
+    assert_eq!(ips((0, r1), 100), ["192.0.1.0", "192.0.1.1", "192.0.1.3", "192.0.1.5", "192.0.1.6"]);
+    assert_eq!(ips((0, r1), 2), ["192.0.1.0", "192.0.1.1"]);
+    store.finish_processing(farol_model::ReportId(r2), &Outcome::default()).unwrap();
+    assert_eq!(store.finished_through().unwrap(), r3);
+    // TLP:RED is not for the organization: report 3 brings it nothing.
+    assert_eq!(ips((r1, r3), 100), ["192.0.2.0"]);
+    assert!(ips((r3, r3), 100).is_empty());
+    assert_eq!(store.report_before(Timestamp::parse("2000-01-01").unwrap()).unwrap(), 0);
+    assert_eq!(store.report_before(Timestamp::now().add_secs(60).unwrap()).unwrap(), r3);
+
+    // A digest is queued with its mark, or not at all.
+    let now = Timestamp::now();
+    let mark = Mark { org: a, email: "soc@a.example".into(), last_report: r3, last_sent: Some(now) };
+    assert_eq!(store.queue_message(&mark, &mut |_| None).unwrap(), None);
+    assert!(store.notify_marks().unwrap().is_empty() && store.outbox(None, 10).unwrap().is_empty());
+    let message = |id: i64| NewMessage {
+        org: a,
+        sender: "cert@cert.example".into(),
+        recipients: vec!["soc@a.example".into()],
+        subject: format!("#{id}"),
+        events: 6,
+        message: b"Subject: x\r\n\r\nbody\r\n".to_vec(),
+    };
+    let id = store.queue_message(&mark, &mut |id| Some(message(id))).unwrap().unwrap();
+    assert_eq!(store.notify_marks().unwrap(), std::slice::from_ref(&mark));
+    let due = store.outbox_due(now, 10).unwrap();
+    assert_eq!((due.len(), &due[0].subject, &due[0].message), (1, &format!("#{id}"), &message(id).message));
+    let later = now.add_secs(300).unwrap();
+    store.record_delivery(id, &Delivery::Retry { at: later, error: "421 busy".into() }).unwrap();
+    assert!(store.outbox_due(now, 10).unwrap().is_empty());
+    assert_eq!(store.outbox_due(later, 10).unwrap()[0].attempts, 1);
+    store.record_delivery(id, &Delivery::Sent(later)).unwrap();
+    assert!(store.outbox_due(later, 10).unwrap().is_empty());
+    let listed = &store.outbox(Some(a), 10).unwrap()[0];
+    assert_eq!((listed.state, listed.attempts, listed.last_error.as_deref()), (OutboxState::Sent, 2, None));
+    assert!(store.outbox(Some(b), 10).unwrap().is_empty());
+    assert!(store.record_delivery(id + 1, &Delivery::Sent(later)).is_err());
+}
