@@ -18,7 +18,7 @@ mod sign;
 
 use std::collections::HashMap;
 
-use farol_model::org::{Asset, Contact, Interval, Org, OrgId};
+use farol_model::org::{Asset, Contact, Interval, OrgId};
 use farol_model::{Event, Timestamp};
 use farol_store::{Inhibition, Mark, Store, StoreError, StoredEvent};
 
@@ -186,7 +186,7 @@ pub fn digests(
             let truncated = events.len() > settings.max_events;
             events.truncate(settings.max_events);
             let before = events.len();
-            events.retain(|e| !rules.iter().any(|r| mutes(r, &org, &e.event)));
+            events.retain(|e| !rules.iter().any(|r| mutes(r, org.id, &e.event)));
             digests.push(Digest {
                 org: org.id,
                 org_name: org.name.clone(),
@@ -203,8 +203,8 @@ pub fn digests(
 }
 
 /// Whether a mute rule leaves this event out of this organization's notifications.
-pub fn mutes(rule: &Inhibition, org: &Org, e: &Event) -> bool {
-    let org_matches = rule.org.is_none_or(|o| o == org.id);
+pub fn mutes(rule: &Inhibition, org: OrgId, e: &Event) -> bool {
+    let org_matches = rule.org.is_none_or(|o| o == org);
     let asset_matches = match &rule.asset {
         None => true,
         Some(Asset::Prefix(net)) => e.source_ip.is_some_and(|ip| net.contains(&ip)),
