@@ -30,6 +30,8 @@ pub struct Config {
     pub warninglists: Vec<PathBuf>,
     pub server: Server,
     pub notify: Notify,
+    /// `[incidents]`: deadlines per severity.
+    pub deadlines: farol_model::incident::Deadlines,
 }
 
 /// `[notify]`, checked: how notifications are written and where they are sent.
@@ -52,6 +54,33 @@ pub const SIGNING_PASSPHRASE_ENV: &str = "FAROL_SIGNING_PASSPHRASE";
 /// The environment variable that names the SMTP server, credentials included; it overrides
 /// `[notify] smtp_url`.
 pub const SMTP_URL_ENV: &str = "FAROL_SMTP_URL";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentsSection {
+    #[serde(default)]
+    first_response: BTreeMap<String, String>,
+    #[serde(default)]
+    resolution: BTreeMap<String, String>,
+}
+
+/// Deadlines per severity: the defaults, with what `[incidents]` gives instead.
+fn deadlines(section: &IncidentsSection, errors: &mut Vec<String>) -> farol_model::incident::Deadlines {
+    use farol_model::incident::Severity;
+    let mut d = farol_model::incident::Deadlines::default();
+    for (key, given, into) in [
+        ("first_response", &section.first_response, &mut d.first_response),
+        ("resolution", &section.resolution, &mut d.resolution),
+    ] {
+        for (severity, duration) in given {
+            match (severity.parse::<Severity>(), parse_duration(duration)) {
+                (Ok(s), Ok(secs)) => into[s as usize] = secs,
+                (Err(e), _) | (_, Err(e)) => errors.push(format!("incidents.{key}.{severity}: {e}")),
+            }
+        }
+    }
+    d
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +131,8 @@ struct File {
     server: ServerSection,
     #[serde(default)]
     notify: NotifySection,
+    #[serde(default)]
+    incidents: IncidentsSection,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -299,6 +330,7 @@ impl Config {
         };
         let server = Server { listen: section.listen, tls };
         let notify = notify_settings(dir, &parsed.center, parsed.notify, &mut errors);
+        let deadlines = deadlines(&parsed.incidents, &mut errors);
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -330,6 +362,7 @@ impl Config {
             center: parsed.center,
             server,
             notify,
+            deadlines,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -570,6 +603,12 @@ path = "data/farol.db"
 # `gpg --armor --export-secret-keys cert@cert.example` writes it; its passphrase, if any, in
 # FAROL_SIGNING_PASSPHRASE.
 # signing_key = "keys/notify-signing-key.asc"
+
+[incidents]
+# Time allowed for the first response (leaving "new") and for resolution, by severity; open
+# incidents past them are listed by `farol incident list --overdue`. The defaults:
+# first_response = {{ critical = "1h", high = "4h", medium = "1d", low = "3d" }}
+# resolution = {{ critical = "1d", high = "3d", medium = "7d", low = "30d" }}
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

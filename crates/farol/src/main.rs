@@ -80,6 +80,8 @@ enum Command {
     Notify(cmd::notify::Args),
     /// Mute rules: events left out of notifications (a known sinkhole, an accepted risk)
     Inhibition(cmd::notify::InhibitionArgs),
+    /// Open, follow and close incidents: status, severity, assignee, events, timeline
+    Incident(cmd::incident::Args),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -155,6 +157,7 @@ fn main() -> ExitCode {
         Command::User(args) => cmd::user::run(&cli.dir, args),
         Command::Notify(args) => cmd::notify::run(&cli.dir, args),
         Command::Inhibition(args) => cmd::notify::inhibition(&cli.dir, args),
+        Command::Incident(args) => cmd::incident::run(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,10 @@ pub mod export;
 mod extra;
 mod intelmq;
 pub mod kinds;
+// Its `named_enum!` serves the modules after it.
+#[macro_use]
 pub mod org;
+pub mod incident;
 pub mod parse;
 mod report;
 mod taxonomy;

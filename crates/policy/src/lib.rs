@@ -14,6 +14,7 @@
 //! - Reports, rejects and feeds (raw data of every organization) are the center's alone.
 
 use farol_model::Tlp;
+use farol_model::incident::Incident;
 use farol_model::org::{Distribution, OrgId, Role};
 use farol_store::{User, Visibility};
 
@@ -50,6 +51,8 @@ pub enum Action {
     ReadAudit(Option<OrgId>),
     /// See what notifications are due and the outbox (every organization's contacts).
     ReadNotifications,
+    /// Open, change, assign and merge incidents.
+    ManageIncidents,
 }
 
 /// The highest TLP an organization sees of the events in its own networks.
@@ -74,11 +77,22 @@ pub fn notification(org: OrgId) -> Visibility {
     Visibility::Scoped { inside: Some((org, OWN_NETWORKS)), shared: None }
 }
 
+/// Whether a viewer may see (and comment on) an incident: the center every one; an
+/// organization's users those that concern their organization, up to TLP:AMBER+STRICT, as
+/// for the events in its networks; partners none.
+pub fn incident(v: &Viewer, i: &Incident) -> bool {
+    match v.role {
+        Role::Admin | Role::Analyst => true,
+        Role::OrgAdmin | Role::OrgMember => i.orgs.contains(&v.org) && i.tlp <= OWN_NETWORKS,
+        Role::Partner => false,
+    }
+}
+
 /// Whether a viewer may do something.
 pub fn may(v: &Viewer, action: Action) -> bool {
     let center = v.role.is_center();
     match action {
-        Action::ReadReports | Action::ManageOrgs | Action::ReadNotifications => center,
+        Action::ReadReports | Action::ManageOrgs | Action::ReadNotifications | Action::ManageIncidents => center,
         Action::Upload => center || v.role == Role::Partner,
         Action::ReadOrg(org) => center || v.org == org,
         Action::ReadUsers(org) => center || (v.role == Role::OrgAdmin && v.org == org),
@@ -98,4 +112,46 @@ pub fn may(v: &Viewer, action: Action) -> bool {
 /// The organization whose audit log a viewer sees: `None` for the whole log.
 pub fn audit_scope(v: &Viewer) -> Option<OrgId> {
     (v.role != Role::Admin).then_some(v.org)
+}
+
+#[cfg(test)]
+mod tests {
+    use farol_model::incident::{Severity, Status};
+    use farol_model::{ClassificationType, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn an_incident_is_seen_by_the_center_and_the_organizations_it_concerns_up_to_amber_strict() {
+        let incident = |orgs: &[i64], tlp: Tlp| Incident {
+            id: 1,
+            title: "t".into(),
+            class: ClassificationType::Phishing,
+            severity: Severity::Medium,
+            tlp,
+            status: Status::New,
+            assignee: None,
+            orgs: orgs.iter().map(|&o| OrgId(o)).collect(),
+            events: vec![],
+            created: Timestamp::now(),
+            first_response: None,
+            closed: None,
+            merged_into: None,
+        };
+        let viewer = |org: i64, role: Role| Viewer { user: 1, org: OrgId(org), role };
+        let cases = [
+            (viewer(1, Role::Analyst), incident(&[2], Tlp::Red), true),
+            (viewer(1, Role::Admin), incident(&[], Tlp::Red), true),
+            (viewer(2, Role::OrgMember), incident(&[2, 3], Tlp::AmberStrict), true),
+            (viewer(2, Role::OrgAdmin), incident(&[2], Tlp::Clear), true),
+            (viewer(2, Role::OrgAdmin), incident(&[2], Tlp::Red), false),
+            (viewer(4, Role::OrgMember), incident(&[2, 3], Tlp::Clear), false),
+            (viewer(2, Role::Partner), incident(&[2], Tlp::Clear), false),
+        ];
+        for (v, i, expected) in cases {
+            assert_eq!(super::incident(&v, &i), expected, "{v:?} {:?} {:?}", i.orgs, i.tlp);
+        }
+        assert!(!may(&viewer(2, Role::OrgAdmin), Action::ManageIncidents));
+        assert!(may(&viewer(1, Role::Analyst), Action::ManageIncidents));
+    }
 }

@@ -13,6 +13,7 @@ mod sqlite;
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use farol_model::incident::{Entry, Incident, Status};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{
     ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Routing, Scope, Taxonomy,
@@ -376,6 +377,25 @@ pub trait Store: Send + Sync {
     /// The newest audit entries, of one organization or all.
     fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>>;
 
+    /// Opens an incident (its id is made here) with the first entry of its timeline; every
+    /// event it names must exist.
+    fn add_incident(&self, incident: &Incident, entry: &Entry) -> Result<Incident>;
+
+    fn incident(&self, id: i64) -> Result<Option<Incident>>;
+
+    /// Incidents, newest first.
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;
+
+    /// Replaces an incident's fields, organizations and events, and adds an entry to its
+    /// timeline, in one transaction.
+    fn update_incident(&self, incident: &Incident, entry: &Entry) -> Result<()>;
+
+    /// Adds an entry to an incident's timeline (a comment, correspondence).
+    fn add_entry(&self, incident: i64, entry: &Entry) -> Result<()>;
+
+    /// An incident's timeline, oldest first.
+    fn timeline(&self, incident: i64) -> Result<Vec<Entry>>;
+
     /// What every contact has been told.
     fn notify_marks(&self) -> Result<Vec<Mark>>;
 
@@ -421,6 +441,17 @@ pub trait Store: Send + Sync {
 
     /// Removes a mute rule; false when there was none.
     fn remove_inhibition(&self, id: i64) -> Result<bool>;
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// Those that concern this organization.
+    pub org: Option<OrgId>,
+    pub status: Option<Status>,
+    /// Open ones only (new, open, stalled).
+    pub open: bool,
+    pub limit: usize,
 }
 
 /// Sizes of what is stored.

@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod events;
+pub mod incident;
 pub mod ingest;
 pub mod init;
 pub mod ipdata;

@@ -3,6 +3,7 @@
 mod accounts;
 mod constituency;
 mod events;
+mod incidents;
 mod notify;
 
 use std::io::Read;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use farol_model::incident::{Entry, Incident};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -17,9 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
-    Archived, AuditEntry, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, Inhibition, Mark, NewDataset,
-    NewMessage, NewReport, OutboxMessage, Outcome, Rerouted, Result, Session, Store, StoreError, StoredEvent, Tally,
-    Token, Totals, User, Visibility,
+    Archived, AuditEntry, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, IncidentFilter, Inhibition,
+    Mark, NewDataset, NewMessage, NewReport, OutboxMessage, Outcome, Rerouted, Result, Session, Store, StoreError,
+    StoredEvent, Tally, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -30,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration4.sql"),
     include_str!("migration5.sql"),
     include_str!("migration6.sql"),
+    include_str!("migration7.sql"),
 ];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
@@ -321,6 +324,7 @@ impl Store for SqliteStore {
                     params![id.0, now, e],
                 )?,
             };
+            incidents::relink(&tx, id.0)?;
             tx.commit()?;
             load_report(c, id)
         })
@@ -520,6 +524,30 @@ impl Store for SqliteStore {
 
     fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>> {
         self.with(|c| accounts::audit_log(c, org, limit))
+    }
+
+    fn add_incident(&self, incident: &Incident, entry: &Entry) -> Result<Incident> {
+        self.with(|c| incidents::add_incident(c, incident, entry))
+    }
+
+    fn incident(&self, id: i64) -> Result<Option<Incident>> {
+        self.with(|c| incidents::incident(c, id))
+    }
+
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>> {
+        self.with(|c| incidents::incidents(c, filter))
+    }
+
+    fn update_incident(&self, incident: &Incident, entry: &Entry) -> Result<()> {
+        self.with(|c| incidents::update_incident(c, incident, entry))
+    }
+
+    fn add_entry(&self, incident: i64, entry: &Entry) -> Result<()> {
+        self.with(|c| incidents::add_entry(c, incident, entry))
+    }
+
+    fn timeline(&self, incident: i64) -> Result<Vec<Entry>> {
+        self.with(|c| incidents::timeline(c, incident))
     }
 
     fn notify_marks(&self) -> Result<Vec<Mark>> {
