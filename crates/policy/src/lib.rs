@@ -14,7 +14,7 @@
 //! - Reports, rejects and feeds (raw data of every organization) are the center's alone.
 
 use farol_model::Tlp;
-use farol_model::incident::Incident;
+use farol_model::incident::{EntryKind, Incident};
 use farol_model::org::{Distribution, OrgId, Role};
 use farol_store::{User, Visibility};
 
@@ -88,6 +88,19 @@ pub fn incident(v: &Viewer, i: &Incident) -> bool {
     }
 }
 
+/// Whether a viewer who may see an incident sees an entry of its timeline, written by `author`
+/// (organization and role; `None`: the command line, run by the center). The center sees every
+/// entry; an organization's users the comments and correspondence of the center and of their
+/// own organization: other entries may name other organizations, and other organizations'
+/// comments are theirs.
+pub fn entry(v: &Viewer, kind: EntryKind, author: Option<(OrgId, Role)>) -> bool {
+    if v.role.is_center() {
+        return true;
+    }
+    let conversation = matches!(kind, EntryKind::Comment | EntryKind::Correspondence);
+    conversation && author.is_none_or(|(org, role)| role.is_center() || org == v.org)
+}
+
 /// Whether a viewer may do something.
 pub fn may(v: &Viewer, action: Action) -> bool {
     let center = v.role.is_center();
@@ -152,6 +165,13 @@ mod tests {
             assert_eq!(super::incident(&v, &i), expected, "{v:?} {:?} {:?}", i.orgs, i.tlp);
         }
         assert!(!may(&viewer(2, Role::OrgAdmin), Action::ManageIncidents));
+        let member = viewer(2, Role::OrgMember);
+        assert!(entry(&member, EntryKind::Comment, None));
+        assert!(entry(&member, EntryKind::Comment, Some((OrgId(1), Role::Analyst))));
+        assert!(entry(&member, EntryKind::Correspondence, Some((OrgId(2), Role::OrgAdmin))));
+        assert!(!entry(&member, EntryKind::Comment, Some((OrgId(3), Role::OrgAdmin))), "another organization's");
+        assert!(!entry(&member, EntryKind::Change, None), "changes may name other organizations");
+        assert!(entry(&viewer(1, Role::Analyst), EntryKind::Change, Some((OrgId(3), Role::OrgAdmin))));
         assert!(may(&viewer(1, Role::Analyst), Action::ManageIncidents));
     }
 }

@@ -42,6 +42,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens", get(tokens).post(new_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(audit))
+        .route("/incidents", get(incidents))
+        .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/comments", axum::routing::post(comment))
         .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "no such API route; see /api/v1/openapi.json") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
@@ -469,4 +472,43 @@ async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respon
         })
         .collect();
     Ok(Json(json!({ "audit": entries })).into_response())
+}
+
+async fn incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let list = app.visible_incidents(&p).await?;
+    Ok(Json(json!({ "incidents": list.iter().map(crate::incidents::incident_json).collect::<Vec<_>>() }))
+        .into_response())
+}
+
+async fn incident(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let view = app.incident_view(&p, id(&raw)?).await?;
+    Ok(Json(view.json()).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewComment {
+    text: String,
+}
+
+async fn comment(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    write_allowed(&p, &headers)?;
+    let id = id(&raw)?;
+    let new: NewComment = json_body(&body, r#"{"text"}"#)?;
+    let e = app.comment(&p, addr, id, &new.text).await?;
+    let v = json!({ "at": e.at.to_rfc3339(), "kind": e.kind.as_str(), "by": p.user.email, "text": e.text });
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }

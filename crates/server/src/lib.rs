@@ -7,6 +7,7 @@ mod accounts;
 mod api;
 pub mod auth;
 mod dashboard;
+mod incidents;
 mod metrics;
 mod openapi;
 mod portal;

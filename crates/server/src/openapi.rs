@@ -52,6 +52,15 @@ pub(crate) const ROUTES: &[(&str, &str, &str, bool, &str)] = &[
     ("post", "/tokens", "Make an API token; its secret is in the answer, once", true, "NewToken"),
     ("delete", "/tokens/{id}", "Revoke one of the caller's tokens", true, ""),
     ("get", "/audit", "The audit log (admins; an org-admin sees its organization's)", false, "Audit"),
+    ("get", "/incidents", "The incidents the caller may see, newest first", false, "Incidents"),
+    (
+        "get",
+        "/incidents/{id}",
+        "One incident with the timeline entries the caller may see; 404 otherwise",
+        false,
+        "IncidentDetail",
+    ),
+    ("post", "/incidents/{id}/comments", "Comment on an incident the caller may see", true, "NewComment"),
 ];
 
 fn object(props: &[(&str, Value)]) -> Value {
@@ -81,7 +90,7 @@ pub(crate) fn document() -> Value {
         let mut responses = Map::new();
         let ok = match (*method, *answer) {
             ("delete", _) => ("204", json!({ "description": "Done" })),
-            (_, made @ ("NewToken" | "NewUser")) => (
+            (_, made @ ("NewToken" | "NewUser" | "NewComment")) => (
                 "201",
                 json!({ "description": "Made", "content": { "application/json": {
                 "schema": { "$ref": format!("#/components/schemas/{made}") } } } }),
@@ -161,6 +170,11 @@ pub(crate) fn document() -> Value {
                     "password": { "type": "string", "minLength": 12 } } }));
             op["responses"]["409"] = error.clone();
         }
+        if *path == "/incidents/{id}/comments" {
+            op["requestBody"] =
+                json_body(json!({ "type": "object", "required": ["text"], "additionalProperties": false,
+                "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 10000 } } }));
+        }
         if *path == "/users/{id}" {
             op["requestBody"] = json_body(json!({ "type": "object", "additionalProperties": false,
                 "properties": { "role": roles, "disabled": { "type": "boolean" } } }));
@@ -193,6 +207,22 @@ pub(crate) fn document() -> Value {
         ("role", text.clone()),
         ("disabled", json!({ "type": "boolean" })),
     ]);
+    let entry = object(&[("at", text.clone()), ("kind", text.clone()), ("by", text.clone()), ("text", text.clone())]);
+    let incident = object(&[
+        ("id", int.clone()),
+        ("title", text.clone()),
+        ("class", text.clone()),
+        ("severity", json!({ "enum": ["low", "medium", "high", "critical"] })),
+        ("tlp", text.clone()),
+        ("status", json!({ "enum": ["new", "open", "stalled", "resolved", "rejected"] })),
+        ("created", text.clone()),
+        ("first_response", opt_text.clone()),
+        ("closed", opt_text.clone()),
+        ("orgs", json!({ "type": "array", "items": { "type": "integer" } })),
+        ("events", json!({ "type": "array", "items": { "type": "integer" } })),
+    ]);
+    let mut incident_detail = incident.clone();
+    incident_detail["properties"]["timeline"] = json!({ "type": "array", "items": entry });
     let mut new_user = user.clone();
     new_user["properties"]["password"] = json!({ "type": "string", "description": "The password made for the user when none was given, shown this once" });
     let mut new_token = token.clone();
@@ -229,6 +259,10 @@ pub(crate) fn document() -> Value {
                 "NewToken": new_token,
                 "Tokens": list("tokens", "Token"),
                 "Audit": { "type": "object" },
+                "Incident": incident.clone(),
+                "Incidents": list("incidents", "Incident"),
+                "IncidentDetail": incident_detail,
+                "NewComment": entry.clone(),
             },
         },
     })

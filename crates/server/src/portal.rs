@@ -41,6 +41,8 @@ pub(crate) fn templates() -> Environment<'static> {
         ("audit.html", include_str!("../templates/audit.html")),
         ("notifications.html", include_str!("../templates/notifications.html")),
         ("notification.html", include_str!("../templates/notification.html")),
+        ("incidents.html", include_str!("../templates/incidents.html")),
+        ("incident.html", include_str!("../templates/incident.html")),
         ("error.html", include_str!("../templates/error.html")),
     ] {
         env.add_template(name, text).unwrap_or_else(|e| panic!("template {name}: {e}"));
@@ -65,6 +67,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(audit))
         .route("/notifications", get(notifications))
+        .route("/incidents", get(incidents))
+        .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/comments", post(comment))
         .route("/notifications/preview", get(notification_preview))
         .route(
             "/static/farol.css",
@@ -939,6 +944,51 @@ async fn notification_preview(
         ),
         Ok(Some((Err(e), _))) => error_page(&app, Some(&p), Failure::internal(e.to_string())),
         Ok(None) => error_page(&app, Some(&p), Failure::not_found()),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+async fn incidents(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
+    let list = match app.visible_incidents(&p).await {
+        Ok(l) => l,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let rows: Vec<Value> = list.iter().map(|i| Value::from_serialize(crate::incidents::incident_json(i))).collect();
+    page(&app, "incidents.html", Some(&p), context! { incidents => rows })
+}
+
+async fn incident(State(app): State<Arc<App>>, Portal(p): Portal, Path(raw): Path<String>) -> Response {
+    incident_page(&app, &p, &raw, None).await
+}
+
+async fn incident_page(app: &Arc<App>, p: &Principal, raw: &str, error: Option<String>) -> Response {
+    let Ok(id) = raw.parse::<i64>() else { return error_page(app, Some(p), Failure::not_found()) };
+    match app.incident_view(p, id).await {
+        Ok(view) => page(app, "incident.html", Some(p), context! { i => Value::from_serialize(view.json()), error }),
+        Err(f) => error_page(app, Some(p), f),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CommentForm {
+    csrf: String,
+    text: String,
+}
+
+async fn comment(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<CommentForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
+    match app.comment(&p, addr, id, &form.text).await {
+        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
+        Err(f) if f.status == StatusCode::BAD_REQUEST => incident_page(&app, &p, &raw, Some(f.message)).await,
         Err(f) => error_page(&app, Some(&p), f),
     }
 }

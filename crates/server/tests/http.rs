@@ -28,6 +28,9 @@ const ROUTES: &[&str] = &[
     "/audit",
     "/notifications",
     "/notifications/preview?org=2&email=soc%40a.example",
+    "/incidents",
+    "/incidents/1",
+    "/incidents/1/comments",
     "/healthz",
     "/metrics",
     "/static/farol.css",
@@ -44,6 +47,9 @@ const ROUTES: &[&str] = &[
     "/api/v1/tokens",
     "/api/v1/tokens/1",
     "/api/v1/audit",
+    "/api/v1/incidents",
+    "/api/v1/incidents/1",
+    "/api/v1/incidents/1/comments",
     "/api/v1/openapi.json",
     "/api/v1/nothing",
 ];
@@ -489,4 +495,131 @@ async fn the_center_previews_notifications_and_organizations_do_not_see_them() {
     let member = session(&s, "m@a.example").await;
     assert_eq!(get("/notifications", member.clone()).await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&preview, member).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_see_and_comment_on_their_own_incidents_only() {
+    use farol_model::incident::{Entry, EntryKind, Incident, Severity, Status};
+    use farol_model::{ClassificationType, Timestamp, Tlp};
+    let s = start().await;
+    let store = s.store.as_ref();
+    let center = org(store, "CERT", Sector::NationalCenter);
+    let a = org(store, "Hospital A", Sector::Health);
+    let b = org(store, "Energy B", Sector::Energy);
+    let ids = events(store, &[a, b]);
+    user(store, "ana@cert.example", center, Role::Analyst);
+    let member_a = user(store, "m@a.example", a, Role::OrgMember);
+    let member_b = user(store, "m@b.example", b, Role::OrgMember);
+    let new = |title: &str, orgs: Vec<_>, events: Vec<i64>, tlp: Tlp| {
+        let i = Incident {
+            id: 0,
+            title: title.into(),
+            class: ClassificationType::Phishing,
+            severity: Severity::High,
+            tlp,
+            status: Status::New,
+            assignee: None,
+            orgs,
+            events,
+            created: Timestamp::now(),
+            first_response: None,
+            closed: None,
+            merged_into: None,
+        };
+        let entry =
+            Entry { at: Timestamp::now(), user: None, kind: EntryKind::Created, text: format!("opened: {title}") };
+        store.add_incident(&i, &entry).unwrap().id
+    };
+    let shared = new("Phishing kit on both networks", vec![a, b], ids.clone(), Tlp::Amber);
+    let only_b = new("Only B", vec![b], vec![ids[1]], Tlp::Amber);
+    let red = new("Red for A", vec![a], vec![], Tlp::Red);
+    let at = Timestamp::now();
+    store
+        .add_entry(shared, &Entry { at, user: None, kind: EntryKind::Change, text: "concerns Energy B".into() })
+        .unwrap();
+    store
+        .add_entry(shared, &Entry { at, user: Some(member_b.id), kind: EntryKind::Comment, text: "B here".into() })
+        .unwrap();
+
+    let get = |path: String, token: String| {
+        let (http, url) = (s.http.clone(), format!("{}{path}", s.base));
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let token_a = token(store, &member_a, TokenScope::Write);
+    let (_, list) = get("/api/v1/incidents".into(), token_a.clone()).await;
+    let listed: Vec<&serde_json::Value> = list["incidents"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!((listed[0]["id"].as_i64(), &listed[0]["orgs"]), (Some(shared), &serde_json::json!([a.0])));
+    let (status, detail) = get(format!("/api/v1/incidents/{shared}"), token_a.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["events"], serde_json::json!([ids[0]]), "only the events A may see");
+    assert_eq!(detail["timeline"], serde_json::json!([]), "neither changes nor B's comments: {detail}");
+    for hidden in [only_b, red, 999] {
+        assert_eq!(get(format!("/api/v1/incidents/{hidden}"), token_a.clone()).await.0, StatusCode::NOT_FOUND);
+    }
+    // A comments; B and A each see their own organization's comments and the center's.
+    let post = |token: String, text: String| {
+        let (http, url) = (s.http.clone(), format!("{}/api/v1/incidents/{shared}/comments", s.base));
+        async move {
+            http.post(url).bearer_auth(token).json(&serde_json::json!({ "text": text })).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(post(token_a.clone(), "A here".into()).await, StatusCode::CREATED);
+    assert_eq!(post(token_a.clone(), " ".into()).await, StatusCode::BAD_REQUEST);
+    assert_eq!(post(token_a.clone(), "x".repeat(10_001)).await, StatusCode::BAD_REQUEST);
+    let read_only = token(store, &member_a, TokenScope::Read);
+    assert_eq!(post(read_only, "no".into()).await, StatusCode::FORBIDDEN);
+    let (_, detail) = get(format!("/api/v1/incidents/{shared}"), token_a.clone()).await;
+    let texts = |d: &serde_json::Value| {
+        d["timeline"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["by"], e["text"])).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&detail), ["\"m@a.example\": \"A here\""]);
+    let token_b = token(store, &member_b, TokenScope::Read);
+    let (_, detail) = get(format!("/api/v1/incidents/{shared}"), token_b).await;
+    assert_eq!(texts(&detail), ["\"m@b.example\": \"B here\""]);
+    let analyst = token(store, &store.user_by_email("ana@cert.example").unwrap().unwrap(), TokenScope::Read);
+    let (_, detail) = get(format!("/api/v1/incidents/{shared}"), analyst).await;
+    assert_eq!(detail["timeline"].as_array().unwrap().len(), 4, "the center sees everything: {detail}");
+    assert_eq!(detail["orgs"], serde_json::json!([a.0, b.0]));
+
+    // The portal: the same view, and comments need the session's CSRF token.
+    let cookie = session(&s, "m@a.example").await;
+    let page = s.http.get(format!("{}/incidents/{shared}", s.base)).header("cookie", &cookie).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Phishing kit on both networks") && html.contains("A here") && !html.contains("B here"),
+        "{html}"
+    );
+    let form = |csrf: String| {
+        let (http, url, cookie) = (s.http.clone(), format!("{}/incidents/{shared}/comments", s.base), cookie.clone());
+        async move {
+            http.post(url)
+                .header("cookie", cookie)
+                .form(&[("csrf", csrf.as_str()), ("text", "from the portal")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(form("wrong".into()).await, StatusCode::FORBIDDEN);
+    assert_eq!(form(csrf_of(&s, &cookie).await).await, StatusCode::SEE_OTHER);
+    let html = s
+        .http
+        .get(format!("{}/incidents", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Phishing kit on both networks") && !html.contains("Only B") && !html.contains("Red for A"),
+        "{html}"
+    );
 }
