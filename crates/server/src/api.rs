@@ -42,7 +42,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens", get(tokens).post(new_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(audit))
-        .route("/incidents", get(incidents))
+        .route("/incidents", get(incidents).post(report_incident))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/comments", axum::routing::post(comment))
         .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
@@ -509,6 +509,19 @@ async fn comment(
     let id = id(&raw)?;
     let new: NewComment = json_body(&body, r#"{"text"}"#)?;
     let e = app.comment(&p, addr, id, &new.text).await?;
-    let v = json!({ "at": e.at.to_rfc3339(), "kind": e.kind.as_str(), "by": p.user.email, "text": e.text });
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok((StatusCode::CREATED, Json(crate::incidents::entry_json(&e, &p.user.email))).into_response())
+}
+
+async fn report_incident(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    write_allowed(&p, &headers)?;
+    let report: crate::incidents::Report =
+        json_body(&body, r#"{"title", "description", "class" (optional), "affected" (a list, optional)}"#)?;
+    let incident = app.report_incident(&p, addr, &report).await?;
+    Ok((StatusCode::CREATED, Json(crate::incidents::incident_json(&incident))).into_response())
 }

@@ -43,6 +43,8 @@ pub struct Config {
     pub experts: Experts,
     /// How notifications are written, for their preview in the portal.
     pub notify: Arc<Notify>,
+    /// Incident deadlines per severity.
+    pub deadlines: farol_model::incident::Deadlines,
 }
 
 /// The notification settings and templates, as `farol notify` uses them.

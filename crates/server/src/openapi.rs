@@ -54,6 +54,13 @@ pub(crate) const ROUTES: &[(&str, &str, &str, bool, &str)] = &[
     ("get", "/audit", "The audit log (admins; an org-admin sees its organization's)", false, "Audit"),
     ("get", "/incidents", "The incidents the caller may see, newest first", false, "Incidents"),
     (
+        "post",
+        "/incidents",
+        "Report an incident; an organization's report concerns that organization",
+        true,
+        "NewIncident",
+    ),
+    (
         "get",
         "/incidents/{id}",
         "One incident with the timeline entries the caller may see; 404 otherwise",
@@ -90,7 +97,7 @@ pub(crate) fn document() -> Value {
         let mut responses = Map::new();
         let ok = match (*method, *answer) {
             ("delete", _) => ("204", json!({ "description": "Done" })),
-            (_, made @ ("NewToken" | "NewUser" | "NewComment")) => (
+            (_, made @ ("NewToken" | "NewUser" | "NewComment" | "NewIncident")) => (
                 "201",
                 json!({ "description": "Made", "content": { "application/json": {
                 "schema": { "$ref": format!("#/components/schemas/{made}") } } } }),
@@ -169,6 +176,15 @@ pub(crate) fn document() -> Value {
                 "properties": { "email": { "type": "string" }, "role": roles, "org": { "type": "integer" },
                     "password": { "type": "string", "minLength": 12 } } }));
             op["responses"]["409"] = error.clone();
+        }
+        if *path == "/incidents" && *method == "post" {
+            op["requestBody"] = json_body(json!({ "type": "object", "required": ["title", "description"],
+                "additionalProperties": false, "properties": {
+                    "title": { "type": "string", "minLength": 1, "maxLength": 200 },
+                    "description": { "type": "string", "minLength": 1, "maxLength": 10000 },
+                    "class": { "type": "string", "description": "An RSIT classification type" },
+                    "affected": { "type": "array", "maxItems": 1000, "items": { "type": "string" },
+                        "description": "IP addresses, networks, domains and http(s) URLs" } } }));
         }
         if *path == "/incidents/{id}/comments" {
             op["requestBody"] =
@@ -263,6 +279,7 @@ pub(crate) fn document() -> Value {
                 "Incidents": list("incidents", "Incident"),
                 "IncidentDetail": incident_detail,
                 "NewComment": entry.clone(),
+                "NewIncident": incident.clone(),
             },
         },
     })

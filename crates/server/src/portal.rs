@@ -67,7 +67,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(audit))
         .route("/notifications", get(notifications))
-        .route("/incidents", get(incidents))
+        .route("/incidents", get(incidents).post(report_incident))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/comments", post(comment))
         .route("/notifications/preview", get(notification_preview))
@@ -328,7 +328,8 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         Err(f) => return error_page(&app, Some(&p), f),
     };
     let feeds = async { if center { app.blocking(|s| s.feed_health(Timestamp::now())).await } else { Ok(Vec::new()) } };
-    let (figures, feeds) = match tokio::try_join!(app.figures(since, q), feeds) {
+    let incidents = async { if center { app.incident_figures().await.map(Some) } else { Ok(None) } };
+    let (figures, feeds, incidents) = match tokio::try_join!(app.figures(since, q), feeds, incidents) {
         Ok(v) => v,
         Err(f) => return error_page(&app, Some(&p), f),
     };
@@ -356,6 +357,7 @@ async fn dashboard(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
         context! {
             total => t.events, by_type => by_type, by_asn => top(&t.by_asn), top_orgs => top_orgs,
             trend => trend(t, 7), since => since, feeds => feeds, org_name => name(&p.user.org),
+            incidents => incidents.map(Value::from_serialize),
         },
     )
 }
@@ -949,12 +951,49 @@ async fn notification_preview(
 }
 
 async fn incidents(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
-    let list = match app.visible_incidents(&p).await {
+    incidents_page(&app, &p, None).await
+}
+
+async fn incidents_page(app: &Arc<App>, p: &Principal, error: Option<String>) -> Response {
+    let list = match app.visible_incidents(p).await {
         Ok(l) => l,
-        Err(f) => return error_page(&app, Some(&p), f),
+        Err(f) => return error_page(app, Some(p), f),
     };
     let rows: Vec<Value> = list.iter().map(|i| Value::from_serialize(crate::incidents::incident_json(i))).collect();
-    page(&app, "incidents.html", Some(&p), context! { incidents => rows })
+    page(app, "incidents.html", Some(p), context! { incidents => rows, error })
+}
+
+#[derive(serde::Deserialize)]
+struct ReportForm {
+    csrf: String,
+    title: String,
+    description: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    affected: String,
+}
+
+async fn report_incident(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    axum::Form(form): axum::Form<ReportForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    let report = crate::incidents::Report {
+        title: form.title,
+        description: form.description,
+        class: Some(form.class),
+        affected: form.affected.lines().map(str::to_owned).collect(),
+    };
+    match app.report_incident(&p, addr, &report).await {
+        Ok(i) => Redirect::to(&format!("/incidents/{}", i.id)).into_response(),
+        Err(f) if f.status == StatusCode::BAD_REQUEST => incidents_page(&app, &p, Some(f.message)).await,
+        Err(f) => error_page(&app, Some(&p), f),
+    }
 }
 
 async fn incident(State(app): State<Arc<App>>, Portal(p): Portal, Path(raw): Path<String>) -> Response {

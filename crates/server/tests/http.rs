@@ -336,10 +336,12 @@ async fn the_dashboard_counts_what_each_user_may_see() {
     let energy = analyst.find("Energy B").unwrap();
     assert!(hospital < energy, "the most affected organization comes first");
     assert!(analyst.contains("infected-system"));
+    assert!(analyst.contains("0 open (0 past a deadline)"), "the center's incident figures: {analyst}");
 
     let member = page(session(&s, "m@b.example").await).await;
     assert!(member.contains("1 event in the networks of <strong>Energy B</strong>"), "{member}");
     assert!(!member.contains("Hospital A") && member.contains("<svg"), "{member}");
+    assert!(!member.contains("Median time to first response"), "incident figures are the center's");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

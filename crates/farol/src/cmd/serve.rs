@@ -49,6 +49,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             templates: farol_notify::Templates::load(Some(&config.notify.templates))
                 .map_err(|e| Usage(e.to_string()))?,
         }),
+        deadlines: config.deadlines,
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
     let notifier = notifier(&config)?;

@@ -102,7 +102,14 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
         settings: farol_notify::Settings { center: "CERT Test".into(), ..Default::default() },
         templates: farol_notify::Templates::load(None).unwrap(),
     });
-    let config = Config { center: "CERT Test".into(), tls, feeds, experts: Arc::new(|_: &Feed| Vec::new()), notify };
+    let config = Config {
+        center: "CERT Test".into(),
+        tls,
+        feeds,
+        experts: Arc::new(|_: &Feed| Vec::new()),
+        notify,
+        deadlines: Default::default(),
+    };
     let app = App::new(Arc::clone(&store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("{scheme}://{}", listener.local_addr().unwrap());
