@@ -22,6 +22,9 @@ step "$farol" -d "$dir" events --limit 8
 step "$farol" -d "$dir" events --asn 3243 --type infected-system --limit 5
 step "$farol" -d "$dir" events --org "Universidade Exemplo" --limit 3
 step "$farol" -d "$dir" lookup 193.136.119.242
+# The e-mail each organization's contact would get now (nothing is sent: that needs
+# [notify] from and an SMTP server in farol.toml).
+step "$farol" -d "$dir" notify --dry-run
 step "$farol" -d "$dir" org list
 step "$farol" -d "$dir" reports
 step "$farol" -d "$dir" reports show 1 --rejects 5
