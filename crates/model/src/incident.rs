@@ -88,6 +88,35 @@ pub enum Overdue {
 }
 
 impl Incident {
+    /// A new incident: not yet stored (id 0), new, unassigned, with no organizations or events.
+    pub fn new(title: &str, class: ClassificationType, severity: Severity, tlp: Tlp, created: Timestamp) -> Incident {
+        Incident {
+            id: 0,
+            title: title.to_owned(),
+            class,
+            severity,
+            tlp,
+            status: Status::New,
+            assignee: None,
+            orgs: Vec::new(),
+            events: Vec::new(),
+            created,
+            first_response: None,
+            closed: None,
+            merged_into: None,
+        }
+    }
+
+    /// Moves to a status (which [`Status::may_become`] allows), keeping the first response and
+    /// the closing time: leaving "new" is the first response; reopening clears the closing.
+    pub fn set_status(&mut self, to: Status, now: Timestamp) {
+        if self.status == Status::New {
+            self.first_response.get_or_insert(now);
+        }
+        self.closed = if to.is_open() { None } else { Some(now) };
+        self.status = to;
+    }
+
     /// The deadline this incident has missed at `now`, if any (closed incidents have none).
     pub fn overdue(&self, deadlines: &Deadlines, now: Timestamp) -> Option<Overdue> {
         if !self.status.is_open() {
@@ -103,6 +132,15 @@ impl Incident {
             None
         }
     }
+}
+
+/// A title as given: one line of 1 to 200 characters, trimmed.
+pub fn check_title(title: &str) -> Result<String, String> {
+    let t = title.trim();
+    if t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control) {
+        return Err("a title is one line of 1 to 200 characters".to_owned());
+    }
+    Ok(t.to_owned())
 }
 
 /// One entry of an incident's timeline.
@@ -160,21 +198,7 @@ mod tests {
     #[test]
     fn deadlines_follow_the_severity() {
         let created = Timestamp::parse("2026-11-29T10:00:00Z").unwrap();
-        let mut i = Incident {
-            id: 1,
-            title: "t".into(),
-            class: ClassificationType::InfectedSystem,
-            severity: Severity::High,
-            tlp: Tlp::Amber,
-            status: Status::New,
-            assignee: None,
-            orgs: vec![],
-            events: vec![],
-            created,
-            first_response: None,
-            closed: None,
-            merged_into: None,
-        };
+        let mut i = Incident::new("t", ClassificationType::InfectedSystem, Severity::High, Tlp::Amber, created);
         let d = Deadlines::default();
         let at = |h: i64| created.add_secs(h * 3600).unwrap();
         assert_eq!(i.overdue(&d, at(4)), None);
@@ -182,11 +206,13 @@ mod tests {
         i.first_response = Some(at(1));
         assert_eq!(i.overdue(&d, at(5)), None);
         assert_eq!(i.overdue(&d, at(73)), Some(Overdue::Resolution));
-        i.status = Status::Resolved;
-        assert_eq!(i.overdue(&d, at(73)), None);
-        i.severity = Severity::Critical;
-        i.status = Status::Open;
-        i.first_response = None;
-        assert_eq!(i.overdue(&d, at(2)), Some(Overdue::FirstResponse));
+        i.set_status(Status::Resolved, at(73));
+        assert_eq!(i.overdue(&d, at(74)), None);
+        i.set_status(Status::Open, at(80));
+        assert_eq!((i.first_response, i.closed), (Some(at(1)), None), "reopening keeps the first response");
+        let mut critical = Incident::new("c", ClassificationType::Ddos, Severity::Critical, Tlp::Amber, created);
+        assert_eq!(critical.overdue(&d, at(2)), Some(Overdue::FirstResponse));
+        critical.set_status(Status::Rejected, at(3));
+        assert_eq!((critical.first_response, critical.closed), (Some(at(3)), Some(at(3))));
     }
 }

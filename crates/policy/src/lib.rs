@@ -129,7 +129,7 @@ pub fn audit_scope(v: &Viewer) -> Option<OrgId> {
 
 #[cfg(test)]
 mod tests {
-    use farol_model::incident::{Severity, Status};
+    use farol_model::incident::Severity;
     use farol_model::{ClassificationType, Timestamp};
 
     use super::*;
@@ -137,19 +137,8 @@ mod tests {
     #[test]
     fn an_incident_is_seen_by_the_center_and_the_organizations_it_concerns_up_to_amber_strict() {
         let incident = |orgs: &[i64], tlp: Tlp| Incident {
-            id: 1,
-            title: "t".into(),
-            class: ClassificationType::Phishing,
-            severity: Severity::Medium,
-            tlp,
-            status: Status::New,
-            assignee: None,
             orgs: orgs.iter().map(|&o| OrgId(o)).collect(),
-            events: vec![],
-            created: Timestamp::now(),
-            first_response: None,
-            closed: None,
-            merged_into: None,
+            ..Incident::new("t", ClassificationType::Phishing, Severity::Medium, tlp, Timestamp::now())
         };
         let viewer = |org: i64, role: Role| Viewer { user: 1, org: OrgId(org), role };
         let cases = [

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use farol_model::incident::{Entry, EntryKind, Incident, Severity, Status};
+use farol_model::incident::{Entry, EntryKind, Incident, Severity, Status, check_title};
 use farol_model::org::Asset;
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use farol_store::IncidentFilter;
@@ -68,10 +68,7 @@ const MAX_AFFECTED: usize = 1000;
 impl Report {
     /// The incident and its first entry, or what is wrong with the report.
     fn check(&self, p: &Principal, now: Timestamp) -> Result<(Incident, Entry), Failure> {
-        let title = self.title.trim();
-        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
-            return Err(Failure::bad("title: one line of 1 to 200 characters"));
-        }
+        let title = check_title(&self.title).map_err(|e| Failure::bad(format!("title: {e}")))?;
         let description = self.description.trim().replace("\r\n", "\n");
         if description.is_empty() || description.chars().count() > MAX_COMMENT {
             return Err(Failure::bad(format!("description: 1 to {MAX_COMMENT} characters")));
@@ -100,22 +97,10 @@ impl Report {
             }
             affected.push(a.to_owned());
         }
-        let center = p.viewer.role.is_center();
-        let incident = Incident {
-            id: 0,
-            title: title.to_owned(),
-            class,
-            severity: Severity::Medium,
-            tlp: Tlp::Amber,
-            status: Status::New,
-            assignee: None,
-            orgs: if center { Vec::new() } else { vec![p.viewer.org] },
-            events: Vec::new(),
-            created: now,
-            first_response: None,
-            closed: None,
-            merged_into: None,
-        };
+        let mut incident = Incident::new(&title, class, Severity::Medium, Tlp::Amber, now);
+        if !p.viewer.role.is_center() {
+            incident.orgs.push(p.viewer.org);
+        }
         let mut text = description;
         if !affected.is_empty() {
             text = format!("{text}\n\nAffected:\n{}", affected.join("\n"));
@@ -279,19 +264,10 @@ mod tests {
     fn the_center_s_figures_count_open_incidents_and_median_times() {
         let at = |s: &str| Timestamp::parse(s).unwrap();
         let incident = |class, status, created: &str, responded: Option<&str>, closed: Option<&str>| Incident {
-            id: 1,
-            title: "t".into(),
-            class,
-            severity: Severity::Medium,
-            tlp: Tlp::Amber,
             status,
-            assignee: None,
-            orgs: vec![],
-            events: vec![],
-            created: at(created),
             first_response: responded.map(at),
             closed: closed.map(at),
-            merged_into: None,
+            ..Incident::new("t", class, Severity::Medium, Tlp::Amber, at(created))
         };
         use ClassificationType::{Phishing, Scanner};
         let all = [

@@ -501,7 +501,7 @@ async fn the_center_previews_notifications_and_organizations_do_not_see_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizations_see_and_comment_on_their_own_incidents_only() {
-    use farol_model::incident::{Entry, EntryKind, Incident, Severity, Status};
+    use farol_model::incident::{Entry, EntryKind, Incident, Severity};
     use farol_model::{ClassificationType, Timestamp, Tlp};
     let s = start().await;
     let store = s.store.as_ref();
@@ -514,19 +514,9 @@ async fn organizations_see_and_comment_on_their_own_incidents_only() {
     let member_b = user(store, "m@b.example", b, Role::OrgMember);
     let new = |title: &str, orgs: Vec<_>, events: Vec<i64>, tlp: Tlp| {
         let i = Incident {
-            id: 0,
-            title: title.into(),
-            class: ClassificationType::Phishing,
-            severity: Severity::High,
-            tlp,
-            status: Status::New,
-            assignee: None,
             orgs,
             events,
-            created: Timestamp::now(),
-            first_response: None,
-            closed: None,
-            merged_into: None,
+            ..Incident::new(title, ClassificationType::Phishing, Severity::High, tlp, Timestamp::now())
         };
         let entry =
             Entry { at: Timestamp::now(), user: None, kind: EntryKind::Created, text: format!("opened: {title}") };

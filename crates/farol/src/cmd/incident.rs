@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use farol_model::incident::{Entry, EntryKind, Incident, Overdue, Severity, Status};
+use farol_model::incident::{Entry, EntryKind, Incident, Overdue, Severity, Status, check_title};
 use farol_model::org::OrgId;
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use farol_store::{IncidentFilter, Store, Visibility};
@@ -126,21 +126,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                     "unknown class {class:?}: a classification type such as phishing, infected-system or ddos"
                 ))
             })?;
-            let mut incident = Incident {
-                id: 0,
-                title: check_title(&title)?,
-                class,
-                severity,
-                tlp,
-                status: Status::New,
-                assignee: assign.as_deref().map(|a| analyst(&store, a)).transpose()?,
-                orgs: org.iter().map(|o| super::org::find(&store, o).map(|o| o.id)).collect::<Result<_>>()?,
-                events: Vec::new(),
-                created: now,
-                first_response: None,
-                closed: None,
-                merged_into: None,
-            };
+            let title = check_title(&title).map_err(Usage)?;
+            let mut incident = Incident::new(&title, class, severity, tlp, now);
+            incident.assignee = assign.as_deref().map(|a| analyst(&store, a)).transpose()?;
+            incident.orgs = org.iter().map(|o| super::org::find(&store, o).map(|o| o.id)).collect::<Result<_>>()?;
             add_events(&store, &mut incident, &event)?;
             let mut text = format!("opened: {} ({}, {})", incident.title, incident.class, incident.severity);
             if let Some(note) = note {
@@ -228,7 +217,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                         i.status
                     )));
                 }
-                set_status(&mut i, to, now);
+                i.set_status(to, now);
                 changes.push(format!("status: {} → {to}", before.status));
             }
             if let Some(s) = severity.filter(|s| *s != i.severity) {
@@ -240,7 +229,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                 i.tlp = t;
             }
             if let Some(t) = title {
-                i.title = check_title(&t)?;
+                i.title = check_title(&t).map_err(Usage)?;
                 changes.push(format!("title: {}", i.title));
             }
             if let Some(a) = assign {
@@ -319,7 +308,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             )?;
             source.merged_into = Some(into);
             if source.status.is_open() {
-                set_status(&mut source, Status::Rejected, now);
+                source.set_status(Status::Rejected, now);
             }
             store.update_incident(&source, &entry(EntryKind::Merge, format!("merged into incident {into}")))?;
             println!("incident {from} merged into {into}");
@@ -330,14 +319,6 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
 
 fn find(store: &dyn Store, id: i64) -> Result<Incident> {
     store.incident(id)?.ok_or_else(|| Missing(format!("no incident {id}: `farol incident list` shows them")).into())
-}
-
-fn check_title(title: &str) -> Result<String> {
-    let t = title.trim();
-    if t.is_empty() || t.chars().count() > 200 || t.chars().any(char::is_control) {
-        anyhow::bail!(Usage("a title is one line of 1 to 200 characters".into()));
-    }
-    Ok(t.to_owned())
 }
 
 /// A user of the center who can handle incidents.
@@ -363,14 +344,6 @@ fn add_events(store: &dyn Store, i: &mut Incident, events: &[i64]) -> Result<()>
         }
     }
     Ok(())
-}
-
-fn set_status(i: &mut Incident, to: Status, now: Timestamp) {
-    if i.status == Status::New {
-        i.first_response.get_or_insert(now);
-    }
-    i.closed = if to.is_open() { None } else { Some(now) };
-    i.status = to;
 }
 
 fn late_text(late: Overdue) -> &'static str {
