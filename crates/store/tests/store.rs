@@ -592,3 +592,51 @@ fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
     assert!(store.outbox(Some(b), 10).unwrap().is_empty());
     assert!(store.record_delivery(id + 1, &Delivery::Sent(later)).is_err());
 }
+
+#[test]
+fn incidents_are_listed_with_their_own_organizations_and_events() {
+    use farol_model::incident::{Entry, EntryKind, Incident, Severity};
+    use farol_model::{ClassificationType, Tlp};
+    use farol_store::IncidentFilter;
+    let (_dir, store) = sqlite();
+    let orgs: Vec<_> = ["A", "B", "C"].iter().map(|n| store.add_org(&org(n, &[])).unwrap()).collect();
+    let Archived::New(report) = archive(&store, "f", b"x") else { panic!() };
+    store.begin_processing(report.id).unwrap();
+    let base = Event::default();
+    let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
+    let rows = (0..4)
+        .map(|i| {
+            Row::new(
+                &record(&[("source.ip", &format!("192.0.2.{i}")), ("time.source", "2024-06-01T10:00:00Z")], 0),
+                &base,
+            )
+        })
+        .collect();
+    w.write(rows, vec![]).unwrap();
+    w.flush().unwrap();
+    let events: Vec<i64> = store.events_after(0, 10).unwrap().iter().map(|e| e.id).collect();
+    let now = Timestamp::now();
+    let entry = Entry { at: now, user: None, kind: EntryKind::Created, text: "opened".into() };
+    let links =
+        [(vec![orgs[0], orgs[1]], vec![events[0]]), (vec![], vec![]), (vec![orgs[1]], vec![events[1], events[3]])];
+    for (n, (o, e)) in links.iter().enumerate() {
+        let i = Incident {
+            orgs: o.clone(),
+            events: e.clone(),
+            ..Incident::new(&format!("#{n}"), ClassificationType::Scanner, Severity::Low, Tlp::Amber, now)
+        };
+        store.add_incident(&i, &entry).unwrap();
+    }
+    let listed = |org| {
+        let filter = IncidentFilter { org, limit: 10, ..IncidentFilter::default() };
+        store.incidents(&filter).unwrap().into_iter().map(|i| (i.title, i.orgs, i.events)).collect::<Vec<_>>()
+    };
+    let expected: Vec<_> =
+        links.iter().enumerate().rev().map(|(n, (o, e))| (format!("#{n}"), o.clone(), e.clone())).collect();
+    assert_eq!(listed(None), expected, "newest first, each with its own links");
+    assert_eq!(listed(Some(orgs[1])), [expected[0].clone(), expected[2].clone()]);
+    assert!(listed(Some(orgs[2])).is_empty());
+    let one = store.incident(3).unwrap().unwrap();
+    assert_eq!((one.orgs, one.events), (vec![orgs[1]], vec![events[1], events[3]]));
+    assert!(store.incident(4).unwrap().is_none());
+}

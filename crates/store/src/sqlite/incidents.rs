@@ -18,33 +18,54 @@ fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     )
 }
 
-fn incident_from(conn: &Connection, r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+/// An incident's fields; its organizations and events come from [`with_links`].
+fn incident_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let (class, severity, status): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(5)?);
-    let id: i64 = r.get(0)?;
-    let orgs = conn
-        .prepare_cached("SELECT org_id FROM incident_orgs WHERE incident_id = ?1 ORDER BY org_id")?
-        .query_map([id], |r| Ok(OrgId(r.get(0)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let events = conn
-        .prepare_cached("SELECT event_id FROM incident_events WHERE incident_id = ?1 ORDER BY event_id")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
     let tlp: u8 = r.get(4)?;
     Ok(Incident {
-        id,
+        id: r.get(0)?,
         title: r.get(1)?,
         class: ClassificationType::parse(&class).map(|c| c.value()).ok_or_else(|| corrupt("class", &class))?,
         severity: severity.parse::<Severity>().map_err(|_| corrupt("severity", &severity))?,
         tlp: Tlp::ALL.get(usize::from(tlp)).copied().ok_or_else(|| corrupt("tlp", &tlp.to_string()))?,
         status: status.parse::<Status>().map_err(|_| corrupt("status", &status))?,
         assignee: r.get(6)?,
-        orgs,
-        events,
+        orgs: Vec::new(),
+        events: Vec::new(),
         created: stored_time(r.get(7)?),
         first_response: r.get::<_, Option<i64>>(8)?.map(stored_time),
         closed: r.get::<_, Option<i64>>(9)?.map(stored_time),
         merged_into: r.get(10)?,
     })
+}
+
+/// Reads the organizations and events of incidents: one pass over each link table for the
+/// whole list (its range of ids), not two queries per incident.
+fn with_links(conn: &Connection, mut list: Vec<Incident>) -> Result<Vec<Incident>> {
+    let (Some(lo), Some(hi)) = (list.iter().map(|i| i.id).min(), list.iter().map(|i| i.id).max()) else {
+        return Ok(list);
+    };
+    let at: std::collections::HashMap<i64, usize> = list.iter().enumerate().map(|(n, i)| (i.id, n)).collect();
+    let mut orgs = conn.prepare_cached(
+        "SELECT incident_id, org_id FROM incident_orgs WHERE incident_id BETWEEN ?1 AND ?2 ORDER BY incident_id, org_id",
+    )?;
+    let mut rows = orgs.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        if let Some(&n) = at.get(&r.get::<_, i64>(0)?) {
+            list[n].orgs.push(OrgId(r.get(1)?));
+        }
+    }
+    let mut events = conn.prepare_cached(
+        "SELECT incident_id, event_id FROM incident_events WHERE incident_id BETWEEN ?1 AND ?2
+         ORDER BY incident_id, event_id",
+    )?;
+    let mut rows = events.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        if let Some(&n) = at.get(&r.get::<_, i64>(0)?) {
+            list[n].events.push(r.get(1)?);
+        }
+    }
+    Ok(list)
 }
 
 /// Writes an incident's organizations and events (replacing what was there).
@@ -110,7 +131,8 @@ pub(super) fn add_incident(conn: &Connection, i: &Incident, entry: &Entry) -> Re
 
 pub(super) fn incident(conn: &Connection, id: i64) -> Result<Option<Incident>> {
     let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], |r| incident_from(conn, r)).optional()?)
+    let found = conn.query_row(&sql, [id], incident_from).optional()?;
+    Ok(with_links(conn, found.into_iter().collect())?.pop())
 }
 
 pub(super) fn incidents(conn: &Connection, f: &IncidentFilter) -> Result<Vec<Incident>> {
@@ -130,10 +152,10 @@ pub(super) fn incidents(conn: &Connection, f: &IncidentFilter) -> Result<Vec<Inc
                 f.open,
                 i64::try_from(f.limit).unwrap_or(i64::MAX)
             ],
-            |r| incident_from(conn, r),
+            incident_from,
         )?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(list)
+    with_links(conn, list)
 }
 
 pub(super) fn update_incident(conn: &Connection, i: &Incident, entry: &Entry) -> Result<()> {
