@@ -112,6 +112,10 @@ fn each_contact_is_told_once_about_each_report() {
             ("Vodafone Portugal", "50")
         ]
     );
+    let text = stdout(&farol(&d, &["notify", "--dry-run", "--show", "--org", "NOS"]));
+    for expected in ["63 infected-system (18 endereços)", "Mais frequentes: gamut (12), avalanche-andromeda (11)"] {
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+    }
     // The server is down: every message is queued and waits for a retry.
     let o = farol(&d, &["notify"]);
     assert!(o.status.success(), "{}", stderr(&o));

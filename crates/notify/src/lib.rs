@@ -163,6 +163,8 @@ pub fn digests(
         if select.org.is_some_and(|o| o != org.id) {
             continue;
         }
+        // The events last read for this organization, with the report they were read after.
+        let mut read: Option<(i64, Vec<StoredEvent>)> = None;
         for contact in &org.contacts {
             let mark = marks.get(&(org.id, contact.email.clone()));
             let last_sent = mark.and_then(|m| m.last_sent);
@@ -181,8 +183,12 @@ pub fn digests(
             if horizon <= from {
                 continue;
             }
-            let visible = farol_policy::notification(org.id);
-            let mut events = store.new_events(org.id, &visible, (from, horizon), settings.max_events + 1)?;
+            // An organization's contacts usually share a mark: its events are read once.
+            if read.as_ref().is_none_or(|(f, _)| *f != from) {
+                let visible = farol_policy::notification(org.id);
+                read = Some((from, store.new_events(org.id, &visible, (from, horizon), settings.max_events + 1)?));
+            }
+            let mut events = read.as_ref().map(|(_, e)| e.clone()).unwrap_or_default();
             let truncated = events.len() > settings.max_events;
             events.truncate(settings.max_events);
             let before = events.len();

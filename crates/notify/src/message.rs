@@ -1,7 +1,8 @@
 //! Writing a digest: the templates (shipped in English and Portuguese, each replaceable by the
 //! operator), the attachment, and the MIME message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use farol_model::Tlp;
@@ -75,7 +76,8 @@ pub struct Templates {
 /// What writes messages: the templates, and the center's key when messages are signed.
 #[derive(Debug)]
 pub struct Writer {
-    pub templates: Templates,
+    /// Shared with the portal's preview.
+    pub templates: std::sync::Arc<Templates>,
     pub signer: Option<Signer>,
 }
 
@@ -123,19 +125,23 @@ impl Templates {
     /// Writes a digest with a ticket number.
     pub fn render(&self, settings: &Settings, digest: &Digest, ticket: &str) -> Result<Rendered, TemplateError> {
         let lang = self.language(&digest.contact.language);
-        let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
+        let mut groups: BTreeMap<&str, (Group, BTreeSet<IpAddr>)> = BTreeMap::new();
         let mut tlp = Tlp::Clear;
         for e in &digest.events {
             let kind = e.event.classification_type.map_or("undetermined", |t| t.as_str());
-            let group = groups.entry(kind).or_insert_with(|| Group {
-                kind: kind.to_owned(),
-                taxonomy: e.event.classification_type.map(|t| t.taxonomy().as_str().to_owned()).unwrap_or_default(),
-                template: String::new(),
-                count: 0,
-                addresses: 0,
-                identifiers: Vec::new(),
+            let (group, addresses) = groups.entry(kind).or_insert_with(|| {
+                let group = Group {
+                    kind: kind.to_owned(),
+                    taxonomy: e.event.classification_type.map(|t| t.taxonomy().as_str().to_owned()).unwrap_or_default(),
+                    template: String::new(),
+                    count: 0,
+                    addresses: 0,
+                    identifiers: Vec::new(),
+                };
+                (group, BTreeSet::new())
             });
             group.count += 1;
+            addresses.extend(e.event.source_ip);
             if let Some(id) = e.event.classification_identifier.as_deref() {
                 match group.identifiers.iter_mut().find(|(name, _)| name == id) {
                     Some((_, n)) => *n += 1,
@@ -144,12 +150,12 @@ impl Templates {
             }
             tlp = tlp.max(e.event.tlp.unwrap_or(Tlp::Amber));
         }
-        let mut groups: Vec<Group> = groups.into_values().collect();
+        let mut groups: Vec<Group> =
+            groups.into_values().map(|(g, addresses)| Group { addresses: addresses.len(), ..g }).collect();
         for g in &mut groups {
             let own = format!("{lang}/types/{}.txt", g.kind);
             g.template = if self.has(&own) { own } else { format!("{lang}/types/default.txt") };
             g.identifiers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            g.addresses = distinct_addresses(digest, &g.kind);
         }
         groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
         let times = digest.events.iter().map(|e| e.filed);
@@ -207,18 +213,6 @@ struct Group {
     addresses: usize,
     /// `classification.identifier`s with their counts, most frequent first.
     identifiers: Vec<(String, usize)>,
-}
-
-fn distinct_addresses(digest: &Digest, kind: &str) -> usize {
-    let mut ips: Vec<_> = digest
-        .events
-        .iter()
-        .filter(|e| e.event.classification_type.map_or("undetermined", |t| t.as_str()) == kind)
-        .filter_map(|e| e.event.source_ip)
-        .collect();
-    ips.sort_unstable();
-    ips.dedup();
-    ips.len()
 }
 
 fn read_dir(root: &Path, dir: &Path, into: &mut BTreeMap<String, String>) -> Result<(), TemplateError> {

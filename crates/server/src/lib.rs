@@ -51,7 +51,7 @@ pub struct Config {
 #[derive(Debug)]
 pub struct Notify {
     pub settings: farol_notify::Settings,
-    pub templates: farol_notify::Templates,
+    pub templates: Arc<farol_notify::Templates>,
 }
 
 impl std::fmt::Debug for Config {

@@ -2,6 +2,7 @@
 //! shipped templates; `farol inhibition`: mute rules.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use farol_model::Timestamp;
@@ -68,10 +69,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             let org = args.org.as_deref().map(|o| super::org::find(&store, o)).transpose()?;
             let select = Selection { now: args.now, org: org.map(|o| o.id) };
             if args.dry_run {
-                let templates = Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?;
-                dry_run(&config, &store, &templates, select, args.show)
+                dry_run(&config, &store, &templates(&config)?, select, args.show)
             } else {
-                send(&config, &store, &writer(&config)?, select)
+                let writer = Writer { templates: Arc::new(templates(&config)?), signer: signer(&config)? };
+                send(&config, &store, &writer, select)
             }
         }
     }
@@ -117,20 +118,19 @@ fn dry_run(config: &Config, store: &dyn Store, templates: &Templates, select: Se
     Ok(())
 }
 
-/// The templates and, when configured, the signing key.
-pub fn writer(config: &Config) -> Result<Writer> {
-    let templates = Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?;
-    let signer = match &config.notify.signing_key {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let passphrase = std::env::var(SIGNING_PASSPHRASE_ENV).ok();
-            let signer = Signer::from_armored(&text, passphrase.as_deref())
-                .map_err(|e| Usage(format!("notify.signing_key {}: {e}", path.display())))?;
-            Some(signer)
-        }
-    };
-    Ok(Writer { templates, signer })
+/// The notification templates: the shipped ones and the operator's.
+pub fn templates(config: &Config) -> Result<Templates> {
+    Ok(Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?)
+}
+
+/// The signing key, when one is configured; checked by signing with it.
+pub fn signer(config: &Config) -> Result<Option<Signer>> {
+    let Some(path) = &config.notify.signing_key else { return Ok(None) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let passphrase = std::env::var(SIGNING_PASSPHRASE_ENV).ok();
+    let signer = Signer::from_armored(&text, passphrase.as_deref())
+        .map_err(|e| Usage(format!("notify.signing_key {}: {e}", path.display())))?;
+    Ok(Some(signer))
 }
 
 fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) -> Result<()> {

@@ -39,6 +39,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         .transpose()
         .map_err(|e| Usage(format!("{e} (see [server] in farol.toml)")))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Loaded once: the portal previews with them, the notification rounds write with them.
+    let templates = Arc::new(super::notify::templates(&config)?);
     let server = farol_server::Config {
         center: config.center.name.clone(),
         tls,
@@ -46,13 +48,12 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         experts: Arc::clone(&experts),
         notify: Arc::new(farol_server::Notify {
             settings: config.notify.settings.clone(),
-            templates: farol_notify::Templates::load(Some(&config.notify.templates))
-                .map_err(|e| Usage(e.to_string()))?,
+            templates: Arc::clone(&templates),
         }),
         deadlines: config.deadlines,
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
-    let notifier = notifier(&config)?;
+    let notifier = notifier(&config, templates)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -133,14 +134,14 @@ struct Notifier {
     lock: std::path::PathBuf,
 }
 
-fn notifier(config: &crate::config::Config) -> Result<Option<Notifier>> {
+fn notifier(config: &crate::config::Config, templates: Arc<farol_notify::Templates>) -> Result<Option<Notifier>> {
     let n = &config.notify;
     let (true, Some(url)) = (n.has_sender, n.smtp_url.as_deref()) else {
         eprintln!("notifications are off: set [notify] from and smtp_url in farol.toml to send them");
         return Ok(None);
     };
     Ok(Some(Notifier {
-        writer: super::notify::writer(config)?,
+        writer: farol_notify::Writer { templates, signer: super::notify::signer(config)? },
         settings: n.settings.clone(),
         mailer: farol_notify::Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?,
         lock: super::notify::lock_path(config),

@@ -100,7 +100,7 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
     let scheme = if tls.is_some() { "https" } else { "http" };
     let notify = Arc::new(farol_server::Notify {
         settings: farol_notify::Settings { center: "CERT Test".into(), ..Default::default() },
-        templates: farol_notify::Templates::load(None).unwrap(),
+        templates: Arc::new(farol_notify::Templates::load(None).unwrap()),
     });
     let config = Config {
         center: "CERT Test".into(),
