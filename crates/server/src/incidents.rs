@@ -134,9 +134,14 @@ impl App {
             self.blocking(move |s| s.incidents(&IncidentFilter { org, limit: 500, ..Default::default() })).await?;
         let center = viewer.role.is_center();
         let visible = all.into_iter().filter(|i| farol_policy::incident(&viewer, i));
-        Ok(visible
-            .map(|i| Incident { events: if center { i.events.clone() } else { Vec::new() }, ..trimmed(p, i) })
-            .collect())
+        // A listing shows an organization no events: the detail lists those it may see.
+        let listed = |mut i: Incident| {
+            if !center {
+                i.events.clear();
+            }
+            trimmed(p, i)
+        };
+        Ok(visible.map(listed).collect())
     }
 
     /// One incident as a viewer may see it; "not found" when it may not.
@@ -195,8 +200,7 @@ impl App {
     }
 }
 
-/// What an organization's users see of an incident's organizations: their own only; and of its
-/// events in a listing, none (the detail lists those they may see).
+/// What an organization's users see of an incident's organizations: their own only.
 fn trimmed(p: &Principal, mut i: Incident) -> Incident {
     if !p.viewer.role.is_center() {
         i.orgs.retain(|o| *o == p.viewer.org);

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::Result;
 use farol_model::incident::{Entry, EntryKind, Incident, Overdue, Severity, Status, check_title};
-use farol_model::org::OrgId;
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use farol_store::{IncidentFilter, Store, Visibility};
 
@@ -141,7 +140,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         Command::List { open, overdue, status, org, limit } => {
             let org = org.map(|o| super::org::find(&store, &o)).transpose()?;
             let filter = IncidentFilter { org: org.map(|o| o.id), status, open: open || overdue, limit };
-            let names = org_names(&store)?;
+            let names = super::org::names(&store)?;
             let mut table =
                 Table::new(&["id", "opened", "severity", "status", "class", "tlp", "organizations", "late", "title"]);
             for i in store.incidents(&filter)? {
@@ -169,7 +168,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         }
         Command::Show { id } => {
             let i = find(&store, id)?;
-            let names = org_names(&store)?;
+            let names = super::org::names(&store)?;
             let user = |id: Option<i64>| -> Result<String> {
                 Ok(match id {
                     None => "farol".into(),
@@ -351,9 +350,4 @@ fn late_text(late: Overdue) -> &'static str {
         Overdue::FirstResponse => "first response",
         Overdue::Resolution => "resolution",
     }
-}
-
-fn org_names(store: &dyn Store) -> Result<impl Fn(OrgId) -> String> {
-    let names: std::collections::HashMap<_, _> = store.orgs()?.into_iter().map(|o| (o.id, o.name)).collect();
-    Ok(move |o: OrgId| names.get(&o).cloned().unwrap_or_else(|| format!("org {o}")))
 }

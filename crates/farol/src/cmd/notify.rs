@@ -171,11 +171,11 @@ pub fn lock_path(config: &Config) -> std::path::PathBuf {
 
 fn outbox(store: &dyn Store, org: Option<&str>, limit: usize) -> Result<()> {
     let org = org.map(|o| super::org::find(store, o)).transpose()?;
-    let names: std::collections::HashMap<_, _> = store.orgs()?.into_iter().map(|o| (o.id, o.name)).collect();
+    let names = super::org::names(store)?;
     let mut table =
         Table::new(&["id", "queued", "organization", "to", "events", "state", "attempts", "sent / last error"]);
     for m in store.outbox(org.map(|o| o.id), limit)? {
-        let org = m.org.and_then(|o| names.get(&o).cloned()).unwrap_or_else(|| "(removed)".into());
+        let org = m.org.map_or_else(|| "(removed)".into(), &names);
         let outcome = match (m.sent_at, &m.last_error) {
             (Some(t), _) => t.to_string(),
             (None, Some(e)) => e.clone(),
@@ -301,7 +301,7 @@ pub fn inhibition(dir: &Path, args: InhibitionArgs) -> Result<()> {
             println!("mute rule {} added", rule.id);
         }
         InhibitionCommand::List => {
-            let names: std::collections::HashMap<_, _> = store.orgs()?.into_iter().map(|o| (o.id, o.name)).collect();
+            let names = super::org::names(&store)?;
             let now = Timestamp::now();
             let mut table = Table::new(&["id", "organization", "asset", "classification", "expires", "reason"]);
             for r in store.inhibitions()? {
@@ -312,7 +312,7 @@ pub fn inhibition(dir: &Path, args: InhibitionArgs) -> Result<()> {
                 };
                 table.row(vec![
                     r.id.to_string(),
-                    r.org.map_or_else(|| "(all)".into(), |o| names.get(&o).cloned().unwrap_or_default()),
+                    r.org.map_or_else(|| "(all)".into(), &names),
                     r.asset.map_or_else(|| "(any)".into(), |a| a.to_string()),
                     r.classification.unwrap_or_else(|| "(any)".into()),
                     expires,

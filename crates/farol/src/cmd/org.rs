@@ -207,6 +207,12 @@ pub fn find(store: &dyn Store, key: &str) -> Result<Org> {
         .ok_or_else(|| Missing(format!("no organization {key:?}: `farol org list` shows them")).into())
 }
 
+/// Organizations' names by id, for tables; a removed organization reads "(removed)".
+pub fn names(store: &dyn Store) -> Result<impl Fn(OrgId) -> String> {
+    let names: std::collections::HashMap<_, _> = store.orgs()?.into_iter().map(|o| (o.id, o.name)).collect();
+    Ok(move |o: OrgId| names.get(&o).cloned().unwrap_or_else(|| "(removed)".to_owned()))
+}
+
 const REROUTE_HINT: &str = "stored events keep their routing until `farol reroute`";
 
 pub fn run(dir: &Path, args: Args) -> Result<()> {
