@@ -101,17 +101,44 @@ pub fn deliver(store: &dyn Store, mailer: &Mailer, now: Timestamp) -> Result<Del
                     let attempts = m.attempts + 1;
                     tracing::info!(outbox = m.id, org = ?m.org, server = %mailer.server, attempts, %error, "notification not sent");
                     report.errors.push((m.id, error.clone()));
-                    if permanent || attempts >= MAX_ATTEMPTS {
-                        report.failed += 1;
-                        Delivery::Failed(error)
-                    } else {
-                        report.retrying += 1;
-                        let wait = BACKOFF[(attempts as usize - 1).min(BACKOFF.len() - 1)];
-                        Delivery::Retry { at: now.add_secs(wait).unwrap_or(now), error }
+                    let outcome = after_failure(attempts, permanent, error, now);
+                    match outcome {
+                        Delivery::Retry { .. } => report.retrying += 1,
+                        _ => report.failed += 1,
                     }
+                    outcome
                 }
             };
             store.record_delivery(m.id, &outcome)?;
         }
+    }
+}
+
+/// What follows a failed attempt (the `attempts`th): given up when the refusal is for good or
+/// the attempts are spent, else tried again after the backoff.
+fn after_failure(attempts: u32, permanent: bool, error: String, now: Timestamp) -> Delivery {
+    if permanent || attempts >= MAX_ATTEMPTS {
+        return Delivery::Failed(error);
+    }
+    let wait = BACKOFF[(attempts.max(1) as usize - 1).min(BACKOFF.len() - 1)];
+    Delivery::Retry { at: now.add_secs(wait).unwrap_or(now), error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_retried_with_backoff_then_given_up() {
+        let now = Timestamp::now();
+        let waits: Vec<Option<i64>> = (1..=MAX_ATTEMPTS)
+            .map(|n| match after_failure(n, false, "421 busy".into(), now) {
+                Delivery::Retry { at, .. } => Some((at.micros() - now.micros()) / 1_000_000),
+                _ => None,
+            })
+            .collect();
+        let (m, h) = (60, 3600);
+        assert_eq!(waits, [Some(m), Some(5 * m), Some(15 * m), Some(h), Some(4 * h), Some(12 * h), Some(12 * h), None]);
+        assert_eq!(after_failure(1, true, "550 no such user".into(), now), Delivery::Failed("550 no such user".into()));
     }
 }
