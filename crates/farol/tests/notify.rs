@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Dir, examples, farol, init, init_with, stderr, stdout};
+use common::{Dir, command, examples, farol, init, init_with, stderr, stdout};
 
 /// A farol directory with the example organizations, one report of the example feed, and a
 /// sender; the SMTP server is `smtp`.
@@ -72,22 +72,10 @@ fn nothing_is_sent_without_a_sender_and_a_server() {
         .unwrap()
         .replace("[notify]\n", "[notify]\nfrom = \"CERT <cert@cert.example>\"\n");
     std::fs::write(&toml, text).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_farol"))
-        .arg("-d")
-        .arg(&d.path)
-        .arg("notify")
-        .env_remove("FAROL_SMTP_URL")
-        .output()
-        .unwrap();
+    let o = command(&d, &["notify"]).env_remove("FAROL_SMTP_URL").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no SMTP server: set [notify] smtp_url"), "{}", stderr(&o));
-    let o = Command::new(env!("CARGO_BIN_EXE_farol"))
-        .arg("-d")
-        .arg(&d.path)
-        .arg("notify")
-        .env("FAROL_SMTP_URL", "http://x")
-        .output()
-        .unwrap();
+    let o = command(&d, &["notify"]).env("FAROL_SMTP_URL", "http://x").output().unwrap();
     assert!(stderr(&o).contains("must start with smtp:// or smtps://"), "{}", stderr(&o));
     // A bad sender is a configuration error, reported with the others.
     let text = std::fs::read_to_string(&toml).unwrap().replace("<cert@cert.example>", "<cert>");
@@ -334,14 +322,8 @@ fn a_sender_killed_again_and_again_sends_each_message_at_most_once_more_per_kill
     let mut kills = 0;
     let mut seed: u64 = 0x5eed;
     loop {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_farol"))
-            .arg("-d")
-            .arg(&d.path)
-            .args(["notify", "--org", "MEO"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            command(&d, &["notify", "--org", "MEO"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         std::thread::sleep(Duration::from_millis(20 + (seed >> 33) % 180));
         if child.try_wait().unwrap().is_some_and(|s| s.success()) {
@@ -371,10 +353,7 @@ fn farol_serve_sends_what_is_due() {
     let Some(smtp) = smtpd(&tmp) else { return };
     let d = center(&smtp.url);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_farol"))
-        .arg("-d")
-        .arg(&d.path)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let mut serve = command(&d, &["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -31,8 +31,15 @@ pub(crate) fn init_with(options: &[&str]) -> Dir {
     Dir { _tmp: tmp, path }
 }
 
+/// The farol binary on a farol directory, with these arguments, to run as the test needs.
+pub(crate) fn command(dir: &Dir, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_farol"));
+    c.arg("-d").arg(&dir.path).args(args);
+    c
+}
+
 pub(crate) fn farol(dir: &Dir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_farol")).arg("-d").arg(&dir.path).args(args).output().unwrap()
+    command(dir, args).output().unwrap()
 }
 
 pub(crate) fn stdout(o: &Output) -> String {
