@@ -161,7 +161,6 @@ named_enum!(
         Change "change" "a change of status, severity, TLP, assignee or organizations",
         Link "link" "events linked",
         Merge "merge" "incidents merged",
-        Notification "notification" "a message sent about it",
         Correspondence "correspondence" "a message received about it",
     }
 );
