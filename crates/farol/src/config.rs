@@ -30,8 +30,10 @@ pub struct Config {
     pub warninglists: Vec<PathBuf>,
     pub server: Server,
     pub notify: Notify,
-    /// `[incidents]`: deadlines per severity.
-    pub deadlines: farol_model::incident::Deadlines,
+    /// `[incidents]` and `[playbooks]`: deadlines, playbooks, files.
+    pub incidents: farol_model::incident::Handling,
+    /// `[incidents] maildir`: where an MTA delivers the e-mail that becomes incidents.
+    pub maildir: Option<PathBuf>,
 }
 
 /// `[notify]`, checked: how notifications are written and where they are sent.
@@ -62,11 +64,19 @@ struct IncidentsSection {
     first_response: BTreeMap<String, String>,
     #[serde(default)]
     resolution: BTreeMap<String, String>,
+    max_file_mib: Option<usize>,
+    file_types: Option<Vec<String>>,
+    maildir: Option<PathBuf>,
 }
 
-/// Deadlines per severity: the defaults, with what `[incidents]` gives instead.
-fn deadlines(section: &IncidentsSection, errors: &mut Vec<String>) -> farol_model::incident::Deadlines {
-    use farol_model::incident::Severity;
+/// How incidents are handled: the defaults, with what `[incidents]` and `[playbooks]` give
+/// instead.
+fn handling(
+    section: &IncidentsSection,
+    playbooks: BTreeMap<String, Vec<String>>,
+    errors: &mut Vec<String>,
+) -> farol_model::incident::Handling {
+    use farol_model::incident::{FileRules, Handling, Severity};
     let mut d = farol_model::incident::Deadlines::default();
     for (key, given, into) in [
         ("first_response", &section.first_response, &mut d.first_response),
@@ -79,7 +89,27 @@ fn deadlines(section: &IncidentsSection, errors: &mut Vec<String>) -> farol_mode
             }
         }
     }
-    d
+    let mut files = FileRules::default();
+    match section.max_file_mib {
+        Some(0) => errors.push("incidents.max_file_mib: expected at least 1".to_owned()),
+        Some(mib) => files.max_bytes = mib.saturating_mul(1 << 20),
+        None => {}
+    }
+    if let Some(types) = &section.file_types {
+        files.types = types.iter().map(|t| t.trim().to_ascii_lowercase()).collect();
+    }
+    for class in playbooks.keys() {
+        if farol_model::ClassificationType::parse(class).map(|c| c.value().as_str()) != Some(class.as_str()) {
+            errors
+                .push(format!("playbooks.{class}: expected a classification type such as phishing or infected-system"));
+        }
+    }
+    for (class, tasks) in &playbooks {
+        if tasks.iter().any(|t| t.trim().is_empty() || t.contains('\n')) {
+            errors.push(format!("playbooks.{class}: each task is one line of text"));
+        }
+    }
+    Handling { deadlines: d, playbooks, files }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +163,8 @@ struct File {
     notify: NotifySection,
     #[serde(default)]
     incidents: IncidentsSection,
+    #[serde(default)]
+    playbooks: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -330,7 +362,8 @@ impl Config {
         };
         let server = Server { listen: section.listen, tls };
         let notify = notify_settings(dir, &parsed.center, parsed.notify, &mut errors);
-        let deadlines = deadlines(&parsed.incidents, &mut errors);
+        let incidents = handling(&parsed.incidents, parsed.playbooks, &mut errors);
+        let maildir = parsed.incidents.maildir.as_ref().map(|m| dir.join(m));
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -362,7 +395,8 @@ impl Config {
             center: parsed.center,
             server,
             notify,
-            deadlines,
+            incidents,
+            maildir,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -609,6 +643,49 @@ path = "data/farol.db"
 # incidents past them are listed by `farol incident list --overdue`. The defaults:
 # first_response = {{ critical = "1h", high = "4h", medium = "1d", low = "3d" }}
 # resolution = {{ critical = "1d", high = "3d", medium = "7d", low = "30d" }}
+# Files with reports, comments and e-mail: the largest, in MiB, and the media types accepted
+# (files of a type with a signature, such as PDF or PNG, must start with it). The defaults:
+# max_file_mib = 10
+# file_types = ["text/plain", "text/csv", "application/json", "application/pdf", "image/png",
+#   "image/jpeg", "image/gif", "message/rfc822", "application/zip", "application/gzip",
+#   "application/vnd.tcpdump.pcap"]
+# E-mail intake: a Maildir (new/, cur/, tmp/) into which the MTA delivers the center's incident
+# address. `farol serve` takes in each new message: a reply whose subject carries an incident's
+# ticket ([{center} #INC-42]) joins that incident; any other message opens one. `farol intake`
+# does the same once.
+# maildir = "mail"
+
+[playbooks]
+# Task checklists by incident class (an RSIT classification type), added to an incident when it
+# is opened with that class or moved to it; `farol incident task ID N` ticks one.
+phishing = [
+  "Confirm the site imitates the brand and collect its URLs",
+  "Ask the hosting provider and the registrar to take it down",
+  "Submit the URLs to browser blocklists",
+  "Tell the imitated organization",
+  "Check the site is down",
+]
+infected-system = [
+  "Identify the owner of the network and its abuse contact",
+  "Notify the owner with the evidence (events and times)",
+  "Confirm the system was cleaned",
+]
+malware-distribution = [
+  "Collect a sample and its hashes",
+  "Ask the hosting provider to remove the files",
+  "Share the indicators with the constituency",
+]
+ddos = [
+  "Identify the target, the vectors and the peak rate",
+  "Put the target in touch with its upstream providers",
+  "Notify the owners of amplifiers seen in the attack",
+]
+system-compromise = [
+  "Establish the scope: systems, data and services affected",
+  "Advise isolating the affected systems and keeping evidence",
+  "Report to the authorities as the law requires",
+  "Collect indicators and share them with the constituency",
+]
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

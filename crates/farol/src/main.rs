@@ -82,6 +82,8 @@ enum Command {
     Inhibition(cmd::notify::InhibitionArgs),
     /// Open, follow and close incidents: status, severity, assignee, events, timeline
     Incident(cmd::incident::Args),
+    /// Take in the e-mail in the incident Maildir: new incidents, and replies to open ones
+    Intake(cmd::incident::IntakeArgs),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -158,6 +160,7 @@ fn main() -> ExitCode {
         Command::Notify(args) => cmd::notify::run(&cli.dir, args),
         Command::Inhibition(args) => cmd::notify::inhibition(&cli.dir, args),
         Command::Incident(args) => cmd::incident::run(&cli.dir, args),
+        Command::Intake(args) => cmd::incident::intake(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -152,3 +152,95 @@ fn deadlines_merges_and_reprocessing() {
     let stored = events_of(&d, "2860", 1000);
     assert!(ids.iter().all(|id| stored.contains(id)), "{ids:?} are stored events of NOS");
 }
+
+/// Writes a message into a Maildir's new/ as an MTA would.
+fn deliver(maildir: &std::path::Path, name: &str, message: &str) {
+    std::fs::create_dir_all(maildir.join("cur")).unwrap();
+    std::fs::create_dir_all(maildir.join("tmp")).unwrap();
+    std::fs::create_dir_all(maildir.join("new")).unwrap();
+    std::fs::write(maildir.join("new").join(name), message.replace('\n', "\r\n")).unwrap();
+}
+
+#[test]
+fn e_mail_opens_incidents_and_replies_join_them_once() {
+    let d = center();
+    let maildir = d.path.join("mail");
+    let toml = d.path.join("farol.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("# maildir = \"mail\"", "maildir = \"mail\"");
+    std::fs::write(&toml, text).unwrap();
+    // A report from a contact of NOS, with a PDF (kept) and an HTML page (refused).
+    deliver(
+        &maildir,
+        "1.host",
+        "From: NOS SOC <abuse@nos.example>\nTo: incidents@cert.example\nSubject: Phishing page on our customer's server\n\
+         Message-ID: <r1@nos.example>\nDate: Sun, 29 Nov 2026 08:00:00 +0000\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n\
+         A page imitating Bank X is on 192.0.2.7.\n--b\nContent-Type: application/pdf; name=\"evidence.pdf\"\n\
+         Content-Disposition: attachment; filename=\"evidence.pdf\"\nContent-Transfer-Encoding: base64\n\n\
+         JVBERi0xLjcKJSVFT0YK\n--b\nContent-Type: text/html; name=\"page.html\"\n\
+         Content-Disposition: attachment; filename=\"page.html\"\n\n<html><script>x</script></html>\n--b--\n",
+    );
+    // The same message delivered twice (a retrying MTA), and something that is not e-mail.
+    deliver(&maildir, "2.host", &std::fs::read_to_string(maildir.join("new/1.host")).unwrap().replace("\r\n", "\n"));
+    deliver(&maildir, "3.host", "\u{0}\u{1}binary junk");
+    let out = run(&d, &["intake"]);
+    assert!(
+        out.contains("incident 1 opened") && out.contains("1 opened, 0 replies, 1 taken before, 1 not e-mail"),
+        "{out}"
+    );
+    assert!(maildir.join("failed/3.host").is_file() && maildir.join("cur/1.host:2,S").is_file());
+    assert_eq!(std::fs::read_dir(maildir.join("new")).unwrap().count(), 0);
+    let show = run(&d, &["incident", "show", "1"]);
+    for expected in [
+        "incident 1: Phishing page on our customer's server",
+        "orgs       NOS",
+        "From: abuse@nos.example",
+        "A page imitating Bank X is on 192.0.2.7.",
+        "[files not kept: page.html: files of type text/html are not accepted",
+        ": message.eml (message/rfc822,",
+        ": evidence.pdf (application/pdf, 15 bytes)",
+    ] {
+        assert!(show.contains(expected), "{expected:?} missing from\n{show}");
+    }
+    // The analyst answers; NOS's reply carries the ticket in its subject, another only in
+    // In-Reply-To; a reply to an incident that does not exist opens a new one.
+    run(&d, &["incident", "set", "1", "--class", "phishing", "--status", "open"]);
+    let out = run(&d, &["incident", "write", "1", "Please take the page down."]);
+    assert_eq!(out.trim(), "NOS: queued for abuse@nos.example");
+    let outbox = run(&d, &["notify", "outbox"]);
+    assert!(outbox.contains("[TLP:AMBER] [CERT CI #INC-1] Phishing page on our customer's server"), "{outbox}");
+    deliver(
+        &maildir,
+        "4.host",
+        "From: abuse@nos.example\nSubject: RE: [TLP:AMBER] [CERT CI #INC-1] Phishing page\nMessage-ID: <r2@nos.example>\n\n\
+         Done, the page is gone.\n",
+    );
+    deliver(
+        &maildir,
+        "5.host",
+        "From: abuse@nos.example\nSubject: one more thing\nMessage-ID: <r3@nos.example>\n\
+         In-Reply-To: <INC-1.1@cert.example>\n\nThe customer was told.\n",
+    );
+    deliver(
+        &maildir,
+        "6.host",
+        "From: x@y.example\nSubject: Re: [CERT CI #INC-99] old\nMessage-ID: <r4@y.example>\n\nHello\n",
+    );
+    let out = run(&d, &["intake"]);
+    assert!(out.contains("1 opened, 2 replies, 0 taken before, 0 not e-mail"), "{out}");
+    let show = run(&d, &["incident", "show", "1"]);
+    for expected in [
+        "Done, the page is gone.",
+        "The customer was told.",
+        "to NOS (abuse@nos.example):",
+        "Please take the page down.",
+        "1. [ ] Confirm the site imitates the brand",
+    ] {
+        assert!(show.contains(expected), "{expected:?} missing from\n{show}");
+    }
+    assert!(run(&d, &["incident", "show", "2"]).contains("Re: [CERT CI #INC-99] old"));
+    run(&d, &["incident", "task", "1", "2"]);
+    let show = run(&d, &["incident", "show", "1"]);
+    assert!(show.contains("2. [x] Ask the hosting provider") && show.contains("task 2 done"), "{show}");
+    assert_eq!(farol(&d, &["incident", "task", "1", "9"]).status.code(), Some(2));
+}

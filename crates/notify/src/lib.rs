@@ -11,8 +11,12 @@
 //! gives its events new ids) never tells them twice. Queueing a message and moving the mark are
 //! one transaction; sending and recording that it was sent are two steps, so that a crash
 //! between them sends that one message again and nothing else.
+//!
+//! The center's other e-mail goes through here too: messages about an incident to the
+//! organizations it concerns ([`write_about`]), and the e-mail that comes back ([`intake`]).
 
 mod deliver;
+pub mod intake;
 mod message;
 mod sign;
 
@@ -23,7 +27,7 @@ use farol_model::{Event, Timestamp};
 use farol_store::{Inhibition, Mark, Store, StoreError, StoredEvent};
 
 pub use deliver::{DeliveryReport, Mailer, MailerError, deliver};
-pub use message::{Rendered, TemplateError, Templates, Writer, shipped_templates};
+pub use message::{IncidentMessage, Rendered, TemplateError, Templates, Writer, incident_ticket, shipped_templates};
 pub use sign::Signer;
 
 /// How notifications are written and when they go out (`[notify]` in `farol.toml`).
@@ -257,7 +261,7 @@ pub fn queue(
             continue;
         }
         let mut failed = None;
-        let made = store.queue_message(&mark, &mut |id| {
+        let made = store.queue_message(farol_store::Record::Mark(&mark), &mut |id| {
             message::build(writer, settings, digest, &ticket(id, now)).map_err(|e| failed = Some(e)).ok()
         })?;
         let Some(id) = made else { return Err(failed.map_or(QueueError::Unbuilt, QueueError::Template)) };
@@ -265,6 +269,53 @@ pub fn queue(
         queued.events += digest.events.len() as u64;
     }
     Ok(queued)
+}
+
+/// What [`write_about`] did for one organization of an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub org: String,
+    /// The contacts written to; none when the organization has no contact that takes e-mail.
+    pub recipients: Vec<String>,
+}
+
+/// Queues a message about an incident to each organization it concerns (to its contacts that
+/// take e-mail, one message per organization so that none sees another's addresses), each
+/// recorded in the incident's timeline as sent by `user` in the same transaction.
+pub fn write_about(
+    store: &dyn Store,
+    writer: &Writer,
+    settings: &Settings,
+    incident: &farol_model::incident::Incident,
+    text: &str,
+    user: Option<i64>,
+    now: Timestamp,
+) -> Result<Vec<Written>, QueueError> {
+    use farol_model::incident::{Entry, EntryKind};
+    let orgs = store.orgs()?;
+    let mut written = Vec::new();
+    for org in orgs.iter().filter(|o| incident.orgs.contains(&o.id)) {
+        let contacts: Vec<Contact> = org.contacts.iter().filter(|c| c.interval != Interval::Never).cloned().collect();
+        let recipients: Vec<String> = contacts.iter().map(|c| c.email.clone()).collect();
+        if !contacts.is_empty() {
+            let m = message::IncidentMessage { incident, org: org.id, org_name: &org.name, contacts: &contacts, text };
+            let entry = Entry::new(
+                EntryKind::Notification,
+                user,
+                format!("to {} ({}):\n{}", org.name, recipients.join(", "), text.trim()),
+                now,
+            );
+            let mut failed = None;
+            let made = store.queue_message(farol_store::Record::Entry(incident.id, &entry), &mut |id| {
+                writer.incident_message(settings, &m, id).map_err(|e| failed = Some(e)).ok()
+            })?;
+            if made.is_none() {
+                return Err(failed.map_or(QueueError::Unbuilt, QueueError::Template));
+            }
+        }
+        written.push(Written { org: org.name.clone(), recipients });
+    }
+    Ok(written)
 }
 
 /// What one round of [`run`] did.

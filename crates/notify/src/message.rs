@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use farol_model::Tlp;
 use farol_model::export::{csv_header, csv_row};
-use farol_model::org::NotifyFormat;
+use farol_model::incident::Incident;
+use farol_model::org::{Contact, NotifyFormat, OrgId};
 use farol_store::NewMessage;
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
@@ -22,6 +23,7 @@ use crate::{Digest, Settings, Signer};
 const SHIPPED: &[(&str, &str)] = &[
     ("en/subject.txt", include_str!("../templates/en/subject.txt")),
     ("en/digest.txt", include_str!("../templates/en/digest.txt")),
+    ("en/incident.txt", include_str!("../templates/en/incident.txt")),
     ("en/types/default.txt", include_str!("../templates/en/types/default.txt")),
     ("en/types/infected-system.txt", include_str!("../templates/en/types/infected-system.txt")),
     ("en/types/c2-server.txt", include_str!("../templates/en/types/c2-server.txt")),
@@ -34,6 +36,7 @@ const SHIPPED: &[(&str, &str)] = &[
     ("en/types/spam.txt", include_str!("../templates/en/types/spam.txt")),
     ("pt/subject.txt", include_str!("../templates/pt/subject.txt")),
     ("pt/digest.txt", include_str!("../templates/pt/digest.txt")),
+    ("pt/incident.txt", include_str!("../templates/pt/incident.txt")),
     ("pt/types/default.txt", include_str!("../templates/pt/types/default.txt")),
     ("pt/types/infected-system.txt", include_str!("../templates/pt/types/infected-system.txt")),
     ("pt/types/c2-server.txt", include_str!("../templates/pt/types/c2-server.txt")),
@@ -284,20 +287,85 @@ pub(crate) fn build(
     ticket: &str,
 ) -> Result<NewMessage, TemplateError> {
     let r = writer.templates.render(settings, digest, ticket)?;
-    let from = mailbox(&settings.from)?;
-    let to = mailbox(&digest.contact.email)?;
-    let mut builder = Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(r.subject.clone())
-        .message_id(Some(format!("<{ticket}.{}@{}>", digest.org, from.email.domain())));
-    if let Some(reply_to) = &settings.reply_to {
-        builder = builder.reply_to(mailbox(reply_to)?);
-    }
     let content_type = ContentType::parse(r.attachment_type).map_err(|e| TemplateError::Message(e.to_string()))?;
     let content = MultiPart::mixed()
         .singlepart(SinglePart::plain(r.text))
         .singlepart(Attachment::new(r.attachment_name).body(base64(r.attachment), content_type));
+    let recipients = vec![digest.contact.email.clone()];
+    let message_id = format!("{ticket}.{}", digest.org);
+    let message = assemble(writer, settings, &recipients, &r.subject, &message_id, content)?;
+    Ok(NewMessage { org: digest.org, events: digest.events.len() as u64, ..message })
+}
+
+/// A message from the center to an organization's contacts about an incident.
+#[derive(Debug, Clone)]
+pub struct IncidentMessage<'a> {
+    pub incident: &'a Incident,
+    pub org: OrgId,
+    pub org_name: &'a str,
+    /// The contacts written to; the first one's language is the message's.
+    pub contacts: &'a [Contact],
+    /// What the analyst wrote.
+    pub text: &'a str,
+}
+
+/// An incident's ticket, which replies carry in their subject: `INC-42`.
+pub fn incident_ticket(id: i64) -> String {
+    format!("INC-{id}")
+}
+
+impl Writer {
+    /// The whole message about an incident, ready for the outbox as its `id`: the analyst's
+    /// words in the language's template, with the incident's ticket and TLP in the subject.
+    pub fn incident_message(
+        &self,
+        settings: &Settings,
+        m: &IncidentMessage<'_>,
+        id: i64,
+    ) -> Result<NewMessage, TemplateError> {
+        let i = m.incident;
+        let lang = self.templates.language(m.contacts.first().map_or("en", |c| c.language.as_str()));
+        let ticket = incident_ticket(i.id);
+        let ctx = context! {
+            center => settings.center, org => m.org_name, ticket, tlp => i.tlp.label(), id => i.id,
+            title => i.title, text => m.text.trim(),
+        };
+        let name = format!("{lang}/incident.txt");
+        let text = self
+            .templates
+            .env
+            .get_template(&name)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|source| TemplateError::Render { name, source })?;
+        let subject = one_line(&format!("[{}] [{} #{ticket}] {}", i.tlp.label(), settings.center, i.title));
+        let recipients: Vec<String> = m.contacts.iter().map(|c| c.email.clone()).collect();
+        let content = MultiPart::mixed().singlepart(SinglePart::plain(text.replace("\r\n", "\n")));
+        let message = assemble(self, settings, &recipients, &subject, &format!("{ticket}.{id}"), content)?;
+        Ok(NewMessage { org: m.org, ..message })
+    }
+}
+
+/// The message around `content`: headers, and the signature when there is a key. Its
+/// Message-ID is `<local@the sender's domain>`.
+fn assemble(
+    writer: &Writer,
+    settings: &Settings,
+    recipients: &[String],
+    subject: &str,
+    local: &str,
+    content: MultiPart,
+) -> Result<NewMessage, TemplateError> {
+    let from = mailbox(&settings.from)?;
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(subject)
+        .message_id(Some(format!("<{local}@{}>", from.email.domain())));
+    for r in recipients {
+        builder = builder.to(mailbox(r)?);
+    }
+    if let Some(reply_to) = &settings.reply_to {
+        builder = builder.reply_to(mailbox(reply_to)?);
+    }
     let body = match &writer.signer {
         None => content,
         Some(signer) => {
@@ -312,11 +380,11 @@ pub(crate) fn build(
     };
     let message = builder.multipart(body).map_err(|e| TemplateError::Message(e.to_string()))?;
     Ok(NewMessage {
-        org: digest.org,
+        org: OrgId(0),
         sender: from.email.to_string(),
-        recipients: vec![digest.contact.email.clone()],
-        subject: r.subject,
-        events: digest.events.len() as u64,
+        recipients: recipients.to_vec(),
+        subject: subject.to_owned(),
+        events: 0,
         message: message.formatted(),
     })
 }

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use farol_model::org::OrgId;
 use farol_model::{ReportId, Scope, Timestamp, parse};
@@ -43,8 +43,15 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(audit))
         .route("/incidents", get(incidents).post(report_incident))
-        .route("/incidents/{id}", get(incident))
-        .route("/incidents/{id}/comments", axum::routing::post(comment))
+        .route("/incidents/{id}", get(incident).patch(change_incident))
+        .route("/incidents/{id}/comments", post(comment))
+        .route("/incidents/{id}/events", post(link_events))
+        .route("/incidents/{id}/merge", post(merge))
+        .route("/incidents/{id}/tasks/{n}", post(task))
+        .route("/incidents/{id}/messages", post(write_to_orgs))
+        .route("/incidents/{id}/files/{file}", get(incident_file))
+        .route("/searches", get(searches).post(save_search))
+        .route("/searches/{name}", delete(remove_search))
         .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "no such API route; see /api/v1/openapi.json") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
@@ -474,11 +481,25 @@ async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respon
     Ok(Json(json!({ "audit": entries })).into_response())
 }
 
-async fn incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentsQuery {
+    #[serde(default)]
+    open: bool,
+    #[serde(default)]
+    overdue: bool,
+}
+
+async fn incidents(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<IncidentsQuery>,
+) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
-    let list = app.visible_incidents(&p).await?;
-    Ok(Json(json!({ "incidents": list.iter().map(crate::incidents::incident_json).collect::<Vec<_>>() }))
-        .into_response())
+    let list = app.visible_incidents(&p, q.open, q.overdue).await?;
+    let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
+    let list: Vec<Value> = list.iter().map(|i| crate::incidents::incident_json(i, center)).collect();
+    Ok(Json(json!({ "incidents": list })).into_response())
 }
 
 async fn incident(
@@ -491,10 +512,24 @@ async fn incident(
     Ok(Json(view.json()).into_response())
 }
 
+/// The principal of a request that changes something, and its JSON body.
+async fn change<T: serde::de::DeserializeOwned>(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: &[u8],
+    expected: &str,
+) -> Result<(Principal, T), Failure> {
+    let p = who(app, headers).await?;
+    write_allowed(&p, headers)?;
+    Ok((p, json_body(body, expected)?))
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewComment {
     text: String,
+    #[serde(default)]
+    files: Vec<crate::incidents::Upload>,
 }
 
 async fn comment(
@@ -504,11 +539,11 @@ async fn comment(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<Response, Failure> {
-    let p = who(&app, &headers).await?;
-    write_allowed(&p, &headers)?;
-    let id = id(&raw)?;
-    let new: NewComment = json_body(&body, r#"{"text"}"#)?;
-    let e = app.comment(&p, addr, id, &new.text).await?;
+    let (p, new): (_, NewComment) =
+        change(&app, &headers, &body, r#"{"text", "files" (optional: [{"name", "content_type", "data" (base64)}])}"#)
+            .await?;
+    let files = crate::incidents::uploads(new.files)?;
+    let e = app.comment(&p, addr, id(&raw)?, &new.text, files).await?;
     Ok((StatusCode::CREATED, Json(crate::incidents::entry_json(&e, &p.user.email))).into_response())
 }
 
@@ -518,10 +553,144 @@ async fn report_incident(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Failure> {
+    let expected = r#"{"title", "description", "class" (optional), "affected" (a list, optional), "files" (optional)}"#;
+    let (p, report): (_, crate::incidents::Report) = change(&app, &headers, &body, expected).await?;
+    let incident = app.report_incident(&p, addr, report, Vec::new()).await?;
+    let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
+    Ok((StatusCode::CREATED, Json(crate::incidents::incident_json(&incident, center))).into_response())
+}
+
+async fn change_incident(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let expected = r#"{"status", "severity", "tlp", "class", "title", "assignee", "add_orgs", "remove_orgs", "note"}"#;
+    let (p, req) = change(&app, &headers, &body, expected).await?;
+    let changes = app.change_incident(&p, addr, id(&raw)?, req).await?;
+    Ok(Json(json!({ "changes": changes })).into_response())
+}
+
+async fn link_events(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let expected = r#"{"events": [ids], "search": "saved search", "query": "asn=64500&type=phishing"}"#;
+    let (p, req) = change(&app, &headers, &body, expected).await?;
+    let (linked, more) = app.link(&p, addr, id(&raw)?, req).await?;
+    Ok(Json(json!({ "linked": linked, "more": more })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeRequest {
+    into: i64,
+}
+
+async fn merge(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let (p, req): (_, MergeRequest) = change(&app, &headers, &body, r#"{"into": incident id}"#).await?;
+    app.merge(&p, addr, id(&raw)?, req.into).await?;
+    Ok(Json(json!({ "merged_into": req.into })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskRequest {
+    done: bool,
+}
+
+async fn task(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((raw, n)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let (p, req): (_, TaskRequest) = change(&app, &headers, &body, r#"{"done": true or false}"#).await?;
+    let n = usize::try_from(id(&n)?).map_err(|_| Failure::bad("tasks are numbered from 1"))?;
+    app.task(&p, addr, id(&raw)?, n, req.done).await?;
+    Ok(Json(json!({ "task": n, "done": req.done })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageRequest {
+    text: String,
+}
+
+async fn write_to_orgs(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let (p, req): (_, MessageRequest) = change(&app, &headers, &body, r#"{"text"}"#).await?;
+    let written = app.write_to_orgs(&p, addr, id(&raw)?, req.text).await?;
+    let written: Vec<Value> = written.iter().map(|w| json!({ "org": w.org, "recipients": w.recipients })).collect();
+    Ok((StatusCode::CREATED, Json(json!({ "queued": written, "sent": app.config.notify.sends }))).into_response())
+}
+
+async fn incident_file(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path((raw, file)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let f = app.incident_file(&p, id(&raw)?, id(&file)?).await?;
+    Ok(crate::incidents::download(f))
+}
+
+async fn searches(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    require(&p, Action::ManageIncidents)?;
+    let list = app.blocking(|s| s.searches()).await?;
+    let list: Vec<Value> = list.iter().map(|s| json!({ "name": s.name, "query": s.query })).collect();
+    Ok(Json(json!({ "searches": list })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSearch {
+    pub(crate) name: String,
+    pub(crate) query: String,
+}
+
+async fn save_search(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let (p, new): (_, NewSearch) =
+        change(&app, &headers, &body, r#"{"name", "query": "asn=64500&type=phishing"}"#).await?;
+    app.save_search(&p, addr, new).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove_search(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
     write_allowed(&p, &headers)?;
-    let report: crate::incidents::Report =
-        json_body(&body, r#"{"title", "description", "class" (optional), "affected" (a list, optional)}"#)?;
-    let incident = app.report_incident(&p, addr, &report).await?;
-    Ok((StatusCode::CREATED, Json(crate::incidents::incident_json(&incident))).into_response())
+    require(&p, Action::ManageIncidents)?;
+    if !app.blocking(move |s| s.remove_search(&name)).await? {
+        return Err(Failure::not_found());
+    }
+    app.audit(Some(&p.user), addr, "search-remove", None).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -43,15 +43,18 @@ pub struct Config {
     pub experts: Experts,
     /// How notifications are written, for their preview in the portal.
     pub notify: Arc<Notify>,
-    /// Incident deadlines per severity.
-    pub deadlines: farol_model::incident::Deadlines,
+    /// How incidents are handled: deadlines, playbooks, files.
+    pub incidents: farol_model::incident::Handling,
 }
 
-/// The notification settings and templates, as `farol notify` uses them.
+/// The notification settings and writer, as `farol notify` uses them.
 #[derive(Debug)]
 pub struct Notify {
     pub settings: farol_notify::Settings,
-    pub templates: Arc<farol_notify::Templates>,
+    pub writer: Arc<farol_notify::Writer>,
+    /// Whether queued messages are sent (a sender and an SMTP server are configured); else they
+    /// wait in the outbox.
+    pub sends: bool,
 }
 
 impl std::fmt::Debug for Config {

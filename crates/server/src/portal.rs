@@ -70,6 +70,13 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/incidents", get(incidents).post(report_incident))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/comments", post(comment))
+        .route("/incidents/{id}/change", post(change_incident))
+        .route("/incidents/{id}/events", post(link_events))
+        .route("/incidents/{id}/merge", post(merge))
+        .route("/incidents/{id}/tasks/{n}", post(task))
+        .route("/incidents/{id}/messages", post(write_to_orgs))
+        .route("/incidents/{id}/files/{file}", get(incident_file))
+        .route("/searches", post(save_search))
         .route("/notifications/preview", get(notification_preview))
         .route(
             "/static/farol.css",
@@ -450,7 +457,8 @@ async fn events(
         &app,
         "events.html",
         Some(&p),
-        context! { events => rows, next => next, error => error, q => echo, query_string => query_string(&params) },
+        context! { events => rows, next => next, error => error, q => echo, query_string => query_string(&params),
+        search => query_string(&echo.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()) },
     )
 }
 
@@ -863,7 +871,7 @@ async fn notifications(State(app): State<Arc<App>>, Portal(p): Portal) -> Respon
                 .iter()
                 .filter(|d| !d.events.is_empty())
                 .map(|d| {
-                    let subject = notify.templates.render(&notify.settings, d, "preview").map(|r| r.subject);
+                    let subject = notify.writer.templates.render(&notify.settings, d, "preview").map(|r| r.subject);
                     let preview = format!("org={}&email={}", d.org.0, percent_encode(&d.contact.email));
                     context! {
                         preview, org_name => d.org_name, email => d.contact.email,
@@ -933,7 +941,7 @@ async fn notification_preview(
             Ok(digests
                 .into_iter()
                 .find(|d| d.contact.email == email)
-                .map(|d| (notify.templates.render(&notify.settings, &d, "preview"), d.org_name)))
+                .map(|d| (notify.writer.templates.render(&notify.settings, &d, "preview"), d.org_name)))
         })
         .await;
     match found {
@@ -950,68 +958,155 @@ async fn notification_preview(
     }
 }
 
-async fn incidents(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
-    incidents_page(&app, &p, None).await
+#[derive(serde::Deserialize)]
+struct IncidentsShown {
+    /// `open` or `overdue`; all when absent.
+    #[serde(default)]
+    show: String,
 }
 
-async fn incidents_page(app: &Arc<App>, p: &Principal, error: Option<String>) -> Response {
-    let list = match app.visible_incidents(p).await {
+async fn incidents(State(app): State<Arc<App>>, Portal(p): Portal, Query(q): Query<IncidentsShown>) -> Response {
+    incidents_page(&app, &p, &q.show, None).await
+}
+
+async fn incidents_page(app: &Arc<App>, p: &Principal, show: &str, error: Option<String>) -> Response {
+    let list = match app.visible_incidents(p, show == "open", show == "overdue").await {
         Ok(l) => l,
         Err(f) => return error_page(app, Some(p), f),
     };
-    let rows: Vec<Value> = list.iter().map(|i| Value::from_serialize(crate::incidents::incident_json(i))).collect();
-    page(app, "incidents.html", Some(p), context! { incidents => rows, error })
+    let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
+    let rows: Vec<Value> =
+        list.iter().map(|i| Value::from_serialize(crate::incidents::incident_json(i, center))).collect();
+    let mut r = page(app, "incidents.html", Some(p), context! { incidents => rows, error, show });
+    if error.is_some() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
 }
 
-#[derive(serde::Deserialize)]
-struct ReportForm {
-    csrf: String,
-    title: String,
-    description: String,
-    #[serde(default)]
-    class: String,
-    #[serde(default)]
-    affected: String,
+/// A multipart form: its text fields, and the files chosen in it (name, declared type, data).
+struct Fields {
+    text: BTreeMap<String, String>,
+    files: Vec<crate::incidents::Given>,
+}
+
+impl Fields {
+    async fn read(mut form: Multipart) -> Result<Fields, String> {
+        let mut fields = Fields { text: BTreeMap::new(), files: Vec::new() };
+        while let Some(field) = form.next_field().await.map_err(|e| format!("The form could not be read: {e}"))? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let file = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(str::to_owned);
+            let bytes = field.bytes().await.map_err(|e| format!("The form could not be read: {e}"))?;
+            match file {
+                // A file input left empty still sends a part, without a name or data.
+                Some(file) if !file.is_empty() || !bytes.is_empty() => {
+                    fields.files.push((file, content_type, bytes.to_vec()))
+                }
+                Some(_) => {}
+                None => {
+                    fields.text.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+                }
+            }
+        }
+        Ok(fields)
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.text.get(key).cloned().unwrap_or_default()
+    }
 }
 
 async fn report_incident(
     State(app): State<Arc<App>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Portal(p): Portal,
-    axum::Form(form): axum::Form<ReportForm>,
+    form: Multipart,
 ) -> Response {
-    if let Some(r) = refused(&app, &p, &form.csrf) {
+    let form = match Fields::read(form).await {
+        Ok(f) => f,
+        Err(e) => return incidents_page(&app, &p, "", Some(e)).await,
+    };
+    if let Some(r) = refused(&app, &p, &form.get("csrf")) {
         return r;
     }
     let report = crate::incidents::Report {
-        title: form.title,
-        description: form.description,
-        class: Some(form.class),
-        affected: form.affected.lines().map(str::to_owned).collect(),
+        title: form.get("title"),
+        description: form.get("description"),
+        class: Some(form.get("class")),
+        affected: form.get("affected").lines().map(str::to_owned).collect(),
+        files: Vec::new(),
     };
-    match app.report_incident(&p, addr, &report).await {
+    match app.report_incident(&p, addr, report, form.files).await {
         Ok(i) => Redirect::to(&format!("/incidents/{}", i.id)).into_response(),
-        Err(f) if f.status == StatusCode::BAD_REQUEST => incidents_page(&app, &p, Some(f.message)).await,
+        Err(f) if f.status == StatusCode::BAD_REQUEST => incidents_page(&app, &p, "", Some(f.message)).await,
         Err(f) => error_page(&app, Some(&p), f),
     }
 }
 
 async fn incident(State(app): State<Arc<App>>, Portal(p): Portal, Path(raw): Path<String>) -> Response {
-    incident_page(&app, &p, &raw, None).await
+    incident_page(&app, &p, &raw, None, None).await
 }
 
-async fn incident_page(app: &Arc<App>, p: &Principal, raw: &str, error: Option<String>) -> Response {
+/// An incident's page; for the center, with what handling it needs: analysts, organizations,
+/// saved searches and the choices of each field.
+async fn incident_page(
+    app: &Arc<App>,
+    p: &Principal,
+    raw: &str,
+    error: Option<String>,
+    done: Option<String>,
+) -> Response {
     let Ok(id) = raw.parse::<i64>() else { return error_page(app, Some(p), Failure::not_found()) };
-    match app.incident_view(p, id).await {
-        Ok(view) => page(app, "incident.html", Some(p), context! { i => Value::from_serialize(view.json()), error }),
+    let view = match app.incident_view(p, id).await {
+        Ok(v) => v,
+        Err(f) => return error_page(app, Some(p), f),
+    };
+    let handling = if may(&p.viewer, Action::ManageIncidents) {
+        let (users, orgs, searches) = match app.blocking(|s| Ok((s.users(None)?, s.orgs()?, s.searches()?))).await {
+            Ok(lists) => lists,
+            Err(f) => return error_page(app, Some(p), f),
+        };
+        let names = |ids: &[farol_model::org::OrgId]| -> Vec<Value> {
+            orgs.iter().filter(|o| ids.contains(&o.id)).map(|o| context! { id => o.id.0, name => o.name }).collect()
+        };
+        let i = &view.incident;
+        Some(context! {
+            analysts => users.iter().filter(|u| u.role.is_center() && !u.disabled)
+                .map(|u| context! { id => u.id, email => u.email }).collect::<Vec<_>>(),
+            orgs => names(&i.orgs),
+            others => orgs.iter().filter(|o| !i.orgs.contains(&o.id))
+                .map(|o| context! { id => o.id.0, name => o.name }).collect::<Vec<_>>(),
+            searches => searches.iter().map(|s| context! { name => s.name, query => s.query }).collect::<Vec<_>>(),
+            statuses => farol_model::incident::Status::ALL.iter()
+                .filter(|s| **s == i.status || i.status.may_become(**s)).map(|s| s.as_str()).collect::<Vec<_>>(),
+            severities => farol_model::incident::Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            tlps => farol_model::Tlp::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            sends => app.config.notify.sends,
+        })
+    } else {
+        None
+    };
+    let mut r = page(
+        app,
+        "incident.html",
+        Some(p),
+        context! { i => Value::from_serialize(view.json()), error, done, handling },
+    );
+    if error.is_some() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
+}
+
+/// After a form on an incident's page: back to the page, or the page with what was wrong.
+async fn after(app: &Arc<App>, p: &Principal, raw: &str, done: Result<Option<String>, Failure>) -> Response {
+    match done {
+        Ok(None) => Redirect::to(&format!("/incidents/{raw}")).into_response(),
+        Ok(Some(message)) => incident_page(app, p, raw, None, Some(message)).await,
+        Err(f) if f.status == StatusCode::BAD_REQUEST => incident_page(app, p, raw, Some(f.message), None).await,
         Err(f) => error_page(app, Some(p), f),
     }
-}
-
-#[derive(serde::Deserialize)]
-struct CommentForm {
-    csrf: String,
-    text: String,
 }
 
 async fn comment(
@@ -1019,15 +1114,167 @@ async fn comment(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Portal(p): Portal,
     Path(raw): Path<String>,
-    axum::Form(form): axum::Form<CommentForm>,
+    form: Multipart,
+) -> Response {
+    let form = match Fields::read(form).await {
+        Ok(f) => f,
+        Err(e) => return after(&app, &p, &raw, Err(Failure::bad(e))).await,
+    };
+    if let Some(r) = refused(&app, &p, &form.get("csrf")) {
+        return r;
+    }
+    let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
+    let done = app.comment(&p, addr, id, &form.get("text"), form.files).await.map(|_| None);
+    after(&app, &p, &raw, done).await
+}
+
+/// The fields of the center's forms on an incident's page.
+#[derive(serde::Deserialize)]
+struct HandleForm {
+    csrf: String,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+impl HandleForm {
+    fn get(&self, key: &str) -> Option<String> {
+        self.fields.get(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+}
+
+/// Checks the form's CSRF token and the incident id, then runs `act`.
+async fn handle_form<F>(app: &Arc<App>, p: &Principal, raw: &str, form: &HandleForm, act: F) -> Response
+where
+    F: AsyncFnOnce(i64) -> Result<Option<String>, Failure>,
+{
+    if let Some(r) = refused(app, p, &form.csrf) {
+        return r;
+    }
+    let Ok(id) = raw.parse::<i64>() else { return error_page(app, Some(p), Failure::not_found()) };
+    let done = act(id).await;
+    after(app, p, raw, done).await
+}
+
+async fn change_incident(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    let req = crate::incidents::ChangeRequest {
+        status: form.get("status"),
+        severity: form.get("severity"),
+        tlp: form.get("tlp"),
+        class: form.get("class"),
+        title: form.get("title"),
+        assignee: form.fields.contains_key("assignee").then(|| form.get("assignee")),
+        add_orgs: form.get("add_org").and_then(|o| o.parse().ok()).into_iter().collect(),
+        remove_orgs: form.get("remove_org").and_then(|o| o.parse().ok()).into_iter().collect(),
+        note: form.get("note"),
+    };
+    handle_form(&app, &p, &raw, &form, async |id| app.change_incident(&p, addr, id, req).await.map(|_| None)).await
+}
+
+async fn link_events(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    let events: Result<Vec<i64>, _> = form
+        .get("events")
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+        .map(str::parse)
+        .collect();
+    handle_form(&app, &p, &raw, &form, async |id| {
+        let events = events.map_err(|_| Failure::bad("events: event ids separated by commas or spaces"))?;
+        let req = crate::incidents::LinkRequest { events, search: form.get("search"), query: None };
+        let (linked, more) = app.link(&p, addr, id, req).await?;
+        Ok(Some(if more {
+            format!(
+                "{linked} event(s) linked: the search finds more than {}; narrow it to link the rest.",
+                crate::api::MAX_PAGE
+            )
+        } else {
+            format!("{linked} event(s) linked.")
+        }))
+    })
+    .await
+}
+
+async fn merge(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    let into = form.get("into").and_then(|i| i.parse::<i64>().ok());
+    handle_form(&app, &p, &raw, &form, async |id| {
+        let into = into.ok_or_else(|| Failure::bad("into: the id of the incident to merge into"))?;
+        app.merge(&p, addr, id, into).await?;
+        Ok(Some(format!("Merged into incident {into}.")))
+    })
+    .await
+}
+
+async fn task(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path((raw, n)): Path<(String, usize)>,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    let done = form.get("done").is_some_and(|d| d == "true");
+    handle_form(&app, &p, &raw, &form, async |id| app.task(&p, addr, id, n, done).await.map(|()| None)).await
+}
+
+async fn write_to_orgs(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    let text = form.get("text").unwrap_or_default();
+    handle_form(&app, &p, &raw, &form, async |id| {
+        let written = app.write_to_orgs(&p, addr, id, text).await?;
+        let to: Vec<String> = written
+            .iter()
+            .map(|w| if w.recipients.is_empty() { format!("{} (no contact)", w.org) } else { w.recipients.join(", ") })
+            .collect();
+        Ok(Some(format!("Queued for {}.", to.join("; "))))
+    })
+    .await
+}
+
+async fn incident_file(State(app): State<Arc<App>>, Portal(p): Portal, Path((id, file)): Path<(i64, i64)>) -> Response {
+    match app.incident_file(&p, id, file).await {
+        Ok(f) => crate::incidents::download(f),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+async fn save_search(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    axum::Form(form): axum::Form<HandleForm>,
 ) -> Response {
     if let Some(r) = refused(&app, &p, &form.csrf) {
         return r;
     }
-    let Ok(id) = raw.parse::<i64>() else { return error_page(&app, Some(&p), Failure::not_found()) };
-    match app.comment(&p, addr, id, &form.text).await {
-        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
-        Err(f) if f.status == StatusCode::BAD_REQUEST => incident_page(&app, &p, &raw, Some(f.message)).await,
+    let new = crate::api::NewSearch {
+        name: form.get("name").unwrap_or_default(),
+        query: form.get("query").unwrap_or_default(),
+    };
+    let query = new.query.clone();
+    match app.save_search(&p, addr, new).await {
+        Ok(()) => Redirect::to(&format!("/events?{query}")).into_response(),
         Err(f) => error_page(&app, Some(&p), f),
     }
 }

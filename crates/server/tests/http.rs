@@ -518,20 +518,15 @@ async fn organizations_see_and_comment_on_their_own_incidents_only() {
             events,
             ..Incident::new(title, ClassificationType::Phishing, Severity::High, tlp, Timestamp::now())
         };
-        let entry =
-            Entry { at: Timestamp::now(), user: None, kind: EntryKind::Created, text: format!("opened: {title}") };
-        store.add_incident(&i, &entry).unwrap().id
+        let entry = Entry::new(EntryKind::Created, None, format!("opened: {title}"), Timestamp::now());
+        store.add_incident(&i, &entry, &[]).unwrap().id
     };
     let shared = new("Phishing kit on both networks", vec![a, b], ids.clone(), Tlp::Amber);
     let only_b = new("Only B", vec![b], vec![ids[1]], Tlp::Amber);
     let red = new("Red for A", vec![a], vec![], Tlp::Red);
     let at = Timestamp::now();
-    store
-        .add_entry(shared, &Entry { at, user: None, kind: EntryKind::Change, text: "concerns Energy B".into() })
-        .unwrap();
-    store
-        .add_entry(shared, &Entry { at, user: Some(member_b.id), kind: EntryKind::Comment, text: "B here".into() })
-        .unwrap();
+    store.add_entry(shared, &Entry::new(EntryKind::Change, None, "concerns Energy B", at), &[]).unwrap();
+    store.add_entry(shared, &Entry::new(EntryKind::Comment, Some(member_b.id), "B here", at), &[]).unwrap();
 
     let get = |path: String, token: String| {
         let (http, url) = (s.http.clone(), format!("{}{path}", s.base));
@@ -589,13 +584,8 @@ async fn organizations_see_and_comment_on_their_own_incidents_only() {
     let form = |csrf: String| {
         let (http, url, cookie) = (s.http.clone(), format!("{}/incidents/{shared}/comments", s.base), cookie.clone());
         async move {
-            http.post(url)
-                .header("cookie", cookie)
-                .form(&[("csrf", csrf.as_str()), ("text", "from the portal")])
-                .send()
-                .await
-                .unwrap()
-                .status()
+            let form = reqwest::multipart::Form::new().text("csrf", csrf).text("text", "from the portal");
+            http.post(url).header("cookie", cookie).multipart(form).send().await.unwrap().status()
         }
     };
     assert_eq!(form("wrong".into()).await, StatusCode::FORBIDDEN);

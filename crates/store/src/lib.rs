@@ -13,7 +13,7 @@ mod sqlite;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use farol_model::incident::{Entry, Incident, Status};
+use farol_model::incident::{Entry, Incident, NewFile, Status};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{
     ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Routing, Scope, Taxonomy,
@@ -377,9 +377,9 @@ pub trait Store: Send + Sync {
     /// The newest audit entries, of one organization or all.
     fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>>;
 
-    /// Opens an incident (its id is made here) with the first entry of its timeline; every
-    /// event it names must exist.
-    fn add_incident(&self, incident: &Incident, entry: &Entry) -> Result<Incident>;
+    /// Opens an incident (its id is made here) with the first entry of its timeline and the
+    /// files that came with it; every event it names must exist.
+    fn add_incident(&self, incident: &Incident, entry: &Entry, files: &[NewFile]) -> Result<Incident>;
 
     fn incident(&self, id: i64) -> Result<Option<Incident>>;
 
@@ -390,11 +390,27 @@ pub trait Store: Send + Sync {
     /// timeline, in one transaction.
     fn update_incident(&self, incident: &Incident, entry: &Entry) -> Result<()>;
 
-    /// Adds an entry to an incident's timeline (a comment, correspondence).
-    fn add_entry(&self, incident: i64, entry: &Entry) -> Result<()>;
+    /// Adds an entry to an incident's timeline (a comment, correspondence) with its files.
+    fn add_entry(&self, incident: i64, entry: &Entry, files: &[NewFile]) -> Result<()>;
 
-    /// An incident's timeline, oldest first.
+    /// An incident's timeline, oldest first, each entry with its files (without their data).
     fn timeline(&self, incident: i64) -> Result<Vec<Entry>>;
+
+    /// A file of a timeline entry, with its data and the entry it came with.
+    fn file(&self, id: i64) -> Result<Option<StoredFile>>;
+
+    /// Takes in an e-mail as a new incident or a reply, once per `message_id` in one
+    /// transaction: the incident's id, or `None` when that message was taken in before.
+    fn receive_mail(&self, message_id: &str, mail: &Mail) -> Result<Option<i64>>;
+
+    /// Saves an event search under its name, replacing one of the same name.
+    fn save_search(&self, search: &Search) -> Result<()>;
+
+    /// The saved searches, by name.
+    fn searches(&self) -> Result<Vec<Search>>;
+
+    /// Removes a saved search; false when there was none.
+    fn remove_search(&self, name: &str) -> Result<bool>;
 
     /// What every contact has been told.
     fn notify_marks(&self) -> Result<Vec<Mark>>;
@@ -419,10 +435,12 @@ pub trait Store: Send + Sync {
     /// Records what a contact has been told without queueing a message (nothing was new).
     fn set_mark(&self, mark: &Mark) -> Result<()>;
 
-    /// Queues the message `make` builds from its outbox id, and records the contact's new mark,
-    /// in one transaction: a digest is queued once or not at all. Returns the outbox id; `None`
-    /// (and nothing changed) when `make` builds nothing.
-    fn queue_message(&self, mark: &Mark, make: &mut dyn FnMut(i64) -> Option<NewMessage>) -> Result<Option<i64>>;
+    /// Queues the message `make` builds from its outbox id, and records what it tells (a
+    /// contact's new mark, an incident's timeline entry) in one transaction: a message is
+    /// queued once or not at all. Returns the outbox id; `None` (and nothing changed) when
+    /// `make` builds nothing.
+    fn queue_message(&self, record: Record<'_>, make: &mut dyn FnMut(i64) -> Option<NewMessage>)
+    -> Result<Option<i64>>;
 
     /// Pending messages due at `now`, oldest first.
     fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>>;
@@ -441,6 +459,59 @@ pub trait Store: Send + Sync {
 
     /// Removes a mute rule; false when there was none.
     fn remove_inhibition(&self, id: i64) -> Result<bool>;
+}
+
+/// What a queued message records beside it.
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    /// A digest: what the contact has now been told.
+    Mark(&'a Mark),
+    /// A message about an incident: the entry in its timeline.
+    Entry(i64, &'a Entry),
+}
+
+/// A file of a timeline entry.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub incident: i64,
+    /// The entry it came with (without its list of files).
+    pub entry: Entry,
+    pub file: NewFile,
+}
+
+/// An e-mail taken in: a new incident, or a reply to one.
+#[derive(Debug, Clone)]
+pub enum Mail {
+    New { incident: Incident, entry: Entry, files: Vec<NewFile> },
+    Reply { incident: i64, entry: Entry, files: Vec<NewFile> },
+}
+
+/// An event search kept by name, in the query language of `GET /api/v1/events`
+/// (`asn=64500&type=phishing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub name: String,
+    pub query: String,
+    pub created: Timestamp,
+    pub created_by: Option<i64>,
+}
+
+/// Links events (which must exist) to an incident, with the organizations of their networks;
+/// returns how many were not linked before.
+pub fn link_events(store: &dyn Store, i: &mut Incident, events: &[i64]) -> Result<usize> {
+    let before = i.events.len();
+    for &id in events {
+        let e = store.event(id, &Visibility::All)?.ok_or_else(|| StoreError::NotFound(format!("no event {id}")))?;
+        if !i.events.contains(&id) {
+            i.events.push(id);
+        }
+        for o in e.routing.orgs {
+            if !i.orgs.contains(&o) {
+                i.orgs.push(o);
+            }
+        }
+    }
+    Ok(i.events.len() - before)
 }
 
 /// Which incidents to list.

@@ -567,7 +567,7 @@ fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
     // A digest is queued with its mark, or not at all.
     let now = Timestamp::now();
     let mark = Mark { org: a, email: "soc@a.example".into(), last_report: r3, last_sent: Some(now) };
-    assert_eq!(store.queue_message(&mark, &mut |_| None).unwrap(), None);
+    assert_eq!(store.queue_message(farol_store::Record::Mark(&mark), &mut |_| None).unwrap(), None);
     assert!(store.notify_marks().unwrap().is_empty() && store.outbox(None, 10).unwrap().is_empty());
     let message = |id: i64| NewMessage {
         org: a,
@@ -577,7 +577,7 @@ fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
         events: 6,
         message: b"Subject: x\r\n\r\nbody\r\n".to_vec(),
     };
-    let id = store.queue_message(&mark, &mut |id| Some(message(id))).unwrap().unwrap();
+    let id = store.queue_message(farol_store::Record::Mark(&mark), &mut |id| Some(message(id))).unwrap().unwrap();
     assert_eq!(store.notify_marks().unwrap(), std::slice::from_ref(&mark));
     let due = store.outbox_due(now, 10).unwrap();
     assert_eq!((due.len(), &due[0].subject, &due[0].message), (1, &format!("#{id}"), &message(id).message));
@@ -616,7 +616,7 @@ fn incidents_are_listed_with_their_own_organizations_and_events() {
     w.flush().unwrap();
     let events: Vec<i64> = store.events_after(0, 10).unwrap().iter().map(|e| e.id).collect();
     let now = Timestamp::now();
-    let entry = Entry { at: now, user: None, kind: EntryKind::Created, text: "opened".into() };
+    let entry = Entry::new(EntryKind::Created, None, "opened", now);
     let links =
         [(vec![orgs[0], orgs[1]], vec![events[0]]), (vec![], vec![]), (vec![orgs[1]], vec![events[1], events[3]])];
     for (n, (o, e)) in links.iter().enumerate() {
@@ -625,7 +625,7 @@ fn incidents_are_listed_with_their_own_organizations_and_events() {
             events: e.clone(),
             ..Incident::new(&format!("#{n}"), ClassificationType::Scanner, Severity::Low, Tlp::Amber, now)
         };
-        store.add_incident(&i, &entry).unwrap();
+        store.add_incident(&i, &entry, &[]).unwrap();
     }
     let listed = |org| {
         let filter = IncidentFilter { org, limit: 10, ..IncidentFilter::default() };

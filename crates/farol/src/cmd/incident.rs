@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use farol_model::incident::{Entry, EntryKind, Incident, Overdue, Severity, Status, check_title};
+use farol_model::incident::{Change, Entry, EntryKind, Incident, Overdue, Severity, Status, check_title};
 use farol_model::{ClassificationType, Timestamp, Tlp};
-use farol_store::{IncidentFilter, Store, Visibility};
+use farol_store::{IncidentFilter, Store};
 
 use crate::output::Table;
 use crate::{Missing, Usage};
@@ -21,10 +21,12 @@ Examples:
   farol incident link 7 4212 4213            events, and the organizations they concern
   farol incident set 7 --status resolved
   farol incident merge 9 7                   incident 9 becomes part of 7
+  farol incident task 7 2                    the second task of its playbook is done
+  farol incident write 7 \"Please take the site down\"   to the organizations' contacts
   farol incident show 7                      fields, deadlines, events and timeline
 
 Statuses: new, open, stalled, resolved, rejected; a closed incident can be opened again.
-Deadlines per severity are in [incidents] in farol.toml.";
+Deadlines per severity are in [incidents] in farol.toml, playbooks in [playbooks].";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = HELP)]
@@ -85,6 +87,9 @@ enum Command {
         severity: Option<Severity>,
         #[arg(long)]
         tlp: Option<Tlp>,
+        /// An RSIT classification type; its playbook's tasks are added
+        #[arg(long)]
+        class: Option<String>,
         #[arg(long)]
         title: Option<String>,
         /// The analyst who handles it (e-mail address)
@@ -112,29 +117,37 @@ enum Command {
     },
     /// Merge an incident into another: its events, organizations and timeline note move there
     Merge { from: i64, into: i64 },
+    /// Write to the contacts of the organizations an incident concerns (queued; sent by
+    /// `farol notify` or `farol serve`); their replies join the incident
+    Write { id: i64, text: String },
+    /// Tick a task of the incident's playbook (numbered from 1, as `show` lists them)
+    Task {
+        id: i64,
+        task: usize,
+        /// Mark it not done again
+        #[arg(long)]
+        undo: bool,
+    },
 }
 
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let now = Timestamp::now();
-    let entry = |kind: EntryKind, text: String| Entry { at: now, user: None, kind, text };
+    let entry = |kind: EntryKind, text: String| Entry::new(kind, None, text, now);
     match args.command {
         Command::New { title, class, severity, tlp, org, event, assign, note } => {
-            let class = ClassificationType::parse(&class).map(|c| c.value()).ok_or_else(|| {
-                Usage(format!(
-                    "unknown class {class:?}: a classification type such as phishing, infected-system or ddos"
-                ))
-            })?;
+            let class = class_named(&class)?;
             let title = check_title(&title).map_err(Usage)?;
             let mut incident = Incident::new(&title, class, severity, tlp, now);
             incident.assignee = assign.as_deref().map(|a| analyst(&store, a)).transpose()?;
             incident.orgs = org.iter().map(|o| super::org::find(&store, o).map(|o| o.id)).collect::<Result<_>>()?;
-            add_events(&store, &mut incident, &event)?;
+            farol_store::link_events(&store, &mut incident, &event)?;
+            incident.add_tasks(config.incidents.playbook(class));
             let mut text = format!("opened: {} ({}, {})", incident.title, incident.class, incident.severity);
             if let Some(note) = note {
                 text = format!("{text}\n{note}");
             }
-            let incident = store.add_incident(&incident, &entry(EntryKind::Created, text))?;
+            let incident = store.add_incident(&incident, &entry(EntryKind::Created, text), &[])?;
             println!("incident {} opened", incident.id);
         }
         Command::List { open, overdue, status, org, limit } => {
@@ -144,7 +157,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             let mut table =
                 Table::new(&["id", "opened", "severity", "status", "class", "tlp", "organizations", "late", "title"]);
             for i in store.incidents(&filter)? {
-                let late = i.overdue(&config.deadlines, now);
+                let late = i.overdue(&config.incidents.deadlines, now);
                 if overdue && late.is_none() {
                     continue;
                 }
@@ -188,11 +201,21 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("  opened     {}", i.created);
             println!("  responded  {}", i.first_response.map_or("-".into(), |t| t.to_string()));
             println!("  closed     {}", i.closed.map_or("-".into(), |t| t.to_string()));
-            if let Some(late) = i.overdue(&config.deadlines, now) {
+            if let Some(late) = i.overdue(&config.incidents.deadlines, now) {
                 println!("  overdue    {}", late_text(late));
             }
             println!("  orgs       {}", i.orgs.iter().map(|o| names(*o)).collect::<Vec<_>>().join(", "));
             println!("  events     {}", i.events.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+            if !i.tasks.is_empty() {
+                println!("tasks:");
+            }
+            for (n, t) in i.tasks.iter().enumerate() {
+                let done = match t.done {
+                    Some((at, by)) => format!("[x] {}  (done {at} by {})", t.text, user(by)?),
+                    None => format!("[ ] {}", t.text),
+                };
+                println!("  {}. {done}", n + 1);
+            }
             println!("timeline:");
             for e in store.timeline(i.id)? {
                 let head = format!("  {}  {:<14} {:<22} ", e.at, e.kind.as_str(), user(e.user)?);
@@ -200,60 +223,42 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                     let lead = if n == 0 { head.clone() } else { " ".repeat(head.chars().count()) };
                     println!("{lead}{line}");
                 }
+                for f in &e.files {
+                    println!(
+                        "{}file {}: {} ({}, {} bytes)",
+                        " ".repeat(head.chars().count()),
+                        f.id,
+                        f.name,
+                        f.content_type,
+                        f.size
+                    );
+                }
             }
         }
-        Command::Set { id, status, severity, tlp, title, assign, unassign, org, remove_org, note } => {
-            let before = find(&store, id)?;
-            if let Some(into) = before.merged_into {
-                anyhow::bail!(Usage(format!("incident {id} was merged into incident {into}: change that one")));
-            }
-            let mut i = before.clone();
-            let mut changes = Vec::new();
-            if let Some(to) = status {
-                if !i.status.may_become(to) {
-                    anyhow::bail!(Usage(format!(
-                        "incident {id} is {}: it cannot become {to} (closed incidents can only be opened again)",
-                        i.status
-                    )));
-                }
-                i.set_status(to, now);
-                changes.push(format!("status: {} → {to}", before.status));
-            }
-            if let Some(s) = severity.filter(|s| *s != i.severity) {
-                changes.push(format!("severity: {} → {s}", i.severity));
-                i.severity = s;
-            }
-            if let Some(t) = tlp.filter(|t| *t != i.tlp) {
-                changes.push(format!("TLP: {} → {t}", i.tlp.as_str()));
-                i.tlp = t;
-            }
-            if let Some(t) = title {
-                i.title = check_title(&t).map_err(Usage)?;
-                changes.push(format!("title: {}", i.title));
-            }
-            if let Some(a) = assign {
-                i.assignee = Some(analyst(&store, &a)?);
-                changes.push(format!("assigned to {a}"));
-            } else if unassign {
-                i.assignee = None;
-                changes.push("unassigned".into());
-            }
-            for o in org {
-                let o = super::org::find(&store, &o)?;
-                if !i.orgs.contains(&o.id) {
-                    i.orgs.push(o.id);
-                    changes.push(format!("concerns {}", o.name));
-                }
-            }
-            for o in remove_org {
-                let o = super::org::find(&store, &o)?;
-                if i.orgs.contains(&o.id) {
-                    i.orgs.retain(|x| *x != o.id);
-                    changes.push(format!("no longer concerns {}", o.name));
-                }
-            }
+        Command::Set { id, status, severity, tlp, class, title, assign, unassign, org, remove_org, note } => {
+            let mut i = find(&store, id)?;
+            let named = |o: &String| super::org::find(&store, o).map(|o| (o.id, o.name));
+            let change = Change {
+                status,
+                severity,
+                tlp,
+                class: class.as_deref().map(class_named).transpose()?,
+                title,
+                assignee: match (assign, unassign) {
+                    (Some(a), _) => Some(Some((analyst(&store, &a)?, a))),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                add_orgs: org.iter().map(named).collect::<Result<_>>()?,
+                remove_orgs: remove_org.iter().map(named).collect::<Result<_>>()?,
+            };
+            let new_class = change.class;
+            let changes = i.apply(change, now).map_err(Usage)?;
             if changes.is_empty() {
-                anyhow::bail!(Usage("nothing to change: give --status, --severity, --tlp, --assign, --org ...".into()));
+                anyhow::bail!(Usage(format!("nothing to change: incident {id} is already so")));
+            }
+            if let Some(class) = new_class {
+                i.add_tasks(config.incidents.playbook(class));
             }
             let mut text = changes.join("; ");
             if let Some(note) = note {
@@ -267,52 +272,108 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             if text.trim().is_empty() {
                 anyhow::bail!(Usage("the comment is empty".into()));
             }
-            store.add_entry(id, &entry(EntryKind::Comment, text))?;
+            store.add_entry(id, &entry(EntryKind::Comment, text), &[])?;
             println!("comment added to incident {id}");
         }
         Command::Link { id, events } => {
             let mut i = find(&store, id)?;
-            let (before_events, before_orgs) = (i.events.len(), i.orgs.len());
-            add_events(&store, &mut i, &events)?;
+            let orgs = i.orgs.len();
+            let linked = farol_store::link_events(&store, &mut i, &events)?;
             let text = format!(
-                "{} event(s) linked: {}",
-                i.events.len() - before_events,
+                "{linked} event(s) linked: {}",
                 events.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             );
             store.update_incident(&i, &entry(EntryKind::Link, text.clone()))?;
-            println!("incident {id}: {text}; {} more organization(s)", i.orgs.len() - before_orgs);
+            println!("incident {id}: {text}; {} more organization(s)", i.orgs.len() - orgs);
         }
         Command::Merge { from, into } => {
-            if from == into {
-                anyhow::bail!(Usage("an incident cannot be merged into itself".into()));
-            }
             let mut source = find(&store, from)?;
             let mut target = find(&store, into)?;
-            if source.merged_into.is_some() || !target.status.is_open() {
-                anyhow::bail!(Usage(format!(
-                    "incident {from} must not be merged already, and incident {into} must be open"
-                )));
-            }
-            for o in &source.orgs {
-                if !target.orgs.contains(o) {
-                    target.orgs.push(*o);
-                }
-            }
-            add_events(&store, &mut target, &source.events)?;
-            target.tlp = target.tlp.max(source.tlp);
-            target.severity = target.severity.max(source.severity);
-            store.update_incident(
-                &target,
-                &entry(EntryKind::Merge, format!("incident {from} merged in: {}", source.title)),
-            )?;
-            source.merged_into = Some(into);
-            if source.status.is_open() {
-                source.set_status(Status::Rejected, now);
-            }
+            source.merge_into(&mut target, now).map_err(Usage)?;
+            let merged_in = format!("incident {from} merged in: {}", source.title);
+            store.update_incident(&target, &entry(EntryKind::Merge, merged_in))?;
             store.update_incident(&source, &entry(EntryKind::Merge, format!("merged into incident {into}")))?;
             println!("incident {from} merged into {into}");
         }
+        Command::Write { id, text } => {
+            let i = find(&store, id)?;
+            if i.orgs.is_empty() || text.trim().is_empty() {
+                anyhow::bail!(Usage(format!(
+                    "write a message, to an incident that concerns organizations (incident {id} concerns {})",
+                    i.orgs.len()
+                )));
+            }
+            let writer = farol_notify::Writer {
+                templates: std::sync::Arc::new(super::notify::templates(&config)?),
+                signer: super::notify::signer(&config)?,
+            };
+            let written = farol_notify::write_about(&store, &writer, &config.notify.settings, &i, &text, None, now)?;
+            for w in written {
+                if w.recipients.is_empty() {
+                    println!("{}: no contact takes e-mail (`farol org edit` adds one)", w.org);
+                } else {
+                    println!("{}: queued for {}", w.org, w.recipients.join(", "));
+                }
+            }
+        }
+        Command::Task { id, task, undo } => {
+            let mut i = find(&store, id)?;
+            let n = task.checked_sub(1).filter(|n| *n < i.tasks.len()).ok_or_else(|| {
+                Usage(format!(
+                    "incident {id} has {} task(s): give a number from 1 (`farol incident show {id}`)",
+                    i.tasks.len()
+                ))
+            })?;
+            let t = &mut i.tasks[n];
+            t.done = if undo { None } else { Some((now, None)) };
+            let text = format!("task {task} {}: {}", if undo { "undone" } else { "done" }, t.text);
+            store.update_incident(&i, &entry(EntryKind::Task, text.clone()))?;
+            println!("incident {id}: {text}");
+        }
     }
+    Ok(())
+}
+
+const INTAKE_HELP: &str = "\
+The Maildir is [incidents] maildir in farol.toml: the MTA delivers the center's incident address
+into its new/ directory. Each message becomes an incident, or joins one when its subject carries
+the incident's ticket ([CENTER #INC-42], as messages about incidents are sent) or it answers such
+a message. Taken messages move to cur/; what is not e-mail moves to failed/. `farol serve` does
+this every 30 seconds.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = INTAKE_HELP)]
+pub struct IntakeArgs {
+    /// The Maildir, instead of the one in farol.toml
+    #[arg(long)]
+    maildir: Option<std::path::PathBuf>,
+}
+
+pub fn intake(dir: &Path, args: IntakeArgs) -> Result<()> {
+    let (config, store) = super::open(dir)?;
+    let maildir = args
+        .maildir
+        .or(config.maildir.clone())
+        .ok_or_else(|| Usage("no Maildir: set [incidents] maildir in farol.toml, or give --maildir".into()))?;
+    let taken =
+        farol_notify::intake::take_in(&store, &maildir, &config.center.name, &config.incidents, Timestamp::now())
+            .map_err(|e| Usage(e.to_string()))?;
+    for id in &taken.opened {
+        println!("incident {id} opened");
+    }
+    for id in &taken.replies {
+        println!("reply added to incident {id}");
+    }
+    for (path, reason) in &taken.failed {
+        eprintln!("{}: {reason}", path.display());
+    }
+    println!(
+        "{} opened, {} replies, {} taken before, {} not e-mail",
+        taken.opened.len(),
+        taken.replies.len(),
+        taken.seen,
+        taken.failed.len()
+    );
     Ok(())
 }
 
@@ -329,20 +390,12 @@ fn analyst(store: &dyn Store, email: &str) -> Result<i64> {
     }
 }
 
-/// Adds events (which must exist) and the organizations of their networks.
-fn add_events(store: &dyn Store, i: &mut Incident, events: &[i64]) -> Result<()> {
-    for &id in events {
-        let e = store.event(id, &Visibility::All)?.ok_or_else(|| Missing(format!("no event {id}")))?;
-        if !i.events.contains(&id) {
-            i.events.push(id);
-        }
-        for o in e.routing.orgs {
-            if !i.orgs.contains(&o) {
-                i.orgs.push(o);
-            }
-        }
-    }
-    Ok(())
+/// A classification type by name.
+fn class_named(class: &str) -> Result<ClassificationType> {
+    ClassificationType::parse(class).map(|c| c.value()).ok_or_else(|| {
+        Usage(format!("unknown class {class:?}: a classification type such as phishing, infected-system or ddos"))
+            .into()
+    })
 }
 
 fn late_text(late: Overdue) -> &'static str {

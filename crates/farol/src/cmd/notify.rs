@@ -172,8 +172,17 @@ pub fn lock_path(config: &Config) -> std::path::PathBuf {
 fn outbox(store: &dyn Store, org: Option<&str>, limit: usize) -> Result<()> {
     let org = org.map(|o| super::org::find(store, o)).transpose()?;
     let names = super::org::names(store)?;
-    let mut table =
-        Table::new(&["id", "queued", "organization", "to", "events", "state", "attempts", "sent / last error"]);
+    let mut table = Table::new(&[
+        "id",
+        "queued",
+        "organization",
+        "to",
+        "events",
+        "state",
+        "attempts",
+        "sent / last error",
+        "subject",
+    ]);
     for m in store.outbox(org.map(|o| o.id), limit)? {
         let org = m.org.map_or_else(|| "(removed)".into(), &names);
         let outcome = match (m.sent_at, &m.last_error) {
@@ -190,6 +199,7 @@ fn outbox(store: &dyn Store, org: Option<&str>, limit: usize) -> Result<()> {
             m.state.as_str().to_owned(),
             m.attempts.to_string(),
             outcome,
+            m.subject,
         ]);
     }
     if table.is_empty() {

@@ -39,8 +39,11 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         .transpose()
         .map_err(|e| Usage(format!("{e} (see [server] in farol.toml)")))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    // Loaded once: the portal previews with them, the notification rounds write with them.
-    let templates = Arc::new(super::notify::templates(&config)?);
+    // Loaded once: the portal previews and writes with them, the notification rounds too.
+    let writer = Arc::new(farol_notify::Writer {
+        templates: Arc::new(super::notify::templates(&config)?),
+        signer: super::notify::signer(&config)?,
+    });
     let server = farol_server::Config {
         center: config.center.name.clone(),
         tls,
@@ -48,12 +51,13 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         experts: Arc::clone(&experts),
         notify: Arc::new(farol_server::Notify {
             settings: config.notify.settings.clone(),
-            templates: Arc::clone(&templates),
+            writer: Arc::clone(&writer),
+            sends: config.notify.has_sender && config.notify.smtp_url.is_some(),
         }),
-        deadlines: config.deadlines,
+        incidents: config.incidents.clone(),
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
-    let notifier = notifier(&config, templates)?;
+    let notifier = notifier(&config, writer)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -74,6 +78,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         tokio::spawn(reload(Arc::clone(&config), Arc::clone(&store), live, args.reload_every));
         if let Some(n) = notifier {
             tokio::spawn(notify(n, Arc::clone(&store)));
+        }
+        if let Some(maildir) = config.maildir.clone() {
+            tokio::spawn(intake(Arc::clone(&config), maildir, Arc::clone(&store)));
         }
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -126,22 +133,47 @@ async fn reload(
     }
 }
 
+/// Takes in the incident Maildir every 30 seconds.
+async fn intake(config: Arc<crate::config::Config>, maildir: std::path::PathBuf, store: Arc<dyn Store>) {
+    loop {
+        let (c, m, s) = (Arc::clone(&config), maildir.clone(), Arc::clone(&store));
+        let taken = tokio::task::spawn_blocking(move || {
+            let now = farol_model::Timestamp::now();
+            farol_notify::intake::take_in(s.as_ref(), &m, &c.center.name, &c.incidents, now)
+        })
+        .await;
+        match taken {
+            Ok(Ok(t)) => {
+                if !t.opened.is_empty() || !t.replies.is_empty() {
+                    tracing::info!(opened = t.opened.len(), replies = t.replies.len(), "e-mail taken in");
+                }
+                for (path, reason) in &t.failed {
+                    tracing::warn!(file = %path.display(), %reason, "e-mail not taken in");
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "e-mail intake failed"),
+            Err(e) => tracing::error!(error = %e, "e-mail intake failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
 /// What the notification rounds need, when notifications are configured.
 struct Notifier {
-    writer: farol_notify::Writer,
+    writer: Arc<farol_notify::Writer>,
     settings: farol_notify::Settings,
     mailer: farol_notify::Mailer,
     lock: std::path::PathBuf,
 }
 
-fn notifier(config: &crate::config::Config, templates: Arc<farol_notify::Templates>) -> Result<Option<Notifier>> {
+fn notifier(config: &crate::config::Config, writer: Arc<farol_notify::Writer>) -> Result<Option<Notifier>> {
     let n = &config.notify;
     let (true, Some(url)) = (n.has_sender, n.smtp_url.as_deref()) else {
         eprintln!("notifications are off: set [notify] from and smtp_url in farol.toml to send them");
         return Ok(None);
     };
     Ok(Some(Notifier {
-        writer: farol_notify::Writer { templates, signer: super::notify::signer(config)? },
+        writer,
         settings: n.settings.clone(),
         mailer: farol_notify::Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?,
         lock: super::notify::lock_path(config),

@@ -100,7 +100,11 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
     let scheme = if tls.is_some() { "https" } else { "http" };
     let notify = Arc::new(farol_server::Notify {
         settings: farol_notify::Settings { center: "CERT Test".into(), ..Default::default() },
-        templates: Arc::new(farol_notify::Templates::load(None).unwrap()),
+        writer: Arc::new(farol_notify::Writer {
+            templates: Arc::new(farol_notify::Templates::load(None).unwrap()),
+            signer: None,
+        }),
+        sends: false,
     });
     let config = Config {
         center: "CERT Test".into(),
@@ -108,7 +112,7 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
         feeds,
         experts: Arc::new(|_: &Feed| Vec::new()),
         notify,
-        deadlines: Default::default(),
+        incidents: Default::default(),
     };
     let app = App::new(Arc::clone(&store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use farol_model::incident::{Entry, Incident};
+use farol_model::incident::{Entry, Incident, NewFile};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
     Archived, AuditEntry, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, IncidentFilter, Inhibition,
-    Mark, NewDataset, NewMessage, NewReport, OutboxMessage, Outcome, Rerouted, Result, Session, Store, StoreError,
-    StoredEvent, Tally, Token, Totals, User, Visibility,
+    Mail, Mark, NewDataset, NewMessage, NewReport, OutboxMessage, Outcome, Record, Rerouted, Result, Search, Session,
+    Store, StoreError, StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration5.sql"),
     include_str!("migration6.sql"),
     include_str!("migration7.sql"),
+    include_str!("migration8.sql"),
 ];
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
@@ -526,8 +527,8 @@ impl Store for SqliteStore {
         self.with(|c| accounts::audit_log(c, org, limit))
     }
 
-    fn add_incident(&self, incident: &Incident, entry: &Entry) -> Result<Incident> {
-        self.with(|c| incidents::add_incident(c, incident, entry))
+    fn add_incident(&self, incident: &Incident, entry: &Entry, files: &[NewFile]) -> Result<Incident> {
+        self.with(|c| incidents::add_incident(c, incident, entry, files))
     }
 
     fn incident(&self, id: i64) -> Result<Option<Incident>> {
@@ -542,12 +543,32 @@ impl Store for SqliteStore {
         self.with(|c| incidents::update_incident(c, incident, entry))
     }
 
-    fn add_entry(&self, incident: i64, entry: &Entry) -> Result<()> {
-        self.with(|c| incidents::add_entry(c, incident, entry))
+    fn add_entry(&self, incident: i64, entry: &Entry, files: &[NewFile]) -> Result<()> {
+        self.with(|c| incidents::add_entry(c, incident, entry, files))
     }
 
     fn timeline(&self, incident: i64) -> Result<Vec<Entry>> {
         self.with(|c| incidents::timeline(c, incident))
+    }
+
+    fn file(&self, id: i64) -> Result<Option<StoredFile>> {
+        self.with(|c| incidents::file(c, id))
+    }
+
+    fn receive_mail(&self, message_id: &str, mail: &Mail) -> Result<Option<i64>> {
+        self.with(|c| incidents::receive_mail(c, message_id, mail))
+    }
+
+    fn save_search(&self, search: &Search) -> Result<()> {
+        self.with(|c| incidents::save_search(c, search))
+    }
+
+    fn searches(&self) -> Result<Vec<Search>> {
+        self.with(incidents::searches)
+    }
+
+    fn remove_search(&self, name: &str) -> Result<bool> {
+        self.with(|c| incidents::remove_search(c, name))
     }
 
     fn notify_marks(&self) -> Result<Vec<Mark>> {
@@ -576,8 +597,12 @@ impl Store for SqliteStore {
         self.with(|c| notify::set_mark(c, mark))
     }
 
-    fn queue_message(&self, mark: &Mark, make: &mut dyn FnMut(i64) -> Option<NewMessage>) -> Result<Option<i64>> {
-        self.with(|c| notify::queue_message(c, mark, make))
+    fn queue_message(
+        &self,
+        record: Record<'_>,
+        make: &mut dyn FnMut(i64) -> Option<NewMessage>,
+    ) -> Result<Option<i64>> {
+        self.with(|c| notify::queue_message(c, record, make))
     }
 
     fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {

@@ -5,7 +5,7 @@ use farol_model::org::{Asset, OrgId};
 use rusqlite::{Connection, params};
 
 use super::accounts::stored_time;
-use crate::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState, Result, StoreError};
+use crate::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState, Record, Result, StoreError};
 
 pub(super) fn marks(conn: &Connection) -> Result<Vec<Mark>> {
     let mut stmt =
@@ -55,31 +55,39 @@ pub(super) fn set_mark(conn: &Connection, m: &Mark) -> Result<()> {
 
 pub(super) fn queue_message(
     conn: &Connection,
-    mark: &Mark,
+    record: Record<'_>,
     make: &mut dyn FnMut(i64) -> Option<NewMessage>,
 ) -> Result<Option<i64>> {
     let tx = conn.unchecked_transaction()?;
-    let now = mark.last_sent.unwrap_or_else(Timestamp::now).micros();
+    let now = match record {
+        Record::Mark(mark) => mark.last_sent.unwrap_or_else(Timestamp::now),
+        Record::Entry(_, entry) => entry.at,
+    };
     tx.execute(
-        "INSERT INTO outbox (org_id, created, sender, recipients, subject, events, message, state, next_attempt)
-         VALUES (?1, ?2, '', '', '', 0, x'', 'pending', ?2)",
-        params![mark.org.0, now],
+        "INSERT INTO outbox (created, sender, recipients, subject, events, message, state, next_attempt)
+         VALUES (?1, '', '', '', 0, x'', 'pending', ?1)",
+        [now.micros()],
     )?;
     let id = tx.last_insert_rowid();
     // Dropping the transaction rolls the row back.
     let Some(m) = make(id) else { return Ok(None) };
     tx.execute(
-        "UPDATE outbox SET sender = ?2, recipients = ?3, subject = ?4, events = ?5, message = ?6 WHERE id = ?1",
+        "UPDATE outbox SET org_id = ?7, sender = ?2, recipients = ?3, subject = ?4, events = ?5, message = ?6
+         WHERE id = ?1",
         params![
             id,
             m.sender,
             m.recipients.join(","),
             m.subject,
             i64::try_from(m.events).unwrap_or(i64::MAX),
-            m.message
+            m.message,
+            m.org.0
         ],
     )?;
-    set_mark(&tx, mark)?;
+    match record {
+        Record::Mark(mark) => set_mark(&tx, mark)?,
+        Record::Entry(incident, entry) => super::incidents::add_entry_checked(&tx, incident, entry, &[])?,
+    }
     tx.commit()?;
     Ok(Some(id))
 }

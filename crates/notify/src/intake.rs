@@ -1,0 +1,217 @@
+//! E-mail intake: an MTA delivers the center's incident address into a Maildir; each new
+//! message becomes an incident, or joins one when it carries that incident's ticket (in the
+//! subject as `[CERT-PT #INC-42]`, or in In-Reply-To and References as the Message-ID of a
+//! message the center sent about it).
+//!
+//! A message is taken in once: the store records its Message-ID in the transaction that adds
+//! it, and only then is the file moved from `new/` to `cur/`; a crash in between leaves a
+//! message that the next pass finds already taken, and only moves.
+
+use std::path::{Path, PathBuf};
+
+use farol_model::incident::{Entry, EntryKind, Handling, Incident, NewFile, Severity, check_title};
+use farol_model::{ClassificationType, Timestamp, Tlp};
+use farol_store::{Mail, Store, StoreError};
+use mail_parser::{MessageParser, MimeHeaders};
+
+/// The longest text kept from a message's body, in characters; the whole message is kept as a
+/// file when the rules allow its size.
+const MAX_TEXT: usize = 100_000;
+
+/// What one pass over the Maildir did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// Incidents opened, by id.
+    pub opened: Vec<i64>,
+    /// Incidents that replies joined, by id, one per reply.
+    pub replies: Vec<i64>,
+    /// Messages taken in before (moved only).
+    pub seen: usize,
+    /// Messages that could not be read as e-mail, moved to `failed/`, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntakeError {
+    #[error("the Maildir {dir}: {source} (it needs new/ and cur/; the MTA creates them)")]
+    Maildir { dir: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Takes in every message in `maildir/new`, oldest name first. `center` is the name the
+/// tickets carry.
+pub fn take_in(
+    store: &dyn Store,
+    maildir: &Path,
+    center: &str,
+    handling: &Handling,
+    now: Timestamp,
+) -> Result<Taken, IntakeError> {
+    let io = |source| IntakeError::Maildir { dir: maildir.to_owned(), source };
+    let mut names: Vec<PathBuf> = std::fs::read_dir(maildir.join("new"))
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    let mut taken = Taken::default();
+    for path in names {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        let mail = match read(store, &bytes, center, handling, now) {
+            Ok(m) => m,
+            Err(reason) => {
+                let failed = maildir.join("failed");
+                std::fs::create_dir_all(&failed).map_err(io)?;
+                move_file(&path, &failed.join(&name)).map_err(io)?;
+                taken.failed.push((failed.join(&name), reason));
+                continue;
+            }
+        };
+        match store.receive_mail(&mail.0, &mail.1)? {
+            None => taken.seen += 1,
+            Some(id) if matches!(mail.1, Mail::New { .. }) => taken.opened.push(id),
+            Some(id) => taken.replies.push(id),
+        }
+        // Maildir's "seen" flag: the message was read.
+        let seen = if name.contains(":2,") { name } else { format!("{name}:2,S") };
+        move_file(&path, &maildir.join("cur").join(seen)).map_err(io)?;
+    }
+    Ok(taken)
+}
+
+/// Moves a file; one that another process moved first is not an error.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// A message as the store takes it: its id, and the incident it opens or the reply.
+fn read(
+    store: &dyn Store,
+    bytes: &[u8],
+    center: &str,
+    handling: &Handling,
+    now: Timestamp,
+) -> Result<(String, Mail), String> {
+    let message = MessageParser::default().parse(bytes).filter(|m| m.from().is_some() || m.subject().is_some());
+    let Some(message) = message else { return Err("not an e-mail message: no From or Subject header".to_owned()) };
+    let id = match message.message_id() {
+        Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        _ => {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(bytes);
+            format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    };
+    let from = message.from().and_then(|a| a.first());
+    let sender = from.and_then(|a| a.address()).unwrap_or("unknown sender").to_owned();
+    let subject = message.subject().unwrap_or_default().trim().to_owned();
+    let mut text = format!("From: {sender}\nSubject: {subject}\n");
+    if let Some(date) = message.date() {
+        text.push_str(&format!("Date: {}\n", date.to_rfc3339()));
+    }
+    let body = message.body_text(0).unwrap_or_default().replace("\r\n", "\n");
+    text.push('\n');
+    text.extend(body.trim().chars().take(MAX_TEXT));
+    if body.trim().chars().count() > MAX_TEXT {
+        text.push_str("\n[… the text goes on: see message.eml]");
+    }
+    let mut files = Vec::new();
+    let mut refused = Vec::new();
+    let attachments = message.attachments().map(|part| {
+        let name = part.attachment_name().unwrap_or("attachment").to_owned();
+        let declared = part.content_type().map(|t| match t.subtype() {
+            Some(sub) => format!("{}/{sub}", t.ctype()),
+            None => t.ctype().to_owned(),
+        });
+        (name, declared, part.contents().to_vec())
+    });
+    let whole = std::iter::once(("message.eml".to_owned(), Some("message/rfc822".to_owned()), bytes.to_vec()));
+    for (name, declared, data) in whole.chain(attachments) {
+        if files.len() == handling.files.max_files {
+            refused.push(format!("{name}: more than {} files", handling.files.max_files));
+            continue;
+        }
+        match handling.files.check(&name, declared.as_deref(), data) {
+            Ok(f) => files.push(f),
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        text.push_str(&format!("\n\n[files not kept: {}]", refused.join("; ")));
+    }
+    let entry = Entry::new(EntryKind::Mail, None, text, now);
+    let replied = ticket_in(&subject, center).or_else(|| {
+        let references = [message.in_reply_to(), message.references()];
+        references.into_iter().filter_map(|h| h.as_text_list()).flatten().find_map(|r| ticket_in_id(r))
+    });
+    if let Some(incident) = replied
+        && store.incident(incident).map_err(|e| e.to_string())?.is_some()
+    {
+        return Ok((id, Mail::Reply { incident, entry, files }));
+    }
+    Ok((id, new_incident(store, &sender, &subject, entry, files, handling, now).map_err(|e| e.to_string())?))
+}
+
+/// A new incident from a message: titled by its subject, concerning the organization whose
+/// contact sent it (if any).
+fn new_incident(
+    store: &dyn Store,
+    sender: &str,
+    subject: &str,
+    entry: Entry,
+    files: Vec<NewFile>,
+    handling: &Handling,
+    now: Timestamp,
+) -> Result<Mail, StoreError> {
+    let title = check_title(subject).unwrap_or_else(|_| {
+        let cut: String = subject.chars().filter(|c| !c.is_control()).take(190).collect();
+        if cut.trim().is_empty() { format!("E-mail from {sender}") } else { format!("{}…", cut.trim()) }
+    });
+    let class = ClassificationType::Undetermined;
+    let mut incident = Incident::new(&title, class, Severity::Medium, Tlp::Amber, now);
+    let orgs = store.orgs()?;
+    let senders = orgs.iter().filter(|o| o.contacts.iter().any(|c| c.email.eq_ignore_ascii_case(sender)));
+    incident.orgs.extend(senders.map(|o| o.id));
+    incident.add_tasks(handling.playbook(class));
+    Ok(Mail::New { incident, entry, files })
+}
+
+/// The incident whose ticket a subject carries: `[CENTER #INC-42]`.
+fn ticket_in(subject: &str, center: &str) -> Option<i64> {
+    let tag = format!("[{} #inc-", center.to_lowercase());
+    let lower = subject.to_lowercase();
+    let at = lower.find(&tag)? + tag.len();
+    let rest = &subject[at..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    rest[digits.len()..].starts_with(']').then(|| digits.parse().ok()).flatten()
+}
+
+/// The incident of a Message-ID the center made for a message about it: `INC-42.7@domain`.
+fn ticket_in_id(id: &str) -> Option<i64> {
+    let rest = id.trim_matches(['<', '>']).strip_prefix("INC-")?;
+    let (n, _) = rest.split_once('.')?;
+    n.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_are_found_in_subjects_and_message_ids() {
+        assert_eq!(ticket_in("Re: [TLP:AMBER] [CERT.PT #INC-42] Phishing", "CERT.PT"), Some(42));
+        assert_eq!(ticket_in("RE: [cert.pt #inc-7]", "CERT.PT"), Some(7));
+        assert_eq!(ticket_in("[CERT.PT #INC-42 ] x", "CERT.PT"), None);
+        assert_eq!(ticket_in("[OTHER #INC-42]", "CERT.PT"), None);
+        assert_eq!(ticket_in("[CERT.PT #INC-]", "CERT.PT"), None);
+        assert_eq!(ticket_in("[CERT.PT #20261129-000042] digest", "CERT.PT"), None);
+        assert_eq!(ticket_in_id("<INC-42.17@cert.pt>"), Some(42));
+        assert_eq!(ticket_in_id("INC-9.1@cert.pt"), Some(9));
+        assert_eq!(ticket_in_id("<20261129-000042.3@cert.pt>"), None);
+    }
+}
