@@ -481,22 +481,21 @@ async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respon
     Ok(Json(json!({ "audit": entries })).into_response())
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncidentsQuery {
-    #[serde(default)]
-    open: bool,
-    #[serde(default)]
-    overdue: bool,
-}
-
 async fn incidents(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<IncidentsQuery>,
+    Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
-    let list = app.visible_incidents(&p, q.open, q.overdue).await?;
+    let flag = |key: &str| match params.get(key).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Failure::bad(format!("{key}: expected true or false, found {other:?}"))),
+    };
+    if let Some(key) = params.keys().find(|k| !matches!(k.as_str(), "open" | "overdue")) {
+        return Err(Failure::bad(format!("unknown parameter {key:?}: open and overdue are known")));
+    }
+    let list = app.visible_incidents(&p, flag("open")?, flag("overdue")?).await?;
     let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
     let list: Vec<Value> = list.iter().map(|i| crate::incidents::incident_json(i, center)).collect();
     Ok(Json(json!({ "incidents": list })).into_response())

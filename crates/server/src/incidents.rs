@@ -537,7 +537,7 @@ pub(crate) fn download(f: NewFile) -> axum::response::Response {
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox")),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'")),
         ],
         f.data,
     )

@@ -258,12 +258,15 @@ async fn around(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
             h.insert(name, v);
         }
     };
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-    );
+    // A handler may have set a stricter one (files for download: a sandbox).
+    if !h.contains_key("content-security-policy") {
+        set(
+            h,
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        );
+    }
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");

@@ -67,7 +67,46 @@ pub(crate) const ROUTES: &[(&str, &str, &str, bool, &str)] = &[
         false,
         "IncidentDetail",
     ),
-    ("post", "/incidents/{id}/comments", "Comment on an incident the caller may see", true, "NewComment"),
+    ("post", "/incidents/{id}/comments", "Comment on an incident the caller may see, with files", true, "NewComment"),
+    (
+        "patch",
+        "/incidents/{id}",
+        "Change an incident (national center only): status, severity, TLP, class (its playbook's tasks are added), title, assignee, organizations",
+        true,
+        "Changes",
+    ),
+    (
+        "post",
+        "/incidents/{id}/events",
+        "Link events to an incident (national center only): by id, by a saved search, or by a query as GET /events takes it (at most 1000)",
+        true,
+        "Linked",
+    ),
+    ("post", "/incidents/{id}/merge", "Merge an incident into another (national center only)", true, "Merged"),
+    (
+        "post",
+        "/incidents/{id}/tasks/{n}",
+        "Tick or clear a task of the incident's playbook, numbered from 1 (national center only)",
+        true,
+        "Task",
+    ),
+    (
+        "post",
+        "/incidents/{id}/messages",
+        "Write to the contacts of the organizations the incident concerns (national center only): one message per organization, queued in the outbox and noted in the timeline; replies join the incident",
+        true,
+        "Queued",
+    ),
+    (
+        "get",
+        "/incidents/{id}/files/{file}",
+        "A file of a timeline entry the caller may see, always as an attachment; 404 otherwise",
+        false,
+        "File",
+    ),
+    ("get", "/searches", "The saved event searches (national center only)", false, "Searches"),
+    ("post", "/searches", "Save an event search by name, replacing one of that name (national center only)", true, ""),
+    ("delete", "/searches/{name}", "Remove a saved search (national center only)", true, ""),
 ];
 
 fn object(props: &[(&str, Value)]) -> Value {
@@ -96,8 +135,12 @@ pub(crate) fn document() -> Value {
     for (method, path, summary, writes, answer) in ROUTES {
         let mut responses = Map::new();
         let ok = match (*method, *answer) {
-            ("delete", _) => ("204", json!({ "description": "Done" })),
-            (_, made @ ("NewToken" | "NewUser" | "NewComment" | "NewIncident")) => (
+            ("delete", _) | (_, "") => ("204", json!({ "description": "Done" })),
+            (_, "File") => (
+                "200",
+                json!({ "description": "The file", "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } } }),
+            ),
+            (_, made @ ("NewToken" | "NewUser" | "NewComment" | "NewIncident" | "Queued")) => (
                 "201",
                 json!({ "description": "Made", "content": { "application/json": {
                 "schema": { "$ref": format!("#/components/schemas/{made}") } } } }),
@@ -133,8 +176,17 @@ pub(crate) fn document() -> Value {
             responses.insert(status.to_owned(), error.clone());
         }
         let mut parameters: Vec<Value> = Vec::new();
-        if path.contains("{id}") {
-            parameters.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }));
+        for name in path.split('/').filter_map(|p| p.strip_prefix('{')?.strip_suffix('}')) {
+            let kind = if name == "name" { "string" } else { "integer" };
+            parameters.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": kind } }));
+        }
+        if *path == "/incidents" && *method == "get" {
+            for (name, description) in
+                [("open", "New, open and stalled ones only"), ("overdue", "Open ones past a deadline only")]
+            {
+                parameters.push(json!({ "name": name, "in": "query", "required": false, "description": description,
+                    "schema": { "type": "boolean" } }));
+            }
         }
         if *path == "/events" {
             parameters.extend(FILTERS.iter().map(|(name, description)| {
@@ -177,19 +229,53 @@ pub(crate) fn document() -> Value {
                     "password": { "type": "string", "minLength": 12 } } }));
             op["responses"]["409"] = error.clone();
         }
-        if *path == "/incidents" && *method == "post" {
-            op["requestBody"] = json_body(json!({ "type": "object", "required": ["title", "description"],
+        let files = json!({ "type": "array", "maxItems": 10, "description": "Files, within the center's size and type limits",
+            "items": { "type": "object", "required": ["name", "data"], "additionalProperties": false, "properties": {
+                "name": { "type": "string" }, "content_type": { "type": "string" },
+                "data": { "type": "string", "contentEncoding": "base64" } } } });
+        let body = match (*method, *path) {
+            ("post", "/incidents") => Some(json!({ "type": "object", "required": ["title", "description"],
                 "additionalProperties": false, "properties": {
                     "title": { "type": "string", "minLength": 1, "maxLength": 200 },
                     "description": { "type": "string", "minLength": 1, "maxLength": 10000 },
                     "class": { "type": "string", "description": "An RSIT classification type" },
                     "affected": { "type": "array", "maxItems": 1000, "items": { "type": "string" },
-                        "description": "IP addresses, networks, domains and http(s) URLs" } } }));
-        }
-        if *path == "/incidents/{id}/comments" {
-            op["requestBody"] =
-                json_body(json!({ "type": "object", "required": ["text"], "additionalProperties": false,
-                "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 10000 } } }));
+                        "description": "IP addresses, networks, domains and http(s) URLs" },
+                    "files": files } })),
+            ("post", "/incidents/{id}/comments") => Some(json!({ "type": "object", "required": ["text"],
+                "additionalProperties": false, "properties": {
+                    "text": { "type": "string", "minLength": 1, "maxLength": 10000 }, "files": files } })),
+            ("patch", "/incidents/{id}") => {
+                Some(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "status": { "enum": ["new", "open", "stalled", "resolved", "rejected"] },
+                "severity": { "enum": ["low", "medium", "high", "critical"] },
+                "tlp": { "enum": ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"] },
+                "class": { "type": "string", "description": "An RSIT classification type" },
+                "title": { "type": "string" },
+                "assignee": { "type": ["string", "null"], "description": "An analyst's e-mail address; null unassigns" },
+                "add_orgs": { "type": "array", "items": { "type": "integer" } },
+                "remove_orgs": { "type": "array", "items": { "type": "integer" } },
+                "note": { "type": "string", "description": "Why: kept with the change in the timeline" } } }))
+            }
+            ("post", "/incidents/{id}/events") => {
+                Some(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "events": { "type": "array", "items": { "type": "integer" } },
+                "search": { "type": "string", "description": "A saved search's name" },
+                "query": { "type": "string", "description": "Filters as GET /events takes them: asn=64500&type=phishing" } } }))
+            }
+            ("post", "/incidents/{id}/merge") => Some(json!({ "type": "object", "required": ["into"],
+                "additionalProperties": false, "properties": { "into": { "type": "integer" } } })),
+            ("post", "/incidents/{id}/tasks/{n}") => Some(json!({ "type": "object", "required": ["done"],
+                "additionalProperties": false, "properties": { "done": { "type": "boolean" } } })),
+            ("post", "/incidents/{id}/messages") => Some(json!({ "type": "object", "required": ["text"],
+                "additionalProperties": false, "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 10000 } } })),
+            ("post", "/searches") => Some(json!({ "type": "object", "required": ["name", "query"],
+                "additionalProperties": false, "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                    "query": { "type": "string", "description": "Filters as GET /events takes them" } } })),
+            _ => None,
+        };
+        if let Some(body) = body {
+            op["requestBody"] = json_body(body);
         }
         if *path == "/users/{id}" {
             op["requestBody"] = json_body(json!({ "type": "object", "additionalProperties": false,
@@ -223,7 +309,20 @@ pub(crate) fn document() -> Value {
         ("role", text.clone()),
         ("disabled", json!({ "type": "boolean" })),
     ]);
-    let entry = object(&[("at", text.clone()), ("kind", text.clone()), ("by", text.clone()), ("text", text.clone())]);
+    let file = object(&[
+        ("id", int.clone()),
+        ("name", text.clone()),
+        ("type", text.clone()),
+        ("size", int.clone()),
+        ("sha256", text.clone()),
+    ]);
+    let entry = object(&[
+        ("at", text.clone()),
+        ("kind", text.clone()),
+        ("by", text.clone()),
+        ("text", text.clone()),
+        ("files", json!({ "type": "array", "items": file })),
+    ]);
     let incident = object(&[
         ("id", int.clone()),
         ("title", text.clone()),
@@ -236,7 +335,27 @@ pub(crate) fn document() -> Value {
         ("closed", opt_text.clone()),
         ("orgs", json!({ "type": "array", "items": { "type": "integer" } })),
         ("events", json!({ "type": "array", "items": { "type": "integer" } })),
+        ("assignee", json!({ "type": ["integer", "null"], "description": "National center only" })),
+        ("merged_into", json!({ "type": ["integer", "null"], "description": "National center only" })),
+        ("overdue", json!({ "enum": ["first_response", "resolution", null], "description": "National center only" })),
+        (
+            "tasks",
+            json!({ "type": "array", "description": "The playbook's tasks; national center only",
+            "items": object(&[("text", text.clone()), ("done", opt_text.clone()), ("by", json!({ "type": ["integer", "null"] }))]) }),
+        ),
     ]);
+    let changes = object(&[("changes", json!({ "type": "array", "items": { "type": "string" } }))]);
+    let linked = object(&[("linked", int.clone()), ("more", json!({ "type": "boolean" }))]);
+    let merged = object(&[("merged_into", int.clone())]);
+    let task = object(&[("task", int.clone()), ("done", json!({ "type": "boolean" }))]);
+    let recipients =
+        object(&[("org", text.clone()), ("recipients", json!({ "type": "array", "items": { "type": "string" } }))]);
+    let queued = object(&[
+        ("queued", json!({ "type": "array", "items": recipients })),
+        ("sent", json!({ "type": "boolean", "description": "Whether this server sends what is queued" })),
+    ]);
+    let search = object(&[("name", text.clone()), ("query", text.clone())]);
+    let searches = object(&[("searches", json!({ "type": "array", "items": search }))]);
     let mut incident_detail = incident.clone();
     incident_detail["properties"]["timeline"] = json!({ "type": "array", "items": entry });
     let mut new_user = user.clone();
@@ -280,6 +399,12 @@ pub(crate) fn document() -> Value {
                 "IncidentDetail": incident_detail,
                 "NewComment": entry.clone(),
                 "NewIncident": incident.clone(),
+                "Changes": changes,
+                "Linked": linked,
+                "Merged": merged,
+                "Task": task,
+                "Queued": queued,
+                "Searches": searches,
             },
         },
     })

@@ -1226,10 +1226,11 @@ async fn task(
     State(app): State<Arc<App>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Portal(p): Portal,
-    Path((raw, n)): Path<(String, usize)>,
+    Path((raw, n)): Path<(String, String)>,
     axum::Form(form): axum::Form<HandleForm>,
 ) -> Response {
     let done = form.get("done").is_some_and(|d| d == "true");
+    let Ok(n) = n.parse::<usize>() else { return error_page(&app, Some(&p), Failure::not_found()) };
     handle_form(&app, &p, &raw, &form, async |id| app.task(&p, addr, id, n, done).await.map(|()| None)).await
 }
 

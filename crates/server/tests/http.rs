@@ -605,3 +605,196 @@ async fn organizations_see_and_comment_on_their_own_incidents_only() {
         "{html}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_handle_incidents_that_organizations_report_with_files() {
+    use base64::Engine;
+    use farol_model::incident::{Entry, EntryKind, Incident, Severity};
+    use farol_model::org::Contact;
+    use farol_model::{ClassificationType, Timestamp, Tlp};
+    use serde_json::{Value, json};
+    let s = start().await;
+    let store = s.store.as_ref();
+    let center = org(store, "CERT", Sector::NationalCenter);
+    let a = org(store, "Hospital A", Sector::Health);
+    let b = org(store, "Energy B", Sector::Energy);
+    let mut hospital = store.orgs().unwrap().into_iter().find(|o| o.id == a).unwrap();
+    hospital.contacts.push(Contact::new("soc@a.example").unwrap());
+    store.update_org(&hospital).unwrap();
+    let ids = events(store, &[a, b]);
+    let analyst = user(store, "ana@cert.example", center, Role::Analyst);
+    let member_a = user(store, "m@a.example", a, Role::OrgMember);
+    let member_b = user(store, "m@b.example", b, Role::OrgMember);
+    let (ana, ma, mb) = (
+        token(store, &analyst, TokenScope::Write),
+        token(store, &member_a, TokenScope::Write),
+        token(store, &member_b, TokenScope::Write),
+    );
+    let call = |method: Method, path: String, token: &str, body: Option<Value>| {
+        let mut r = s.http.request(method, format!("{}/api/v1{path}", s.base)).bearer_auth(token.to_owned());
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let (status, headers) = (r.status(), r.headers().clone());
+            let bytes = r.bytes().await.unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null), headers, bytes)
+        }
+    };
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+
+    // A's report with its files; files the rules refuse refuse the report.
+    let report = |files: Value| json!({ "title": "Ransom note on a PC", "description": "Files encrypted", "affected": ["192.0.2.0"], "files": files });
+    for bad in [
+        json!([{ "name": "page.html", "content_type": "text/html", "data": b64(b"<script>") }]),
+        json!([{ "name": "fake.pdf", "data": b64(b"<html>") }]),
+        json!([{ "name": "x.txt", "data": "not base64!" }]),
+    ] {
+        let (status, body, ..) = call(Method::POST, "/incidents".into(), &ma, Some(report(bad))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().starts_with("files: "), "{body}");
+    }
+    let pdf = b"%PDF-1.4\n%%EOF\n";
+    let files = json!([{ "name": "note.pdf", "data": b64(pdf) }, { "name": "log.txt", "data": b64(b"12:00 ransom") }]);
+    let (status, created, ..) = call(Method::POST, "/incidents".into(), &ma, Some(report(files))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    assert!(created.get("tasks").is_none(), "organizations are not shown the center's handling: {created}");
+
+    // The analyst triages it: open, phishing (whose playbook comes with it), assigned, B added.
+    let change = json!({ "status": "open", "class": "phishing", "assignee": "ana@cert.example", "add_orgs": [b.0], "note": "triaged" });
+    let (status, changed, ..) = call(Method::PATCH, format!("/incidents/{id}"), &ana, Some(change.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        changed["changes"],
+        json!([
+            "status: new → open",
+            "class: undetermined → phishing",
+            "assigned to ana@cert.example",
+            "concerns Energy B"
+        ])
+    );
+    for (token, body, want) in [
+        (&ma, json!({ "status": "resolved" }), StatusCode::FORBIDDEN),
+        (&ana, json!({ "status": "new" }), StatusCode::BAD_REQUEST),
+        (&ana, json!({ "severity": "huge" }), StatusCode::BAD_REQUEST),
+        (&ana, json!({ "assignee": "m@a.example" }), StatusCode::BAD_REQUEST),
+        (&ana, json!({ "status": "open" }), StatusCode::BAD_REQUEST),
+        (&ana, json!({ "colour": "red" }), StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(call(Method::PATCH, format!("/incidents/{id}"), token, Some(body.clone())).await.0, want, "{body}");
+    }
+    assert_eq!(
+        call(Method::PATCH, "/incidents/999".into(), &ana, Some(json!({ "status": "open" }))).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Events linked through a saved search; playbook tasks ticked.
+    let search = json!({ "name": "Hospital A", "query": format!("org={}", a.0) });
+    assert_eq!(call(Method::POST, "/searches".into(), &ma, Some(search.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(Method::POST, "/searches".into(), &ana, Some(search)).await.0, StatusCode::NO_CONTENT);
+    let bad = json!({ "name": "x", "query": "asn=x" });
+    assert_eq!(call(Method::POST, "/searches".into(), &ana, Some(bad)).await.0, StatusCode::BAD_REQUEST);
+    let (_, listed, ..) = call(Method::GET, "/searches".into(), &ana, None).await;
+    assert_eq!(listed["searches"][0]["name"], "Hospital A");
+    let link = |body: Value| call(Method::POST, format!("/incidents/{id}/events"), &ana, Some(body));
+    let (status, linked, ..) = link(json!({ "search": "Hospital A" })).await;
+    assert_eq!((status, &linked), (StatusCode::OK, &json!({ "linked": 1, "more": false })));
+    assert_eq!(link(json!({ "events": [999_999] })).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(link(json!({ "search": "nothing saved" })).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(link(json!({ "query": "type=nonsense" })).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(Method::POST, format!("/incidents/{id}/tasks/2"), &ana, Some(json!({ "done": true }))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(Method::POST, format!("/incidents/{id}/tasks/3"), &ana, Some(json!({ "done": true }))).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(Method::POST, format!("/incidents/{id}/tasks/1"), &ma, Some(json!({ "done": true }))).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // A message to the organizations: A has a contact, B none.
+    let (status, queued, ..) = call(
+        Method::POST,
+        format!("/incidents/{id}/messages"),
+        &ana,
+        Some(json!({ "text": "Please isolate the PC." })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{queued}");
+    assert_eq!(
+        queued["queued"],
+        json!([{ "org": "Energy B", "recipients": [] }, { "org": "Hospital A", "recipients": ["soc@a.example"] }])
+    );
+    let outbox = store.outbox(None, 10).unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].subject, format!("[TLP:AMBER] [CERT Test #INC-{id}] Ransom note on a PC"));
+
+    let (_, seen, ..) = call(Method::GET, format!("/incidents/{id}"), &ana, None).await;
+    assert_eq!((seen["status"].as_str(), seen["assignee"].as_i64()), (Some("open"), Some(analyst.id)));
+    assert_eq!(seen["events"], json!([ids[0]]));
+    assert_eq!(seen["tasks"][0]["done"], Value::Null);
+    assert!(seen["tasks"][1]["done"].is_string(), "{seen}");
+    let kinds: Vec<&str> = seen["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["correspondence", "change", "link", "task", "notification"]);
+    let files = &seen["timeline"][0]["files"];
+    assert_eq!((files[0]["name"].as_str(), files[0]["type"].as_str()), (Some("note.pdf"), Some("application/pdf")));
+    let file = files[0]["id"].as_i64().unwrap();
+
+    // A sees its report and its files, not the center's handling; B sees the incident but not
+    // A's words and files.
+    let (_, seen_a, ..) = call(Method::GET, format!("/incidents/{id}"), &ma, None).await;
+    let kinds: Vec<&str> = seen_a["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["correspondence"], "{seen_a}");
+    let (status, _, headers, bytes) = call(Method::GET, format!("/incidents/{id}/files/{file}"), &ma, None).await;
+    assert_eq!((status, &bytes[..]), (StatusCode::OK, &pdf[..]));
+    assert_eq!(headers["content-disposition"], "attachment; filename=\"note.pdf\"");
+    assert_eq!(headers["content-security-policy"], "sandbox; default-src 'none'");
+    let (_, seen_b, ..) = call(Method::GET, format!("/incidents/{id}"), &mb, None).await;
+    assert_eq!(seen_b["timeline"], json!([]), "{seen_b}");
+    assert_eq!(call(Method::GET, format!("/incidents/{id}/files/{file}"), &mb, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(Method::GET, format!("/incidents/999/files/{file}"), &ana, None).await.0, StatusCode::NOT_FOUND);
+
+    // An incident nobody answered for three days is overdue; merged into the first, it is closed.
+    let old = Timestamp::now().add_secs(-3 * 86_400).unwrap();
+    let late = Incident::new("Scan from 192.0.2.9", ClassificationType::Scanner, Severity::Medium, Tlp::Amber, old);
+    let late = store.add_incident(&late, &Entry::new(EntryKind::Created, None, "opened", old), &[]).unwrap().id;
+    let (_, overdue, ..) = call(Method::GET, "/incidents?overdue=true".into(), &ana, None).await;
+    let listed: Vec<i64> = overdue["incidents"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, [late]);
+    assert_eq!(overdue["incidents"][0]["overdue"], "first_response");
+    let (status, ..) = call(Method::POST, format!("/incidents/{late}/merge"), &ana, Some(json!({ "into": id }))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, merged, ..) = call(Method::GET, format!("/incidents/{late}"), &ana, None).await;
+    assert_eq!((merged["status"].as_str(), merged["merged_into"].as_i64()), (Some("rejected"), Some(id)));
+    let (_, overdue, ..) = call(Method::GET, "/incidents?overdue=true".into(), &ana, None).await;
+    assert_eq!(overdue["incidents"], json!([]));
+
+    // The portal: the analyst's page has the handling forms, which change the incident; A's has none.
+    let page = |cookie: String| {
+        let (http, url) = (s.http.clone(), format!("{}/incidents/{id}", s.base));
+        async move { http.get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
+    };
+    let cookie = session(&s, "ana@cert.example").await;
+    let html = page(cookie.clone()).await;
+    assert!(html.contains("<h2>Handle</h2>") && html.contains("Take the site down"), "{html}");
+    let csrf = csrf_of(&s, &cookie).await;
+    let form =
+        [("csrf", csrf.as_str()), ("status", "stalled"), ("severity", "medium"), ("tlp", "AMBER"), ("note", "waiting")];
+    let r = s
+        .http
+        .post(format!("{}/incidents/{id}/change", s.base))
+        .header("cookie", &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(page(cookie).await.contains("status: open → stalled"));
+    let html = page(session(&s, "m@a.example").await).await;
+    assert!(!html.contains("<h2>Handle</h2>") && html.contains("note.pdf"), "{html}");
+}

@@ -74,3 +74,176 @@ async fn every_user_sees_through_http_exactly_what_the_model_allows() {
     let seen: Vec<usize> = users.iter().map(|(v, _)| stored.iter().filter(|e| model(v, e)).count()).collect();
     assert!(seen.contains(&stored.len()) && seen.iter().any(|&n| n > 0 && n < stored.len()));
 }
+
+/// Incidents, their timelines and their files, and the center's pages, through HTTP: every
+/// user of the matrix against a model written here. An organization's users see the incidents
+/// that concern their organization up to TLP:AMBER+STRICT, and in them the comments and
+/// correspondence of the center and of their own organization, with those entries' files; the
+/// center sees everything; partners nothing. Only the center reaches the notifications page,
+/// the saved searches and the handling of incidents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_their_timelines_and_files_reach_exactly_whom_the_model_allows() {
+    use farol_model::Tlp;
+    use farol_model::incident::{Entry, EntryKind, Incident, NewFile, Severity};
+    use farol_model::org::OrgId;
+    use farol_model::{ClassificationType, Timestamp};
+
+    let s = start().await;
+    let store = s.store.as_ref();
+    let (roles, _) = fixture::populate(store);
+    let mut users = Vec::new();
+    for (i, &(org, role)) in roles.iter().enumerate() {
+        let u = user(store, &format!("user{i}@matrix.example"), org, role);
+        let secret = token(store, &u, TokenScope::Write);
+        users.push((Viewer { user: u.id, org, role }, secret));
+    }
+    let constituents: Vec<OrgId> = users
+        .iter()
+        .filter(|(v, _)| v.role == Role::OrgMember)
+        .map(|(v, _)| v.org)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let center = |role: Role| matches!(role, Role::Admin | Role::Analyst);
+
+    // Incidents over every TLP and mix of organizations, each with an entry of every kind by
+    // an author of every kind, and a file with each entry.
+    let mut rng = fixture::Rng(0x2545_f491_4f6c_dd1d);
+    let mut incidents = Vec::new();
+    for n in 0..15 {
+        let tlp = Tlp::ALL[n % 5];
+        let orgs: BTreeSet<OrgId> = (0..rng.below(3)).map(|_| constituents[rng.below(5) as usize]).collect();
+        let i = Incident {
+            orgs: orgs.iter().copied().collect(),
+            ..Incident::new(
+                &format!("incident {n}"),
+                ClassificationType::Phishing,
+                Severity::Medium,
+                tlp,
+                Timestamp::now(),
+            )
+        };
+        let created = Entry::new(EntryKind::Created, None, format!("opened {n}"), Timestamp::now());
+        let id = store.add_incident(&i, &created, &[]).unwrap().id;
+        let mut entries = Vec::new();
+        for (k, kind) in EntryKind::ALL.iter().enumerate() {
+            let (author, author_org) = match rng.below(3) {
+                0 => (None, None),
+                _ => {
+                    let (v, _) = &users[rng.below(users.len() as u64) as usize];
+                    (Some(v.user), Some((v.org, v.role)))
+                }
+            };
+            let text = format!("entry {n}.{k}");
+            let file = NewFile {
+                name: format!("{text}.txt"),
+                content_type: "text/plain".into(),
+                data: text.clone().into_bytes(),
+            };
+            store.add_entry(id, &Entry::new(*kind, author, text.clone(), Timestamp::now()), &[file]).unwrap();
+            entries.push((text, *kind, author_org));
+        }
+        let files: Vec<i64> = store.timeline(id).unwrap().iter().flat_map(|e| e.files.iter().map(|f| f.id)).collect();
+        incidents.push((id, orgs, tlp, entries, files));
+    }
+    let sees_incident = |v: &Viewer, orgs: &BTreeSet<OrgId>, tlp: Tlp| match v.role {
+        Role::Admin | Role::Analyst => true,
+        Role::OrgAdmin | Role::OrgMember => orgs.contains(&v.org) && tlp <= Tlp::AmberStrict,
+        Role::Partner => false,
+    };
+    let sees_entry = |v: &Viewer, kind: EntryKind, author: Option<(OrgId, Role)>| {
+        center(v.role)
+            || (matches!(kind, EntryKind::Comment | EntryKind::Correspondence)
+                && author.is_none_or(|(org, role)| center(role) || org == v.org))
+    };
+
+    let get =
+        |path: String, secret: &str| s.http.get(format!("{}{path}", s.base)).bearer_auth(secret.to_owned()).send();
+    let mut disagreements = Vec::new();
+    let mut differ = |what: String, got: String, want: String| {
+        if got != want {
+            disagreements.push(format!("{what}: {got}, model {want}"));
+        }
+    };
+    let (mut shown, mut hidden) = (0, 0);
+    // The center's users each change every incident (its severity, back and forth), after
+    // reading it: the n-th of them reads the n changes of those before.
+    let mut changes_made = 0;
+    for (v, secret) in &users {
+        let who = format!("{:?} of org {}", v.role, v.org);
+        let list: serde_json::Value = get("/api/v1/incidents".into(), secret).await.unwrap().json().await.unwrap();
+        let listed: BTreeSet<i64> =
+            list["incidents"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+        let expected: BTreeSet<i64> =
+            incidents.iter().filter(|(_, orgs, tlp, ..)| sees_incident(v, orgs, *tlp)).map(|i| i.0).collect();
+        differ(format!("{who} lists"), format!("{listed:?}"), format!("{expected:?}"));
+        for (id, orgs, tlp, entries, files) in &incidents {
+            let visible = sees_incident(v, orgs, *tlp);
+            let want = if visible { StatusCode::OK } else { StatusCode::NOT_FOUND };
+            for path in [format!("/api/v1/incidents/{id}"), format!("/incidents/{id}")] {
+                let got = get(path.clone(), secret).await.unwrap().status();
+                differ(format!("{who} GET {path}"), got.to_string(), want.to_string());
+            }
+            let detail: serde_json::Value =
+                get(format!("/api/v1/incidents/{id}"), secret).await.unwrap().json().await.unwrap_or_default();
+            let (changes, texts): (Vec<String>, Vec<String>) = detail["timeline"]
+                .as_array()
+                .map(|t| t.iter().map(|e| e["text"].as_str().unwrap().to_owned()).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .partition(|t| t.starts_with("severity: "));
+            let want_changes = if center(v.role) { changes_made } else { 0 };
+            differ(
+                format!("{who} reads changes of incident {id}"),
+                changes.len().to_string(),
+                want_changes.to_string(),
+            );
+            let mut want_texts = BTreeSet::new();
+            for (n, (text, kind, author)) in entries.iter().enumerate() {
+                let seen = visible && sees_entry(v, *kind, *author);
+                if seen {
+                    want_texts.insert(text.clone());
+                }
+                // Entry n + 1 (after "opened") has file n.
+                let want = if seen { StatusCode::OK } else { StatusCode::NOT_FOUND };
+                let path = format!("/api/v1/incidents/{id}/files/{}", files[n]);
+                let got = get(path.clone(), secret).await.unwrap().status();
+                differ(format!("{who} GET {path}"), got.to_string(), want.to_string());
+                if seen { shown += 1 } else { hidden += 1 }
+            }
+            if center(v.role) && visible {
+                want_texts.insert(format!("opened {}", id - incidents[0].0));
+            }
+            let texts: BTreeSet<String> = texts.into_iter().collect();
+            differ(format!("{who} reads incident {id}"), format!("{texts:?}"), format!("{want_texts:?}"));
+            // Handling is the center's, even of the incidents an organization sees.
+            let change = s
+                .http
+                .patch(format!("{}/api/v1/incidents/{id}", s.base))
+                .bearer_auth(secret.clone())
+                .json(&serde_json::json!({ "severity": if changes_made % 2 == 0 { "low" } else { "medium" } }))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            let want = if center(v.role) { "200 OK" } else { "403 Forbidden" };
+            differ(format!("{who} PATCH incident {id}"), change.to_string(), want.to_owned());
+        }
+        if center(v.role) {
+            changes_made += 1;
+        }
+        for path in ["/api/v1/searches", "/notifications"] {
+            let got = get(path.into(), secret).await.unwrap().status();
+            let want = if center(v.role) {
+                StatusCode::OK
+            } else if path.starts_with("/api") {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            differ(format!("{who} GET {path}"), got.to_string(), want.to_string());
+        }
+    }
+    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(shown > 0 && hidden > shown, "files both shown and hidden: {shown} shown, {hidden} hidden");
+}

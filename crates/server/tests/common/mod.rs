@@ -112,7 +112,13 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
         feeds,
         experts: Arc::new(|_: &Feed| Vec::new()),
         notify,
-        incidents: Default::default(),
+        incidents: farol_model::incident::Handling {
+            playbooks: BTreeMap::from([(
+                "phishing".into(),
+                vec!["Take the site down".into(), "Check it is down".into()],
+            )]),
+            ..Default::default()
+        },
     };
     let app = App::new(Arc::clone(&store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
