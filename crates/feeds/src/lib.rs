@@ -13,6 +13,7 @@ mod ctip;
 pub mod framing;
 mod intelmq;
 mod json;
+pub mod mail;
 mod mapping;
 mod misp;
 mod n6;

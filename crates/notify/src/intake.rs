@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use farol_model::incident::{Entry, EntryKind, Handling, Incident, NewFile, Severity, check_title};
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use farol_store::{Mail, Store, StoreError};
-use mail_parser::{MessageParser, MimeHeaders};
 
 /// The longest text kept from a message's body, in characters; the whole message is kept as a
 /// file when the rules allow its size.
@@ -98,40 +97,26 @@ fn read(
     handling: &Handling,
     now: Timestamp,
 ) -> Result<(String, Mail), String> {
-    let message = MessageParser::default().parse(bytes).filter(|m| m.from().is_some() || m.subject().is_some());
-    let Some(message) = message else { return Err("not an e-mail message: no From or Subject header".to_owned()) };
-    let id = match message.message_id() {
-        Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
-        _ => {
-            let digest = <sha2::Sha256 as sha2::Digest>::digest(bytes);
-            format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        }
-    };
-    let from = message.from().and_then(|a| a.first());
-    let sender = from.and_then(|a| a.address()).unwrap_or("unknown sender").to_owned();
-    let subject = message.subject().unwrap_or_default().trim().to_owned();
-    let mut text = format!("From: {sender}\nSubject: {subject}\n");
-    if let Some(date) = message.date() {
-        text.push_str(&format!("Date: {}\n", date.to_rfc3339()));
+    let mail = farol_feeds::mail::parse(bytes)?;
+    let id = mail.id.clone().unwrap_or_else(|| {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(bytes);
+        format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    });
+    let sender = mail.sender.as_deref().unwrap_or("unknown sender");
+    let mut text = format!("From: {sender}\nSubject: {}\n", mail.subject);
+    if let Some(date) = &mail.date {
+        text.push_str(&format!("Date: {date}\n"));
     }
-    let body = message.body_text(0).unwrap_or_default().replace("\r\n", "\n");
+    let body = mail.text.trim();
     text.push('\n');
-    text.extend(body.trim().chars().take(MAX_TEXT));
-    if body.trim().chars().count() > MAX_TEXT {
+    text.extend(body.chars().take(MAX_TEXT));
+    if body.chars().count() > MAX_TEXT {
         text.push_str("\n[… the text goes on: see message.eml]");
     }
     let mut files = Vec::new();
     let mut refused = Vec::new();
-    let attachments = message.attachments().map(|part| {
-        let name = part.attachment_name().unwrap_or("attachment").to_owned();
-        let declared = part.content_type().map(|t| match t.subtype() {
-            Some(sub) => format!("{}/{sub}", t.ctype()),
-            None => t.ctype().to_owned(),
-        });
-        (name, declared, part.contents().to_vec())
-    });
-    let whole = std::iter::once(("message.eml".to_owned(), Some("message/rfc822".to_owned()), bytes.to_vec()));
-    for (name, declared, data) in whole.chain(attachments) {
+    let whole = ("message.eml".to_owned(), Some("message/rfc822".to_owned()), bytes.to_vec());
+    for (name, declared, data) in std::iter::once(whole).chain(mail.attachments) {
         if files.len() == handling.files.max_files {
             refused.push(format!("{name}: more than {} files", handling.files.max_files));
             continue;
@@ -145,16 +130,14 @@ fn read(
         text.push_str(&format!("\n\n[files not kept: {}]", refused.join("; ")));
     }
     let entry = Entry::new(EntryKind::Mail, None, text, now);
-    let replied = ticket_in(&subject, center).or_else(|| {
-        let references = [message.in_reply_to(), message.references()];
-        references.into_iter().filter_map(|h| h.as_text_list()).flatten().find_map(|r| ticket_in_id(r))
-    });
+    let replied = ticket_in(&mail.subject, center).or_else(|| mail.answers.iter().find_map(|r| ticket_in_id(r)));
     if let Some(incident) = replied
         && store.incident(incident).map_err(|e| e.to_string())?.is_some()
     {
         return Ok((id, Mail::Reply { incident, entry, files }));
     }
-    Ok((id, new_incident(store, &sender, &subject, entry, files, handling, now).map_err(|e| e.to_string())?))
+    let opened = new_incident(store, sender, &mail.subject, entry, files, handling, now).map_err(|e| e.to_string())?;
+    Ok((id, opened))
 }
 
 /// A new incident from a message: titled by its subject, concerning the organization whose

@@ -640,3 +640,71 @@ fn incidents_are_listed_with_their_own_organizations_and_events() {
     assert_eq!((one.orgs, one.events), (vec![orgs[1]], vec![events[1], events[3]]));
     assert!(store.incident(4).unwrap().is_none());
 }
+
+#[test]
+fn incident_files_tasks_searches_and_mail_are_kept_once() {
+    use farol_model::Tlp;
+    use farol_model::incident::{Entry, EntryKind, Incident, NewFile, Severity, Task};
+    use farol_store::{Mail, Record, Search};
+    let (_dir, store) = sqlite();
+    let now = Timestamp::now();
+    let file =
+        |name: &str| NewFile { name: name.into(), content_type: "text/plain".into(), data: name.as_bytes().to_vec() };
+    let mut i = Incident::new("x", ClassificationType::Phishing, Severity::Low, Tlp::Amber, now);
+    i.add_tasks(&["one".into(), "two".into()]);
+    i.add_tasks(&["two".into()]);
+    let i = store.add_incident(&i, &Entry::new(EntryKind::Created, None, "opened", now), &[file("a.txt")]).unwrap();
+    store.add_entry(i.id, &Entry::new(EntryKind::Comment, Some(1), "c", now), &[file("b.txt"), file("c.txt")]).unwrap();
+    let timeline = store.timeline(i.id).unwrap();
+    let names: Vec<Vec<&str>> = timeline.iter().map(|e| e.files.iter().map(|f| f.name.as_str()).collect()).collect();
+    assert_eq!(names, [vec!["a.txt"], vec!["b.txt", "c.txt"]]);
+    let b = &timeline[1].files[0];
+    assert_eq!((b.size, b.sha256.len()), (5, 64));
+    let stored = store.file(b.id).unwrap().unwrap();
+    assert_eq!(
+        (stored.incident, stored.entry.kind, stored.entry.user, stored.file),
+        (i.id, EntryKind::Comment, Some(1), file("b.txt"))
+    );
+    assert!(store.file(999).unwrap().is_none());
+    assert!(store.add_entry(999, &Entry::new(EntryKind::Comment, None, "c", now), &[file("x")]).is_err());
+
+    // Tasks are kept in order, with when they were done.
+    let mut i = store.incident(i.id).unwrap().unwrap();
+    assert_eq!(i.tasks, [Task { text: "one".into(), done: None }, Task { text: "two".into(), done: None }]);
+    i.tasks[1].done = Some((now, None));
+    store.update_incident(&i, &Entry::new(EntryKind::Task, None, "task 2 done", now)).unwrap();
+    assert_eq!(store.incident(i.id).unwrap().unwrap().tasks[1].done.map(|d| d.0.micros()), Some(now.micros()));
+
+    // A message about the incident is queued with its timeline entry, or not at all.
+    let note = Entry::new(EntryKind::Notification, None, "to A", now);
+    assert_eq!(store.queue_message(Record::Entry(i.id, &note), &mut |_| None).unwrap(), None);
+    assert_eq!(store.timeline(i.id).unwrap().len(), 3);
+
+    // Searches by name; the same name replaces.
+    let search = |q: &str| Search { name: "mine".into(), query: q.into(), created: now, created_by: None };
+    store.save_search(&search("asn=1")).unwrap();
+    store.save_search(&search("asn=2")).unwrap();
+    assert_eq!(store.searches().unwrap(), [search("asn=2")]);
+    assert!(store.remove_search("mine").unwrap() && !store.remove_search("mine").unwrap());
+
+    // An e-mail is taken once, whatever it is.
+    let reply = Mail::Reply {
+        incident: i.id,
+        entry: Entry::new(EntryKind::Mail, None, "thanks", now),
+        files: vec![file("m.eml")],
+    };
+    assert_eq!(store.receive_mail("<r@x>", &reply).unwrap(), Some(i.id));
+    assert_eq!(store.receive_mail("<r@x>", &reply).unwrap(), None);
+    let new = Mail::New {
+        incident: Incident::new("mail", ClassificationType::Undetermined, Severity::Medium, Tlp::Amber, now),
+        entry: Entry::new(EntryKind::Mail, None, "hello", now),
+        files: vec![],
+    };
+    let opened = store.receive_mail("<n@x>", &new).unwrap().unwrap();
+    assert_eq!(store.receive_mail("<n@x>", &new).unwrap(), None);
+    assert_eq!(store.incidents(&farol_store::IncidentFilter { limit: 10, ..Default::default() }).unwrap().len(), 2);
+    assert_eq!(store.timeline(opened).unwrap()[0].text, "hello");
+    let to_nowhere = Mail::Reply { incident: 999, entry: Entry::new(EntryKind::Mail, None, "?", now), files: vec![] };
+    assert!(store.receive_mail("<z@x>", &to_nowhere).is_err());
+    assert!(store.receive_mail("<z@x>", &new).unwrap().is_some(), "a failed message was not recorded as taken");
+}
