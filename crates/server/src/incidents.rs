@@ -488,8 +488,14 @@ impl App {
             if i.orgs.is_empty() {
                 return Err(Failure::bad(format!("incident {id} concerns no organization yet: add one first")));
             }
-            farol_notify::write_about(s, &notify.writer, &notify.settings, &i, &text, Some(h.user), h.now)
-                .map_err(|e| Failure::internal(e.to_string()))
+            let written = farol_notify::write_about(s, &notify.writer, &notify.settings, &i, &text, Some(h.user), h.now)
+                .map_err(|e| Failure::internal(e.to_string()))?;
+            if written.iter().all(|w| w.recipients.is_empty()) {
+                return Err(Failure::bad(
+                    "no organization of this incident has a contact that takes e-mail: add one to the organization first",
+                ));
+            }
+            Ok(written)
         })
         .await
     }

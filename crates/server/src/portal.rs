@@ -1244,11 +1244,14 @@ async fn write_to_orgs(
     let text = form.get("text").unwrap_or_default();
     handle_form(&app, &p, &raw, &form, async |id| {
         let written = app.write_to_orgs(&p, addr, id, text).await?;
-        let to: Vec<String> = written
+        let said: Vec<String> = written
             .iter()
-            .map(|w| if w.recipients.is_empty() { format!("{} (no contact)", w.org) } else { w.recipients.join(", ") })
+            .map(|w| match &w.recipients[..] {
+                [] => format!("{} has no contact that takes e-mail", w.org),
+                to => format!("queued for {} ({})", w.org, to.join(", ")),
+            })
             .collect();
-        Ok(Some(format!("Queued for {}.", to.join("; "))))
+        Ok(Some(format!("Message {}.", said.join("; "))))
     })
     .await
 }

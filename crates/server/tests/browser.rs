@@ -249,3 +249,76 @@ async fn analysts_and_organization_users_use_the_portal() {
     assert!(b.text().await.contains("new@hospital-a.example (org-member)"));
     let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_reported_with_a_file_and_handled_in_the_portal() {
+    let Some(b) = Browser::start().await else { return };
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
+    common::events_at(s.store.as_ref(), &[a], &farol_model::Timestamp::now().to_rfc3339());
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgAdmin);
+    let mut hospital = s.store.orgs().unwrap().into_iter().find(|o| o.id == a).unwrap();
+    hospital.contacts.push(farol_model::org::Contact::new("abuse@hospital-a.example").unwrap());
+    s.store.update_org(&hospital).unwrap();
+
+    // The hospital reports a phishing page, with the e-mail that led to it as a file.
+    b.login(&s, "soc@hospital-a.example").await;
+    b.open(&format!("{}/incidents", s.base)).await;
+    b.fill("#title", "Phishing page imitating our intranet").await;
+    b.fill("#class", "phishing").await;
+    b.fill("#description", "Staff received a link to a fake login page.").await;
+    b.fill("#affected", "https://intranet-login.example/").await;
+    let evidence = std::env::temp_dir().join(format!("farol-browser-{}.txt", std::process::id()));
+    std::fs::write(&evidence, "Subject: urgent password reset\n").unwrap();
+    b.fill("#files", &evidence.to_string_lossy()).await;
+    b.screenshot("org-report-incident").await;
+    b.click("form[action='/incidents'] button").await;
+    std::fs::remove_file(&evidence).unwrap();
+    let page = b.text().await;
+    assert!(
+        page.contains("Incident 1: Phishing page imitating our intranet") && page.contains("farol-browser-"),
+        "{page}"
+    );
+    assert!(!page.contains("Handle"), "{page}");
+    b.logout().await;
+
+    // The analyst saves a search for the hospital's events, links them, ticks the playbook's
+    // first task, opens the incident, and writes to the hospital.
+    b.login(&s, "ana@cert.example").await;
+    b.open(&format!("{}/events?type=infected-system", s.base)).await;
+    b.fill("#save-search input[name=name]", "infected").await;
+    b.click("#save-search button").await;
+    b.open(&format!("{}/incidents/1", s.base)).await;
+    b.screenshot("analyst-incident").await;
+    assert!(b.text().await.contains("Take the site down"));
+    b.click("#link button").await; // nothing chosen: a clear message
+    assert!(b.text().await.contains("no events to link"));
+    b.open(&format!("{}/incidents/1", s.base)).await;
+    let select = "#search";
+    let option = b.find(&format!("{select} option[value='infected']")).await;
+    b.call(reqwest::Method::POST, &format!("/element/{option}/click"), json!({})).await;
+    b.click("#link button").await;
+    assert!(b.text().await.contains("1 event(s) linked."));
+    b.click("ol.tasks li:first-child button").await;
+    let status = b.find("#status-field option[value='open']").await;
+    b.call(reqwest::Method::POST, &format!("/element/{status}/click"), json!({})).await;
+    b.fill("#note", "confirmed").await;
+    b.click("#change button").await;
+    b.fill("#message", "Please block the URL at your proxy.").await;
+    b.click("#write button").await;
+    let page = b.text().await;
+    assert!(page.contains("Message queued for Hospital A (abuse@hospital-a.example)."), "{page}");
+    b.open(&format!("{}/incidents/1", s.base)).await;
+    let page = b.text().await;
+    for expected in
+        ["status: new → open", "confirmed", "task 1 done: Take the site down", "1 event(s) linked", "to Hospital A"]
+    {
+        assert!(page.contains(expected), "{expected:?} missing from {page}");
+    }
+    b.screenshot("analyst-incident-handled").await;
+    b.open(&format!("{}/incidents?show=open", s.base)).await;
+    assert_eq!(b.find_all("table.incidents tbody tr").await, 1);
+    let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
+}
