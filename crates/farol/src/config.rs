@@ -48,6 +48,8 @@ pub struct Notify {
     pub templates: PathBuf,
     /// The center's OpenPGP secret key (ASCII-armored), to sign every message.
     pub signing_key: Option<PathBuf>,
+    /// The CA certificate (PEM) of an SMTP server whose certificate no public CA signed.
+    pub smtp_ca: Option<PathBuf>,
 }
 
 /// The environment variable that holds the passphrase of `[notify] signing_key`.
@@ -122,6 +124,7 @@ struct NotifySection {
     max_events: Option<usize>,
     templates: Option<PathBuf>,
     signing_key: Option<PathBuf>,
+    smtp_ca: Option<PathBuf>,
 }
 
 /// `[server]`, checked: where `farol serve` listens, and its TLS certificate chain and key
@@ -450,10 +453,14 @@ fn notify_settings(dir: &Path, center: &Center, section: NotifySection, errors: 
     let smtp_url = std::env::var(SMTP_URL_ENV).ok().filter(|u| !u.is_empty()).or(section.smtp_url);
     let templates = dir.join(section.templates.unwrap_or_else(|| PathBuf::from("templates/notify")));
     let signing_key = section.signing_key.map(|p| dir.join(p));
+    let smtp_ca = section.smtp_ca.map(|p| dir.join(p));
+    if let Some(ca) = smtp_ca.as_ref().filter(|c| !c.is_file()) {
+        errors.push(format!("notify.smtp_ca: no file {}", ca.display()));
+    }
     if let Some(key) = signing_key.as_ref().filter(|k| !k.is_file()) {
         errors.push(format!("notify.signing_key: no file {}", key.display()));
     }
-    Notify { settings, has_sender: section.from.is_some(), smtp_url, templates, signing_key }
+    Notify { settings, has_sender: section.from.is_some(), smtp_url, templates, signing_key, smtp_ca }
 }
 
 fn warninglist_files(dir: &Path) -> Vec<PathBuf> {
@@ -628,6 +635,8 @@ path = "data/farol.db"
 # The SMTP server: smtp://host:25 (plain), smtp://host:587?tls=required (STARTTLS),
 # smtps://user:password@host:465 (TLS). FAROL_SMTP_URL overrides it; keep credentials there.
 # smtp_url = "smtp://127.0.0.1:25"
+# The CA certificate (PEM) of a relay whose TLS certificate no public CA signed.
+# smtp_ca = "keys/smtp-ca.pem"
 # Daily digests fall due at this hour (UTC), weekly ones on Mondays at this hour.
 # daily_hour = 6
 # At most this many events in one message's attachment (the portal lists all).

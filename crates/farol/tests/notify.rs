@@ -180,7 +180,8 @@ impl Drop for Smtpd {
     }
 }
 
-fn smtpd(dir: &Dir) -> Option<Smtpd> {
+/// The Python with aiosmtpd, or `None` (the test then passes, unless SMTP is required).
+fn aiosmtpd() -> Option<std::ffi::OsString> {
     let Some(python) = std::env::var_os("FAROL_TEST_AIOSMTPD") else {
         assert!(
             std::env::var_os("FAROL_REQUIRE_SMTP").is_none(),
@@ -189,6 +190,11 @@ fn smtpd(dir: &Dir) -> Option<Smtpd> {
         eprintln!("skipped: FAROL_TEST_AIOSMTPD is not set (a Python with aiosmtpd; .ci/run sets it)");
         return None;
     };
+    Some(python)
+}
+
+fn smtpd(dir: &Dir) -> Option<Smtpd> {
+    let python = aiosmtpd()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let maildir = dir.path.join("received");
     let child = Command::new(python)
@@ -198,12 +204,91 @@ fn smtpd(dir: &Dir) -> Option<Smtpd> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    listening(port);
+    Some(Smtpd { child, url: format!("smtp://127.0.0.1:{port}"), maildir })
+}
+
+fn listening(port: u16) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(started.elapsed() < Duration::from_secs(20), "aiosmtpd did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(Smtpd { child, url: format!("smtp://127.0.0.1:{port}"), maildir })
+}
+
+/// aiosmtpd over TLS (`starttls` or `tls`), which takes mail only after authentication as
+/// farol / s3cret: a certificate for 127.0.0.1 from a CA of the test's own, made by openssl.
+const TLS_SMTPD: &str = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult
+mode, port, maildir, cert, key = sys.argv[1:6]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+def check(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=auth_data.login == b"farol" and auth_data.password == b"s3cret")
+# aiosmtpd counts only STARTTLS as TLS when it offers AUTH; on implicit TLS it must be told.
+options = dict(hostname="127.0.0.1", port=int(port), authenticator=check, auth_required=True,
+               auth_require_tls=mode == "starttls")
+if mode == "starttls":
+    controller = Controller(Mailbox(maildir), tls_context=context, require_starttls=True, **options)
+else:
+    controller = Controller(Mailbox(maildir), ssl_context=context, **options)
+controller.start()
+while True:
+    time.sleep(3600)
+"#;
+
+fn tls_smtpd(python: &std::ffi::OsStr, dir: &Path, mode: &str) -> Smtpd {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let maildir = dir.join(format!("received-{mode}"));
+    let child = Command::new(python)
+        .args(["-c", TLS_SMTPD, mode, &port.to_string()])
+        .args([&maildir, &dir.join("cert.pem"), &dir.join("key.pem")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    listening(port);
+    Smtpd { child, url: format!("127.0.0.1:{port}"), maildir }
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`.
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let o =
+            Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (Debian's openssl package)");
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=farol test CA"],
+        ]
+        .concat(),
+    );
+    openssl(&[&["req"], &ec[..], &["-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 /// A received message: its headers (folded lines joined) and its body.
@@ -304,6 +389,38 @@ fn digests_reach_a_real_smtp_server() {
     let o = farol(&d, &["notify", "--now"]);
     assert!(stdout(&o).contains("0 message(s) queued"), "{}", stdout(&o));
     assert_eq!(received(&smtp.maildir).len(), 5);
+}
+
+#[test]
+fn digests_go_over_starttls_and_tls_with_authentication_to_a_private_ca_s_server() {
+    let Some(python) = aiosmtpd() else { return };
+    let keys = tempfile::tempdir().unwrap();
+    certificates(keys.path());
+    for (mode, pattern) in [("starttls", "smtp://farol:s3cret@{}?tls=required"), ("tls", "smtps://farol:s3cret@{}")] {
+        let server = tls_smtpd(&python, keys.path(), mode);
+        let url = pattern.replace("{}", &server.url);
+        // Without the CA, the certificate is refused and nothing is sent; messages wait.
+        let d = center(&url);
+        let o = farol(&d, &["notify", "--now"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("0 sent, 5 to retry"), "{mode}: {}", stdout(&o));
+        assert!(received(&server.maildir).is_empty());
+        let outbox = stdout(&farol(&d, &["notify", "outbox"]));
+        assert!(outbox.to_lowercase().contains("certificate"), "{mode}: {outbox}");
+        // With the CA (and a server of its own: aiosmtpd may hang on a connection after a
+        // refused handshake), every message arrives, over TLS, after authentication.
+        let server = tls_smtpd(&python, keys.path(), mode);
+        let d = center(&pattern.replace("{}", &server.url));
+        let toml = d.path.join("farol.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        let ca = keys.path().join("ca.pem");
+        std::fs::write(&toml, text.replace("[notify]\n", &format!("[notify]\nsmtp_ca = \"{}\"\n", ca.display())))
+            .unwrap();
+        let o = farol(&d, &["notify", "--now"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("5 sent, 0 to retry, 0 failed"), "{mode}: {}", stdout(&o));
+        assert_eq!(received(&server.maildir).len(), 5, "{mode}");
+    }
 }
 
 #[test]

@@ -34,8 +34,9 @@ pub struct MailerError(String);
 
 impl Mailer {
     /// A mailer for an SMTP URL: `smtp://host:port` (plain), `smtp://host:587?tls=required`
-    /// (STARTTLS), `smtps://user:password@host:465` (TLS).
-    pub fn from_url(url: &str) -> Result<Mailer, MailerError> {
+    /// (STARTTLS), `smtps://user:password@host:465` (TLS). The server's certificate is checked
+    /// against the Web PKI's roots, and `ca` (PEM) when given: a relay's private CA.
+    pub fn from_url(url: &str, ca: Option<&[u8]>) -> Result<Mailer, MailerError> {
         // Host and port only: what comes before `@` holds the credentials.
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
         let server = rest
@@ -53,11 +54,31 @@ impl Mailer {
                 url.split_once("://").map_or("", |(s, _)| s)
             )));
         }
-        let transport = SmtpTransport::from_url(url)
+        let mut builder = SmtpTransport::from_url(url)
             .map_err(|e| MailerError(format!("invalid SMTP URL for {server}: {e}")))?
-            .timeout(Some(Duration::from_secs(30)))
-            .build();
-        Ok(Mailer { transport, server })
+            .timeout(Some(Duration::from_secs(30)));
+        if let Some(ca) = ca {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let host = server.rsplit_once(':').map_or(server.as_str(), |(h, _)| h).trim_matches(['[', ']']);
+            let bad = |e: lettre::transport::smtp::Error| MailerError(format!("the SMTP CA certificate: {e}"));
+            let parameters = TlsParameters::builder(host.to_owned())
+                .add_root_certificate(Certificate::from_pem(ca).map_err(bad)?)
+                .build_rustls()
+                .map_err(bad)?;
+            let tls = if scheme == Some("smtps") {
+                Tls::Wrapper(parameters)
+            } else if url.contains("tls=required") {
+                Tls::Required(parameters)
+            } else if url.contains("tls=opportunistic") {
+                Tls::Opportunistic(parameters)
+            } else {
+                return Err(MailerError(
+                    "an SMTP CA certificate needs TLS: smtps://, or smtp://...?tls=required".to_owned(),
+                ));
+            };
+            builder = builder.tls(tls);
+        }
+        Ok(Mailer { transport: builder.build(), server })
     }
 
     /// Sends a message; an error says whether it is for good.

@@ -133,6 +133,12 @@ pub fn signer(config: &Config) -> Result<Option<Signer>> {
     Ok(Some(signer))
 }
 
+/// The mailer for an SMTP URL, trusting `[notify] smtp_ca` too when it is set.
+pub fn mailer(config: &Config, url: &str) -> Result<Mailer> {
+    let ca = config.notify.smtp_ca.as_ref().map(std::fs::read).transpose().context("cannot read notify.smtp_ca")?;
+    Ok(Mailer::from_url(url, ca.as_deref()).map_err(|e| Usage(e.to_string()))?)
+}
+
 fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) -> Result<()> {
     let notify = &config.notify;
     if !notify.has_sender {
@@ -141,7 +147,7 @@ fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) 
     let url = notify.smtp_url.as_deref().ok_or_else(|| {
         Usage(format!("no SMTP server: set [notify] smtp_url in farol.toml or {SMTP_URL_ENV} (smtp://host:25)"))
     })?;
-    let mailer = Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?;
+    let mailer = mailer(config, url)?;
     let lock_path = lock_path(config);
     let _lock = Lock::take(&lock_path, true).with_context(|| format!("cannot lock {}", lock_path.display()))?;
     let round = farol_notify::run(store, writer, &notify.settings, &mailer, select, Timestamp::now())?;

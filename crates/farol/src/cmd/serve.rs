@@ -175,7 +175,7 @@ fn notifier(config: &crate::config::Config, writer: Arc<farol_notify::Writer>) -
     Ok(Some(Notifier {
         writer,
         settings: n.settings.clone(),
-        mailer: farol_notify::Mailer::from_url(url).map_err(|e| Usage(e.to_string()))?,
+        mailer: super::notify::mailer(config, url)?,
         lock: super::notify::lock_path(config),
     }))
 }
