@@ -193,7 +193,7 @@ fn e_mail_opens_incidents_and_replies_join_them_once() {
     let show = run(&d, &["incident", "show", "1"]);
     for expected in [
         "incident 1: Phishing page on our customer's server",
-        "orgs       NOS",
+        "[the sender is a contact of NOS (unverified)]",
         "From: abuse@nos.example",
         "A page imitating Bank X is on 192.0.2.7.",
         "[files not kept: page.html: files of type text/html are not accepted",
@@ -204,7 +204,8 @@ fn e_mail_opens_incidents_and_replies_join_them_once() {
     }
     // The analyst answers; NOS's reply carries the ticket in its subject, another only in
     // In-Reply-To; a reply to an incident that does not exist opens a new one.
-    run(&d, &["incident", "set", "1", "--class", "phishing", "--status", "open"]);
+    assert!(show.contains("orgs       \n"), "a forgeable From adds no organization: {show}");
+    run(&d, &["incident", "set", "1", "--class", "phishing", "--status", "open", "--org", "NOS"]);
     let out = run(&d, &["incident", "write", "1", "Please take the page down."]);
     assert_eq!(out.trim(), "NOS: queued for abuse@nos.example");
     let outbox = run(&d, &["notify", "outbox"]);

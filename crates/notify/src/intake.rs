@@ -140,13 +140,14 @@ fn read(
     Ok((id, opened))
 }
 
-/// A new incident from a message: titled by its subject, concerning the organization whose
-/// contact sent it (if any).
+/// A new incident from a message, titled by its subject. It concerns no organization until an
+/// analyst says so: a From header is easily forged, so the entry only names the organizations
+/// whose contact the sender claims to be.
 fn new_incident(
     store: &dyn Store,
     sender: &str,
     subject: &str,
-    entry: Entry,
+    mut entry: Entry,
     files: Vec<NewFile>,
     handling: &Handling,
     now: Timestamp,
@@ -158,8 +159,14 @@ fn new_incident(
     let class = ClassificationType::Undetermined;
     let mut incident = Incident::new(&title, class, Severity::Medium, Tlp::Amber, now);
     let orgs = store.orgs()?;
-    let senders = orgs.iter().filter(|o| o.contacts.iter().any(|c| c.email.eq_ignore_ascii_case(sender)));
-    incident.orgs.extend(senders.map(|o| o.id));
+    let senders: Vec<&str> = orgs
+        .iter()
+        .filter(|o| o.contacts.iter().any(|c| c.email.eq_ignore_ascii_case(sender)))
+        .map(|o| o.name.as_str())
+        .collect();
+    if !senders.is_empty() {
+        entry.text = format!("[the sender is a contact of {} (unverified)]\n{}", senders.join(", "), entry.text);
+    }
     incident.add_tasks(handling.playbook(class));
     Ok(Mail::New { incident, entry, files })
 }
