@@ -205,6 +205,9 @@ fn e_mail_opens_incidents_and_replies_join_them_once() {
     // The analyst answers; NOS's reply carries the ticket in its subject, another only in
     // In-Reply-To; a reply to an incident that does not exist opens a new one.
     assert!(show.contains("orgs       \n"), "a forgeable From adds no organization: {show}");
+    let nobody = farol(&d, &["incident", "write", "1", "Anyone?"]);
+    assert_eq!(nobody.status.code(), Some(2), "no organization, nobody to write to: {}", stderr(&nobody));
+    assert!(stderr(&nobody).contains("has a contact that takes e-mail"), "{}", stderr(&nobody));
     run(&d, &["incident", "set", "1", "--class", "phishing", "--status", "open", "--org", "NOS"]);
     let out = run(&d, &["incident", "write", "1", "Please take the page down."]);
     assert_eq!(out.trim(), "NOS: queued for abuse@nos.example");

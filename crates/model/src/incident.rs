@@ -73,6 +73,18 @@ pub struct Task {
 }
 
 impl Incident {
+    /// Marks task `n` (numbered from 1) done at a time by someone, or not done (`None`); says
+    /// what changed, for the timeline.
+    pub fn tick(&mut self, n: usize, done: Option<(Timestamp, Option<i64>)>) -> Result<String, String> {
+        let (id, count) = (self.id, self.tasks.len());
+        let task = n
+            .checked_sub(1)
+            .and_then(|i| self.tasks.get_mut(i))
+            .ok_or_else(|| format!("incident {id} has {count} task(s), numbered from 1"))?;
+        task.done = done;
+        Ok(format!("task {n} {}: {}", if done.is_some() { "done" } else { "undone" }, task.text))
+    }
+
     /// Adds the tasks of a playbook that the incident does not have yet (by their text).
     pub fn add_tasks(&mut self, playbook: &[String]) {
         for text in playbook {

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use farol_model::incident::{Entry, EntryKind, Handling, Incident, NewFile, Severity, check_title};
+use farol_model::org::Org;
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use farol_store::{Mail, Store, StoreError};
 
@@ -56,10 +57,12 @@ pub fn take_in(
         .collect();
     names.sort();
     let mut taken = Taken::default();
+    // Read once a pass: who the senders of new messages claim to be.
+    let orgs = if names.is_empty() { Vec::new() } else { store.orgs()? };
     for path in names {
         let Ok(bytes) = std::fs::read(&path) else { continue };
         let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
-        let mail = match read(store, &bytes, center, handling, now) {
+        let mail = match read(store, &orgs, &bytes, center, handling, now) {
             Ok(m) => m,
             Err(reason) => {
                 let failed = maildir.join("failed");
@@ -92,6 +95,7 @@ fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
 /// A message as the store takes it: its id, and the incident it opens or the reply.
 fn read(
     store: &dyn Store,
+    orgs: &[Org],
     bytes: &[u8],
     center: &str,
     handling: &Handling,
@@ -136,29 +140,27 @@ fn read(
     {
         return Ok((id, Mail::Reply { incident, entry, files }));
     }
-    let opened = new_incident(store, sender, &mail.subject, entry, files, handling, now).map_err(|e| e.to_string())?;
-    Ok((id, opened))
+    Ok((id, new_incident(orgs, sender, &mail.subject, entry, files, handling, now)))
 }
 
 /// A new incident from a message, titled by its subject. It concerns no organization until an
 /// analyst says so: a From header is easily forged, so the entry only names the organizations
 /// whose contact the sender claims to be.
 fn new_incident(
-    store: &dyn Store,
+    orgs: &[Org],
     sender: &str,
     subject: &str,
     mut entry: Entry,
     files: Vec<NewFile>,
     handling: &Handling,
     now: Timestamp,
-) -> Result<Mail, StoreError> {
+) -> Mail {
     let title = check_title(subject).unwrap_or_else(|_| {
         let cut: String = subject.chars().filter(|c| !c.is_control()).take(190).collect();
         if cut.trim().is_empty() { format!("E-mail from {sender}") } else { format!("{}…", cut.trim()) }
     });
     let class = ClassificationType::Undetermined;
     let mut incident = Incident::new(&title, class, Severity::Medium, Tlp::Amber, now);
-    let orgs = store.orgs()?;
     let senders: Vec<&str> = orgs
         .iter()
         .filter(|o| o.contacts.iter().any(|c| c.email.eq_ignore_ascii_case(sender)))
@@ -168,7 +170,7 @@ fn new_incident(
         entry.text = format!("[the sender is a contact of {} (unverified)]\n{}", senders.join(", "), entry.text);
     }
     incident.add_tasks(handling.playbook(class));
-    Ok(Mail::New { incident, entry, files })
+    Mail::New { incident, entry, files }
 }
 
 /// The incident whose ticket a subject carries: `[CENTER #INC-42]`.

@@ -281,7 +281,8 @@ pub struct Written {
 
 /// Queues a message about an incident to each organization it concerns (to its contacts that
 /// take e-mail, one message per organization so that none sees another's addresses), each
-/// recorded in the incident's timeline as sent by `user` in the same transaction.
+/// recorded in the incident's timeline as sent by `user` in the same transaction. Nothing is
+/// queued, and [`QueueError::Nobody`] says why, when no organization has such a contact.
 pub fn write_about(
     store: &dyn Store,
     writer: &Writer,
@@ -293,9 +294,19 @@ pub fn write_about(
 ) -> Result<Vec<Written>, QueueError> {
     use farol_model::incident::{Entry, EntryKind};
     let orgs = store.orgs()?;
+    let to: Vec<(&farol_model::org::Org, Vec<Contact>)> = orgs
+        .iter()
+        .filter(|o| incident.orgs.contains(&o.id))
+        .map(|o| (o, o.contacts.iter().filter(|c| c.interval != Interval::Never).cloned().collect()))
+        .collect();
+    if to.iter().all(|(_, contacts)| contacts.is_empty()) {
+        return Err(QueueError::Nobody(format!(
+            "no organization of incident {} has a contact that takes e-mail: add the organization, or a contact to it",
+            incident.id
+        )));
+    }
     let mut written = Vec::new();
-    for org in orgs.iter().filter(|o| incident.orgs.contains(&o.id)) {
-        let contacts: Vec<Contact> = org.contacts.iter().filter(|c| c.interval != Interval::Never).cloned().collect();
+    for (org, contacts) in to {
         let recipients: Vec<String> = contacts.iter().map(|c| c.email.clone()).collect();
         if !contacts.is_empty() {
             let m = message::IncidentMessage { incident, org: org.id, org_name: &org.name, contacts: &contacts, text };
@@ -379,6 +390,9 @@ pub enum QueueError {
     Template(#[from] TemplateError),
     #[error("the message was not built")]
     Unbuilt,
+    /// Nobody to write to: what to do about it.
+    #[error("{0}")]
+    Nobody(String),
 }
 
 #[cfg(test)]

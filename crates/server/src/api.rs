@@ -496,7 +496,7 @@ async fn incidents(
         return Err(Failure::bad(format!("unknown parameter {key:?}: open and overdue are known")));
     }
     let list = app.visible_incidents(&p, flag("open")?, flag("overdue")?).await?;
-    let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
+    let center = app.deadlines_for(&p);
     let list: Vec<Value> = list.iter().map(|i| crate::incidents::incident_json(i, center)).collect();
     Ok(Json(json!({ "incidents": list })).into_response())
 }
@@ -555,7 +555,7 @@ async fn report_incident(
     let expected = r#"{"title", "description", "class" (optional), "affected" (a list, optional), "files" (optional)}"#;
     let (p, report): (_, crate::incidents::Report) = change(&app, &headers, &body, expected).await?;
     let incident = app.report_incident(&p, addr, report, Vec::new()).await?;
-    let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
+    let center = app.deadlines_for(&p);
     Ok((StatusCode::CREATED, Json(crate::incidents::incident_json(&incident, center))).into_response())
 }
 

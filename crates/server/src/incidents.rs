@@ -262,8 +262,14 @@ impl App {
             })
             .await?
             .ok_or_else(Failure::not_found)?;
-        let center = p.viewer.role.is_center().then_some(self.config.incidents.deadlines);
+        let center = self.deadlines_for(p).copied();
         Ok(IncidentView { incident: trimmed(p, incident), timeline, center })
+    }
+
+    /// The deadlines, for the center's users: what [`incident_json`] shows them beyond what
+    /// organizations see.
+    pub(crate) fn deadlines_for(&self, p: &Principal) -> Option<&farol_model::incident::Deadlines> {
+        p.viewer.role.is_center().then_some(&self.config.incidents.deadlines)
     }
 
     /// Adds a viewer's comment, with files, to an incident it may see.
@@ -291,17 +297,13 @@ impl App {
     /// A file of an incident's timeline, when the viewer may see the incident and the entry it
     /// came with; "not found" otherwise.
     pub(crate) async fn incident_file(self: &Arc<Self>, p: &Principal, id: i64, file: i64) -> Result<NewFile, Failure> {
-        let viewer = p.viewer;
-        self.blocking(move |s| {
-            let Some(f) = s.file(file)?.filter(|f| f.incident == id) else { return Ok(None) };
-            let Some(i) = s.incident(id)? else { return Ok(None) };
-            let author = f.entry.user.map(|u| s.user(u)).transpose()?.flatten();
-            let visible = farol_policy::incident(&viewer, &i)
-                && farol_policy::entry(&viewer, f.entry.kind, author.map(|a| (a.org, a.role)));
-            Ok(visible.then_some(f.file))
-        })
-        .await?
-        .ok_or_else(Failure::not_found)
+        // The files the viewer may have are those of the timeline it sees.
+        let view = self.incident_view(p, id).await?;
+        if !view.timeline.iter().any(|(e, _)| e.files.iter().any(|f| f.id == file)) {
+            return Err(Failure::not_found());
+        }
+        let f = self.blocking(move |s| s.file(file)).await?.ok_or_else(Failure::not_found)?;
+        Ok(f.file)
     }
 
     /// Runs an analyst's action on an incident in the store (`act` changes it and stores it),
@@ -458,13 +460,7 @@ impl App {
         done: bool,
     ) -> Result<(), Failure> {
         self.handle(p, from, id, "incident-task", move |s, mut i, h| {
-            let count = i.tasks.len();
-            let t = n
-                .checked_sub(1)
-                .and_then(|n| i.tasks.get_mut(n))
-                .ok_or_else(|| Failure::bad(format!("incident {id} has {count} task(s), numbered from 1")))?;
-            t.done = done.then_some((h.now, Some(h.user)));
-            let text = format!("task {n} {}: {}", if done { "done" } else { "undone" }, t.text);
+            let text = i.tick(n, done.then_some((h.now, Some(h.user)))).map_err(Failure::bad)?;
             s.update_incident(&i, &h.entry(EntryKind::Task, text))?;
             Ok(())
         })
@@ -485,17 +481,12 @@ impl App {
         }
         let notify = Arc::clone(&self.config.notify);
         self.handle(p, from, id, "incident-message", move |s, i, h| {
-            if i.orgs.is_empty() {
-                return Err(Failure::bad(format!("incident {id} concerns no organization yet: add one first")));
-            }
-            let written = farol_notify::write_about(s, &notify.writer, &notify.settings, &i, &text, Some(h.user), h.now)
-                .map_err(|e| Failure::internal(e.to_string()))?;
-            if written.iter().all(|w| w.recipients.is_empty()) {
-                return Err(Failure::bad(
-                    "no organization of this incident has a contact that takes e-mail: add one to the organization first",
-                ));
-            }
-            Ok(written)
+            farol_notify::write_about(s, &notify.writer, &notify.settings, &i, &text, Some(h.user), h.now).map_err(
+                |e| match e {
+                    farol_notify::QueueError::Nobody(why) => Failure::bad(why),
+                    e => Failure::internal(e.to_string()),
+                },
+            )
         })
         .await
     }

@@ -974,7 +974,7 @@ async fn incidents_page(app: &Arc<App>, p: &Principal, show: &str, error: Option
         Ok(l) => l,
         Err(f) => return error_page(app, Some(p), f),
     };
-    let center = p.viewer.role.is_center().then_some(&app.config.incidents.deadlines);
+    let center = app.deadlines_for(p);
     let rows: Vec<Value> =
         list.iter().map(|i| Value::from_serialize(crate::incidents::incident_json(i, center))).collect();
     let mut r = page(app, "incidents.html", Some(p), context! { incidents => rows, error, show });

@@ -297,17 +297,15 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         }
         Command::Write { id, text } => {
             let i = find(&store, id)?;
-            if i.orgs.is_empty() || text.trim().is_empty() {
-                anyhow::bail!(Usage(format!(
-                    "write a message, to an incident that concerns organizations (incident {id} concerns {})",
-                    i.orgs.len()
-                )));
+            if text.trim().is_empty() {
+                anyhow::bail!(Usage("the message is empty".into()));
             }
-            let writer = farol_notify::Writer {
-                templates: std::sync::Arc::new(super::notify::templates(&config)?),
-                signer: super::notify::signer(&config)?,
-            };
-            let written = farol_notify::write_about(&store, &writer, &config.notify.settings, &i, &text, None, now)?;
+            let writer = super::notify::writer(&config)?;
+            let written = farol_notify::write_about(&store, &writer, &config.notify.settings, &i, &text, None, now)
+                .map_err(|e| match e {
+                    farol_notify::QueueError::Nobody(why) => anyhow::Error::from(Usage(why)),
+                    e => e.into(),
+                })?;
             for w in written {
                 if w.recipients.is_empty() {
                     println!("{}: no contact takes e-mail (`farol org edit` adds one)", w.org);
@@ -318,15 +316,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         }
         Command::Task { id, task, undo } => {
             let mut i = find(&store, id)?;
-            let n = task.checked_sub(1).filter(|n| *n < i.tasks.len()).ok_or_else(|| {
-                Usage(format!(
-                    "incident {id} has {} task(s): give a number from 1 (`farol incident show {id}`)",
-                    i.tasks.len()
-                ))
-            })?;
-            let t = &mut i.tasks[n];
-            t.done = if undo { None } else { Some((now, None)) };
-            let text = format!("task {task} {}: {}", if undo { "undone" } else { "done" }, t.text);
+            let text = i.tick(task, (!undo).then_some((now, None))).map_err(Usage)?;
             store.update_incident(&i, &entry(EntryKind::Task, text.clone()))?;
             println!("incident {id}: {text}");
         }

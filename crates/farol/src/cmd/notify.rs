@@ -71,8 +71,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             if args.dry_run {
                 dry_run(&config, &store, &templates(&config)?, select, args.show)
             } else {
-                let writer = Writer { templates: Arc::new(templates(&config)?), signer: signer(&config)? };
-                send(&config, &store, &writer, select)
+                send(&config, &store, &writer(&config)?, select)
             }
         }
     }
@@ -121,6 +120,11 @@ fn dry_run(config: &Config, store: &dyn Store, templates: &Templates, select: Se
 /// The notification templates: the shipped ones and the operator's.
 pub fn templates(config: &Config) -> Result<Templates> {
     Ok(Templates::load(Some(&config.notify.templates)).map_err(|e| Usage(e.to_string()))?)
+}
+
+/// What writes the center's messages: its templates, and its key when it signs.
+pub fn writer(config: &Config) -> Result<Writer> {
+    Ok(Writer { templates: Arc::new(templates(config)?), signer: signer(config)? })
 }
 
 /// The signing key, when one is configured; checked by signing with it.

@@ -40,10 +40,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         .map_err(|e| Usage(format!("{e} (see [server] in farol.toml)")))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Loaded once: the portal previews and writes with them, the notification rounds too.
-    let writer = Arc::new(farol_notify::Writer {
-        templates: Arc::new(super::notify::templates(&config)?),
-        signer: super::notify::signer(&config)?,
-    });
+    let writer = Arc::new(super::notify::writer(&config)?);
     let server = farol_server::Config {
         center: config.center.name.clone(),
         tls,
