@@ -197,6 +197,15 @@ impl<K: Key, V: Copy + Default> RangeMap<K, V> {
             + self.index.capacity() * 4
     }
 
+    /// Each value with the number of addresses it wins: every address counted once, for its
+    /// most specific range.
+    pub fn sizes(&self) -> impl Iterator<Item = (V, u128)> + '_ {
+        self.segments.iter().enumerate().filter(|(_, s)| s.winner != GAP).map(|(i, s)| {
+            let last: u128 = self.segments.get(i + 1).map_or(K::MAX.into(), |n| n.start.into() - 1);
+            (s.value, (last - s.start.into()).saturating_add(1))
+        })
+    }
+
     /// Every range as given, in the order given.
     pub fn ranges(&self) -> impl Iterator<Item = &(K, K, V)> {
         self.ranges.iter()

@@ -34,6 +34,50 @@ pub struct Config {
     pub incidents: farol_model::incident::Handling,
     /// `[incidents] maildir`: where an MTA delivers the e-mail that becomes incidents.
     pub maildir: Option<PathBuf>,
+    /// `[stats]`: peer countries and dated marks for the statistics and the report.
+    pub stats: Stats,
+}
+
+/// `[stats]`, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub peers: Vec<String>,
+    pub marks: Vec<farol_stats::report::Mark>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsSection {
+    #[serde(default)]
+    peers: Vec<String>,
+    #[serde(default)]
+    marks: Vec<MarkSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkSection {
+    date: String,
+    label: String,
+}
+
+fn stats(section: StatsSection, errors: &mut Vec<String>) -> Stats {
+    let mut peers = Vec::new();
+    for cc in section.peers {
+        if cc.len() == 2 && cc.chars().all(|c| c.is_ascii_alphabetic()) {
+            peers.push(cc.to_ascii_uppercase());
+        } else {
+            errors.push(format!("stats.peers: expected two-letter country codes such as ES, found {cc:?}"));
+        }
+    }
+    let mut marks = Vec::new();
+    for m in section.marks {
+        match farol_stats::parse_day(&m.date) {
+            Some(day) => marks.push(farol_stats::report::Mark { day, label: m.label }),
+            None => errors.push(format!("stats.marks: expected a date such as 2024-03-01, found {:?}", m.date)),
+        }
+    }
+    Stats { peers, marks }
 }
 
 /// `[notify]`, checked: how notifications are written and where they are sent.
@@ -168,6 +212,8 @@ struct File {
     incidents: IncidentsSection,
     #[serde(default)]
     playbooks: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    stats: StatsSection,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -367,6 +413,7 @@ impl Config {
         let notify = notify_settings(dir, &parsed.center, parsed.notify, &mut errors);
         let incidents = handling(&parsed.incidents, parsed.playbooks, &mut errors);
         let maildir = parsed.incidents.maildir.as_ref().map(|m| dir.join(m));
+        let stats = stats(parsed.stats, &mut errors);
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -400,6 +447,7 @@ impl Config {
             notify,
             incidents,
             maildir,
+            stats,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -695,6 +743,13 @@ system-compromise = [
   "Report to the authorities as the law requires",
   "Collect indicators and share them with the constituency",
 ]
+
+[stats]
+# Statistics and `farol report`: peer countries drawn beside the national rate, and dated
+# marks (an intervention, a takedown, an outbreak) drawn on the charts; rates before and after
+# each mark are compared. Denominators: `farol population load FILE`.
+peers = []
+# marks = [{{ date = "2024-03-01", label = "Botnet takedown" }}]
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

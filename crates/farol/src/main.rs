@@ -46,6 +46,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A synthetic country in seconds: 200+ organizations, 180 days of feeds through the real
+    /// pipeline, accounts; then the portal
+    Demo(cmd::demo::Args),
     /// Create a farol directory: a commented farol.toml, feeds.d/ and the store
     Init(cmd::init::Args),
     /// Store a report and turn it into events
@@ -84,6 +87,12 @@ enum Command {
     Incident(cmd::incident::Args),
     /// Take in the e-mail in the incident Maildir: new incidents, and replies to open ones
     Intake(cmd::incident::IntakeArgs),
+    /// Infection rates per 1,000 over time: a country, an AS, an organization or a sector
+    Stats(cmd::stats::Args),
+    /// Load and list the denominators of the rates (internet users, subscribers, hosts)
+    Population(cmd::stats::PopulationArgs),
+    /// Write the national threat report: one self-contained HTML page
+    Report(cmd::stats::ReportArgs),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -142,6 +151,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let ui = output::Ui { quiet: cli.quiet };
     let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Init(args) => cmd::init::run(&cli.dir, args),
         Command::Ingest(args) => cmd::ingest::run(&cli.dir, args, &ui),
         Command::Events(args) => cmd::events::run(&cli.dir, args),
@@ -161,6 +171,9 @@ fn main() -> ExitCode {
         Command::Inhibition(args) => cmd::notify::inhibition(&cli.dir, args),
         Command::Incident(args) => cmd::incident::run(&cli.dir, args),
         Command::Intake(args) => cmd::incident::intake(&cli.dir, args),
+        Command::Stats(args) => cmd::stats::run(&cli.dir, args),
+        Command::Population(args) => cmd::stats::population(&cli.dir, args),
+        Command::Report(args) => cmd::stats::report(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,6 +72,18 @@ impl Table {
         self.rows.len()
     }
 
+    /// The table as CSV, no cell a spreadsheet would run as a formula.
+    pub fn csv(&self) -> String {
+        let line = |cells: &mut dyn Iterator<Item = &str>| {
+            cells.map(farol_model::export::csv_cell).collect::<Vec<_>>().join(",") + "\n"
+        };
+        let mut out = line(&mut self.headers.iter().copied());
+        for row in &self.rows {
+            out.push_str(&line(&mut row.iter().map(String::as_str)));
+        }
+        out
+    }
+
     pub fn render(&self) -> String {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {

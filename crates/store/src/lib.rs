@@ -459,6 +459,19 @@ pub trait Store: Send + Sync {
 
     /// Removes a mute rule; false when there was none.
     fn remove_inhibition(&self, id: i64) -> Result<bool>;
+
+    /// Distinct source addresses, address-days and events over the query's whole period,
+    /// counted exactly.
+    fn hosts(&self, query: &HostQuery) -> Result<HostCount>;
+
+    /// The same per day, country, AS, organization, type or family; days in order, the rest
+    /// the most addresses first.
+    fn host_breakdown(&self, query: &HostQuery, by: Breakdown) -> Result<Vec<HostCount>>;
+
+    /// Adds or replaces denominators; returns how many rows were written.
+    fn add_population(&self, rows: &[Population]) -> Result<usize>;
+
+    fn population(&self) -> Result<Vec<Population>>;
 }
 
 /// What a queued message records beside it.
@@ -523,6 +536,73 @@ pub struct IncidentFilter {
     /// Open ones only (new, open, stalled).
     pub open: bool,
     pub limit: usize,
+}
+
+/// Whose addresses a statistic counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostScope {
+    All,
+    /// Addresses registered in this country (ISO 3166 alpha-2).
+    Country(String),
+    Asn(u32),
+    /// Addresses in the networks of any of these organizations.
+    Orgs(Vec<OrgId>),
+}
+
+/// A question to the statistics rollups: distinct source addresses and their events, in a
+/// range of UTC days.
+#[derive(Debug, Clone)]
+pub struct HostQuery {
+    pub scope: HostScope,
+    /// Days since 1970-01-01, both inclusive.
+    pub from_day: i64,
+    pub to_day: i64,
+    /// Classification types counted; all when empty.
+    pub types: Vec<ClassificationType>,
+    /// `malware.name`.
+    pub family: Option<String>,
+    /// Only events with this TLP or a lower one (for public figures: CLEAR).
+    pub max_tlp: Option<Tlp>,
+}
+
+/// What statistics are broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// Days since 1970-01-01, in order.
+    Day,
+    Country,
+    Asn,
+    /// Organization ids.
+    Org,
+    /// Classification type names.
+    Type,
+    /// Malware families (`malware.name`).
+    Family,
+}
+
+/// Distinct addresses and events for one key of a [`Breakdown`] (empty for a total).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostCount {
+    pub key: String,
+    /// Distinct addresses over the whole period.
+    pub hosts: u64,
+    /// Distinct addresses per day, summed over the days: divided by the days, the mean number
+    /// of addresses seen a day.
+    pub host_days: u64,
+    pub events: u64,
+}
+
+/// A denominator: how many internet users (or subscribers, active hosts) a country, AS,
+/// organization or sector has, from a day on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Population {
+    /// `country`, `asn`, `org` or `sector`.
+    pub scope: String,
+    pub key: String,
+    pub metric: String,
+    /// Days since 1970-01-01.
+    pub valid_from: i64,
+    pub value: f64,
 }
 
 /// Sizes of what is stored.

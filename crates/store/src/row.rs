@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use farol_model::{ClassificationType, Event, Record, Timestamp, Tlp};
+use farol_model::{ClassificationType, Event, Record, Taxonomy, Timestamp, Tlp};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
@@ -19,6 +19,10 @@ pub struct Row {
     pub source_ip: IpKey,
     pub source_asn: Option<u32>,
     pub source_cc: Option<compact_str::CompactString>,
+    /// The malware family, for the statistics: `classification.identifier` of malicious-code
+    /// events (IntelMQ's "the malware family name" there: CTIP's `Malware`, Shadowserver's
+    /// `infection`), else `malware.name`.
+    pub family: Option<compact_str::CompactString>,
     pub raw_offset: u64,
     pub raw_len: u64,
     pub data: Vec<u8>,
@@ -41,7 +45,7 @@ pub struct Part {
 
 /// `source.ip` as the indexes hold it: IPv4 as an integer, IPv6 as 16 bytes, absent as an empty
 /// blob (never NULL, so that the unique index sees events without an address as equal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum IpKey {
     None,
     V4(u32),
@@ -74,6 +78,7 @@ impl Row {
             source_ip: e.source_ip.into(),
             source_asn: e.source_asn,
             source_cc: e.source_geolocation_cc.clone(),
+            family: family(e),
             raw_offset: record.position.offset,
             raw_len: record.position.len,
             data,
@@ -88,6 +93,12 @@ impl Row {
     pub(crate) fn sort_key(&self) -> (i64, IpKey, i64) {
         (self.hour, self.source_ip, self.hash)
     }
+}
+
+fn family(e: &Event) -> Option<compact_str::CompactString> {
+    let identifier =
+        e.classification_identifier.as_deref().filter(|_| e.classification_taxonomy == Some(Taxonomy::MaliciousCode));
+    identifier.map(|i| i.to_lowercase().into()).or_else(|| e.malware_name.clone())
 }
 
 /// Organization ids as stored: varints, `None` for none.

@@ -708,3 +708,113 @@ fn incident_files_tasks_searches_and_mail_are_kept_once() {
     assert!(store.receive_mail("<z@x>", &to_nowhere).is_err());
     assert!(store.receive_mail("<z@x>", &new).unwrap().is_some(), "a failed message was not recorded as taken");
 }
+
+/// What the statistics rollups must answer, recounted from the stored events themselves.
+fn recount(store: &SqliteStore, q: &farol_store::HostQuery) -> (u64, u64, u64) {
+    use std::collections::BTreeSet;
+    let mut ips = BTreeSet::new();
+    let mut ip_days = BTreeSet::new();
+    let mut events = 0;
+    for e in store.events_after(0, 10_000).unwrap() {
+        let ev = &e.event;
+        let day = ev.time().unwrap().day();
+        let family = ev.classification_identifier.as_deref().map(str::to_lowercase);
+        let inside = match &q.scope {
+            farol_store::HostScope::All => true,
+            farol_store::HostScope::Country(cc) => ev.source_geolocation_cc.as_deref() == Some(cc.as_str()),
+            farol_store::HostScope::Asn(asn) => ev.source_asn == Some(*asn),
+            farol_store::HostScope::Orgs(orgs) => e.routing.orgs.iter().any(|o| orgs.contains(o)),
+        };
+        if inside
+            && (q.from_day..=q.to_day).contains(&day)
+            && (q.types.is_empty() || ev.classification_type.is_some_and(|t| q.types.contains(&t)))
+            && (q.family.is_none() || family == q.family)
+        {
+            let ip = ev.source_ip.unwrap();
+            ips.insert(ip);
+            ip_days.insert((day, ip));
+            // An event of several organizations counts once per organization asked about.
+            events += match &q.scope {
+                farol_store::HostScope::Orgs(orgs) => e.routing.orgs.iter().filter(|o| orgs.contains(o)).count() as u64,
+                _ => 1,
+            };
+        }
+    }
+    (ips.len() as u64, ip_days.len() as u64, events)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The rollups agree with the events after writing, duplicates, reprocessing a report with
+    /// fewer events, and rerouting.
+    #[test]
+    fn statistics_rollups_follow_the_events(
+        events in proptest::collection::vec((0u8..5, 0u8..4, 0u8..24, any::<bool>(), 0u8..3, 0u8..4), 1..60),
+        keep in 0usize..60,
+        moved in 0usize..60,
+    ) {
+        use farol_model::{Routing, Scope};
+        use farol_store::{Breakdown, HostQuery, HostScope};
+        let (_dir, store) = sqlite();
+        let orgs = [store.add_org(&org("A", &[])).unwrap(), store.add_org(&org("B", &[])).unwrap()];
+        let rows_of = |events: &[(u8, u8, u8, bool, u8, u8)]| -> Vec<Row> {
+            events.iter().enumerate().map(|(i, &(ip, day, hour, scan, family, routed))| {
+                let time = format!("2024-06-0{}T{hour:02}:00:00Z", day + 1);
+                let kind = if scan { "scanner" } else { "infected-system" };
+                let family = ["zeus", "Mirai", "emotet"][family as usize];
+                let cc = if ip < 3 { "PT" } else { "ES" };
+                let asn = (64500 + u32::from(ip % 2)).to_string();
+                let mut r = record(&[("source.ip", &format!("192.0.2.{ip}")), ("time.source", &time),
+                    ("classification.type", kind), ("classification.identifier", family),
+                    ("source.geolocation.cc", cc), ("source.asn", &asn)], i as u64);
+                let mine: Vec<_> = orgs.iter().enumerate().filter(|(k, _)| routed >> k & 1 == 1).map(|(_, o)| *o).collect();
+                r.routing = Routing { scope: if mine.is_empty() { Scope::Outside } else { Scope::Org }, orgs: mine };
+                Row::new(&r, &Event::default())
+            }).collect()
+        };
+        let process = |bytes: &[u8], rows: Vec<Row>| {
+            let report = match archive(&store, "f", bytes) { Archived::New(r) | Archived::Existing(r) => r };
+            store.begin_processing(report.id).unwrap();
+            let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
+            w.write(rows, vec![]).unwrap();
+            w.flush().unwrap();
+            store.finish_processing(report.id, &Outcome::default()).unwrap();
+        };
+        let half = events.len() / 2;
+        process(b"first", rows_of(&events[..half]));
+        // The second report repeats the first's events: duplicates count nothing.
+        process(b"second", rows_of(&events));
+        process(b"first", rows_of(&events[..keep.min(half)]));
+        let stored = store.events_after(0, 10_000).unwrap();
+        if let Some(e) = stored.get(moved % stored.len().max(1)) {
+            let routing = Routing { orgs: vec![orgs[1]], scope: Scope::Org };
+            store.set_routing(&[farol_store::Rerouted { id: e.id, routing }]).unwrap();
+        }
+        let day = Timestamp::parse("2024-06-01T00:00:00Z").unwrap().day();
+        for scope in [HostScope::All, HostScope::Country("PT".into()), HostScope::Asn(64501),
+                      HostScope::Orgs(vec![orgs[0]]), HostScope::Orgs(orgs.to_vec())] {
+            for (from, to) in [(day, day + 3), (day + 1, day + 2)] {
+                for (types, family) in [(vec![], None), (vec![ClassificationType::InfectedSystem], Some("mirai".to_owned()))] {
+                    let q = HostQuery { scope: scope.clone(), from_day: from, to_day: to, types, family, max_tlp: None };
+                    let c = store.hosts(&q).unwrap();
+                    prop_assert_eq!((c.hosts, c.host_days, c.events), recount(&store, &q), "{:?}", q);
+                    let days = store.host_breakdown(&q, Breakdown::Day).unwrap();
+                    prop_assert_eq!(days.iter().map(|d| d.host_days).sum::<u64>(), c.host_days);
+                    for d in days {
+                        let one: i64 = d.key.parse().unwrap();
+                        let q1 = HostQuery { from_day: one, to_day: one, ..q.clone() };
+                        prop_assert_eq!(d.hosts, recount(&store, &q1).0);
+                    }
+                }
+            }
+        }
+        let all = HostQuery { scope: HostScope::All, from_day: day, to_day: day + 3, types: vec![], family: None, max_tlp: None };
+        let by_org = store.host_breakdown(&all, Breakdown::Org).unwrap();
+        for o in orgs {
+            let expected = recount(&store, &HostQuery { scope: HostScope::Orgs(vec![o]), ..all.clone() }).0;
+            let got = by_org.iter().find(|c| c.key == o.0.to_string()).map_or(0, |c| c.hosts);
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

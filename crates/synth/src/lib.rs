@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 
 use farol_model::Timestamp;
 
+pub mod country;
+
 /// `first,last,asn,as_name` ranges of address space in Portugal.
 const PT_ASN_RANGES: &str = include_str!("../../../data/ipdata-sample/asn-ipv4-pt.csv");
 
@@ -142,27 +144,43 @@ pub fn sinkhole_csv(out: &mut impl Write, rows: u64, seed: u64, day: Timestamp) 
     let population = (rows / 4).max(1);
     for i in 0..rows {
         let t = day.add_secs((i * 86_400 / rows.max(1)) as i64).unwrap_or(day);
-        let (y, mo, d, h, mi, s, _) = t.to_parts();
         let mut host = Rng::new(seed ^ rng.below(population).wrapping_mul(0x2545_F491_4F6C_DD1D));
         let (ip, net) = nets.address(&mut host);
         let family = FAMILIES[(host.below(FAMILIES.len() as u64 * FAMILIES.len() as u64) as f64).sqrt() as usize];
-        let (region, city) = host.pick(CITIES);
-        let hostname = if host.below(3) == 0 {
-            format!("{}-{}-{}.{}", ip.octets()[2], ip.octets()[3], net.asn, "dyn.example.pt")
-        } else {
-            String::new()
-        };
-        let sinkhole = 20 + host.below(8);
-        let port = [80u16, 443, 8080][rng.below(3) as usize];
-        writeln!(
-            out,
-            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02},tcp,{ip},{},{},PT,{region},{city},{hostname},0,,,,,high,\
-             198.51.100.{sinkhole},{port},64496,US,,,sinkhole.example.net,0,,SinkholeExample,{family},{family},,http,,,,",
-            1024 + rng.below(64_511),
-            net.asn,
-        )?;
+        let s = country::Sighting { ip, cc: "PT", asn: Some(net.asn), family, second: 0, encounters: 1 };
+        sinkhole_line(out, t, &s, &mut host, &mut rng)?;
     }
     Ok(())
+}
+
+/// One connection of a sinkhole report (`event4_sinkhole`); `host` draws what belongs to the
+/// machine (its city, its name), `rng` what changes with each connection.
+pub fn sinkhole_line(
+    out: &mut impl Write,
+    t: Timestamp,
+    s: &country::Sighting,
+    host: &mut Rng,
+    rng: &mut Rng,
+) -> io::Result<()> {
+    let (y, mo, d, h, mi, sec, _) = t.to_parts();
+    let (region, city) = host.pick(CITIES);
+    let asn = s.asn.unwrap_or_default();
+    let hostname = if host.below(3) == 0 {
+        format!("{}-{}-{asn}.dyn.example.pt", s.ip.octets()[2], s.ip.octets()[3])
+    } else {
+        String::new()
+    };
+    let sinkhole = 20 + host.below(8);
+    let port = [80u16, 443, 8080][rng.below(3) as usize];
+    let family = s.family;
+    writeln!(
+        out,
+        "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02},tcp,{},{},{asn},{},{region},{city},{hostname},0,,,,,high,\
+         198.51.100.{sinkhole},{port},64496,US,,,sinkhole.example.net,0,,SinkholeExample,{family},{family},,http,,,,",
+        s.ip,
+        1024 + rng.below(64_511),
+        s.cc,
+    )
 }
 
 /// Writes a Microsoft CTIP "Infected" feed (one JSON object per line, as the current variant
@@ -170,29 +188,93 @@ pub fn sinkhole_csv(out: &mut impl Write, rows: u64, seed: u64, day: Timestamp) 
 pub fn ctip_jsonl(out: &mut impl Write, rows: u64, seed: u64, day: Timestamp) -> io::Result<()> {
     let nets = Networks::portugal();
     let mut rng = Rng::new(seed);
-    const CODES: &[(&str, &str)] = &[
-        ("Tinba", "B67-SS-TINBA"),
-        ("Conficker", "B106-CONFICKER"),
-        ("Emotet", "B100-EMOTET"),
-        ("Zeus", "B54-ZEUS"),
-        ("Necurs", "B75-NECURS"),
-    ];
+    const FAMILIES: &[&str] = &["tinba", "conficker", "emotet", "zeus", "necurs"];
     for i in 0..rows {
         let t = day.add_secs((i * 86_400 / rows.max(1)) as i64).unwrap_or(day);
-        let ticks = (t.secs() + 11_644_473_600) * 10_000_000;
         let (ip, net) = nets.address(&mut rng);
-        let (malware, code) = rng.pick(CODES);
-        let (region, city) = rng.pick(CITIES);
-        writeln!(
-            out,
-            r#"{{"DataFeed":"CTIP-Infected","SourcedFrom":"SinkHoleMessage","DateTimeReceivedUtc":{ticks},"DateTimeReceivedUtcTxt":"","Malware":"{malware}","ThreatCode":"{code}","ThreatConfidence":"High","TotalEncounters":{},"TLP":"Amber","SourceIp":"{ip}","SourcePort":{},"DestinationIp":"198.51.100.{}","DestinationPort":80,"TargetIp":"","TargetPort":0,"SourceIpInfo":{{"SourceIpAsnNumber":"{}","SourceIpAsnOrgName":"","SourceIpCountryCode":"PT","SourceIpRegion":"{region}","SourceIpCity":"{city}","SourceIpPostalCode":"","SourceIpLatitude":38.7,"SourceIpLongitude":-9.1,"SourceIpMetroCode":"","SourceIpAreaCode":"","SourceIpConnectionType":""}},"HttpInfo":{{"HttpHost":"","HttpRequest":"","HttpMethod":"","HttpReferrer":"","HttpUserAgent":"","HttpVersion":""}},"CustomInfo":{{"CustomField1":"","CustomField2":"","CustomField3":"","CustomField4":"","CustomField5":""}},"Payload":"AA=="}}"#,
-            1 + rng.below(20),
-            1024 + rng.below(64_511),
-            20 + rng.below(8),
-            net.asn,
-        )?;
+        let family = rng.pick(FAMILIES);
+        let s = country::Sighting {
+            ip,
+            cc: "PT",
+            asn: Some(net.asn),
+            family,
+            second: 0,
+            encounters: 1 + rng.below(20) as u32,
+        };
+        ctip_line(out, t, &s, &mut rng)?;
     }
     Ok(())
+}
+
+/// One line of a CTIP "Infected" feed: `Malware` is the family (`Conficker`), `ThreatCode`
+/// Microsoft's code for it (`B106-CONFICKER`).
+pub fn ctip_line(out: &mut impl Write, t: Timestamp, s: &country::Sighting, rng: &mut Rng) -> io::Result<()> {
+    let ticks = (t.secs() + 11_644_473_600) * 10_000_000;
+    let mut malware: Vec<char> = s.family.chars().collect();
+    if let Some(first) = malware.first_mut() {
+        *first = first.to_ascii_uppercase();
+    }
+    let malware: String = malware.into_iter().collect();
+    let code = format!("B{}-{}", 40 + s.family.len() * 7, s.family.to_ascii_uppercase());
+    let (region, city) = if s.cc == "PT" { *rng.pick(CITIES) } else { ("", "") };
+    let asn = s.asn.map_or(String::new(), |a| a.to_string());
+    writeln!(
+        out,
+        r#"{{"DataFeed":"CTIP-Infected","SourcedFrom":"SinkHoleMessage","DateTimeReceivedUtc":{ticks},"DateTimeReceivedUtcTxt":"","Malware":"{malware}","ThreatCode":"{code}","ThreatConfidence":"High","TotalEncounters":{},"TLP":"Amber","SourceIp":"{}","SourcePort":{},"DestinationIp":"198.51.100.{}","DestinationPort":80,"TargetIp":"","TargetPort":0,"SourceIpInfo":{{"SourceIpAsnNumber":"{asn}","SourceIpAsnOrgName":"","SourceIpCountryCode":"{}","SourceIpRegion":"{region}","SourceIpCity":"{city}","SourceIpPostalCode":"","SourceIpLatitude":38.7,"SourceIpLongitude":-9.1,"SourceIpMetroCode":"","SourceIpAreaCode":"","SourceIpConnectionType":""}},"HttpInfo":{{"HttpHost":"","HttpRequest":"","HttpMethod":"","HttpReferrer":"","HttpUserAgent":"","HttpVersion":""}},"CustomInfo":{{"CustomField1":"","CustomField2":"","CustomField3":"","CustomField4":"","CustomField5":""}},"Payload":"AA=="}}"#,
+        s.encounters,
+        s.ip,
+        1024 + rng.below(64_511),
+        20 + rng.below(8),
+        s.cc,
+    )
+}
+
+/// An abuse.ch URLhaus CSV dump (`csv_recent`) of `rows` malware URLs added on the day that
+/// starts at `day`, hosted in Portugal.
+pub fn urlhaus_csv(day: Timestamp, rows: u64, rng: &mut Rng) -> Vec<u8> {
+    let nets = Networks::portugal();
+    let mut out = String::from(
+        "# abuse.ch URLhaus Database Dump (CSV - recent URLs only)\n#\n# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n",
+    );
+    for _ in 0..rows {
+        let t = day.add_secs(rng.below(86_400) as i64).unwrap_or(day);
+        let (y, mo, d, h, mi, s, _) = t.to_parts();
+        let when = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+        let id = 3_000_000 + rng.below(1_000_000);
+        let (ip, _) = nets.address(rng);
+        let (url, tags) = match rng.below(3) {
+            0 => (format!("http://{ip}:{}/Mozi.m", 1024 + rng.below(60_000)), "elf,Mozi"),
+            1 => (format!("http://{ip}/bins/x86"), "elf,mirai"),
+            _ => (
+                format!("https://loja-{}.example.pt/wp-content/uploads/fatura{}.zip", rng.below(500), rng.below(99)),
+                "zip,emotet",
+            ),
+        };
+        out.push_str(&format!(
+            "\"{id}\",\"{when}\",\"{url}\",\"online\",\"{when}\",\"malware_download\",\"{tags}\",\"https://urlhaus.abuse.ch/url/{id}/\",\"abuse_ch\"\n"
+        ));
+    }
+    out.into_bytes()
+}
+
+/// An abuse.ch Feodo Tracker IP blocklist (CSV) of `rows` botnet C2 servers in Portugal, as
+/// published on the day that starts at `day`.
+pub fn feodo_csv(day: Timestamp, rows: u64, rng: &mut Rng) -> Vec<u8> {
+    let nets = Networks::portugal();
+    let mut out = String::from(
+        "# abuse.ch Feodo Tracker Botnet C2 IP Blocklist (CSV)\n#\n# \"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n",
+    );
+    let (y, mo, d, ..) = day.to_parts();
+    for _ in 0..rows {
+        let (ip, _) = nets.address(rng);
+        let malware = *rng.pick(&["QakBot", "Emotet", "Dridex", "Pikabot"]);
+        let port = *rng.pick(&[443u16, 8080, 2222, 995]);
+        let h = rng.below(24);
+        out.push_str(&format!(
+            "\"{y:04}-{mo:02}-{d:02} {h:02}:00:00\",\"{ip}\",\"{port}\",\"online\",\"{y:04}-{mo:02}-{d:02}\",\"{malware}\"\n"
+        ));
+    }
+    out.into_bytes()
 }
 
 #[cfg(test)]

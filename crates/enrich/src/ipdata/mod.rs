@@ -252,6 +252,15 @@ impl Dataset {
     }
 }
 
+/// IPv4 addresses per country and per AS, each from the highest-priority dataset that gives
+/// countries (or AS numbers): the announced address space, which statistics use in place of a
+/// population where none was loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressSpace {
+    pub countries: HashMap<[u8; 2], u64>,
+    pub asns: HashMap<u32, u64>,
+}
+
 /// Every active dataset, asked in priority order.
 #[derive(Debug, Default)]
 pub struct IpData {
@@ -280,6 +289,26 @@ impl IpData {
 
     pub fn is_empty(&self) -> bool {
         self.datasets.is_empty()
+    }
+
+    pub fn address_space(&self) -> AddressSpace {
+        let mut space = AddressSpace::default();
+        let first = |has: fn(&Info) -> bool| self.datasets.iter().find(|d| d.infos.iter().any(has));
+        if let Some(d) = first(|i| i.cc.is_some()) {
+            for (info, n) in d.v4.sizes() {
+                if let Some(cc) = d.infos[info as usize].cc {
+                    *space.countries.entry(cc).or_default() += n as u64;
+                }
+            }
+        }
+        if let Some(d) = first(|i| i.asn.is_some()) {
+            for (info, n) in d.v4.sizes() {
+                if let Some(asn) = d.infos[info as usize].asn {
+                    *space.asns.entry(asn).or_default() += n as u64;
+                }
+            }
+        }
+        space
     }
 
     /// Each attribute from the first dataset that has it. The network is the one of the data

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod collect;
+pub mod demo;
 pub mod events;
 pub mod incident;
 pub mod ingest;
@@ -11,6 +12,7 @@ pub mod notify;
 pub mod org;
 pub mod reports;
 pub mod serve;
+pub mod stats;
 pub mod user;
 
 use std::path::Path;

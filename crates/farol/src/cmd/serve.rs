@@ -24,6 +24,12 @@ pub struct Args {
     reload_every: std::time::Duration,
 }
 
+impl Args {
+    pub fn listening(listen: SocketAddr) -> Args {
+        Args { listen: Some(listen), reload_every: std::time::Duration::from_secs(30) }
+    }
+}
+
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let config = Arc::new(config);

@@ -10,6 +10,13 @@ pub(crate) struct Dir {
     pub(crate) path: PathBuf,
 }
 
+impl Dir {
+    /// A farol directory at `path`, removed with `tmp`.
+    pub(crate) fn new(tmp: tempfile::TempDir, path: PathBuf) -> Dir {
+        Dir { _tmp: tmp, path }
+    }
+}
+
 pub(crate) fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }

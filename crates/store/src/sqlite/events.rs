@@ -103,6 +103,7 @@ impl EventWriter for Writer {
                 part.execute(params![self.report.0, row.hash, n(p.count), p.first_seen, p.last_seen])?;
             }
         }
+        super::stats::add_events(&tx, before)?;
         let mut hour = tx.prepare_cached("INSERT OR IGNORE INTO event_hours (hour) VALUES (?1)")?;
         for h in self.rows.iter().map(|r| r.hour).collect::<BTreeSet<_>>() {
             hour.execute([h])?;
@@ -139,14 +140,14 @@ impl EventWriter for Writer {
 /// Rows per INSERT statement: one statement for many rows saves most of SQLite's per-statement
 /// work (about a fifth of the writer's time in the ingest benchmark).
 const ROWS_PER_INSERT: usize = 32;
-const COLUMNS: usize = 16;
+const COLUMNS: usize = 17;
 
 fn insert_sql(rows: usize) -> String {
     let one = format!("({})", ["?"; COLUMNS].join(", "));
     format!(
         "INSERT OR IGNORE INTO events
          (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data,
-          orgs, scope, aggregated, tlp)
+          orgs, scope, aggregated, tlp, family)
          VALUES {}",
         vec![one; rows].join(", ")
     )
@@ -245,6 +246,7 @@ fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed
     stmt.raw_bind_parameter(at + 13, row.scope)?;
     stmt.raw_bind_parameter(at + 14, row.part.map(|_| 1))?;
     stmt.raw_bind_parameter(at + 15, row.tlp)?;
+    stmt.raw_bind_parameter(at + 16, row.family.as_deref())?;
     Ok(())
 }
 

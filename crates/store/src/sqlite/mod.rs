@@ -5,6 +5,7 @@ mod constituency;
 mod events;
 mod incidents;
 mod notify;
+mod stats;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -19,9 +20,10 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
-    Archived, AuditEntry, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, IncidentFilter, Inhibition,
-    Mail, Mark, NewDataset, NewMessage, NewReport, OutboxMessage, Outcome, Record, Rerouted, Result, Search, Session,
-    Store, StoreError, StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
+    Archived, AuditEntry, Breakdown, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
+    HostQuery, IncidentFilter, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport, OutboxMessage, Outcome,
+    Population, Record, Rerouted, Result, Search, Session, Store, StoreError, StoredEvent, StoredFile, Tally, Token,
+    Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -34,7 +36,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration6.sql"),
     include_str!("migration7.sql"),
     include_str!("migration8.sql"),
+    include_str!("migration9.sql"),
 ];
+
+/// The migration that adds the statistics rollups, which [`migrate`] fills from the events.
+const STATS_MIGRATION: usize = 9;
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
 const PAGE_SIZE: u32 = 16_384;
@@ -101,6 +107,9 @@ fn migrate(conn: &Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == STATS_MIGRATION {
+            stats::add_events(&tx, 0)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         tx.commit()?;
     }
@@ -272,6 +281,7 @@ impl Store for SqliteStore {
                     .query_map([first, last, id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 events::unindex_report(&tx, &routed)?;
+                stats::remove_events(&tx, first, last, id.0)?;
                 tx.execute("DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3", [first, last, id.0])?;
             }
             tx.execute("DELETE FROM event_parts WHERE report_id = ?1", [id.0])?;
@@ -627,6 +637,22 @@ impl Store for SqliteStore {
 
     fn remove_inhibition(&self, id: i64) -> Result<bool> {
         self.with(|c| notify::remove_inhibition(c, id))
+    }
+
+    fn hosts(&self, query: &HostQuery) -> Result<HostCount> {
+        self.with(|c| stats::hosts(c, query))
+    }
+
+    fn host_breakdown(&self, query: &HostQuery, by: Breakdown) -> Result<Vec<HostCount>> {
+        self.with(|c| stats::breakdown(c, query, by))
+    }
+
+    fn add_population(&self, rows: &[Population]) -> Result<usize> {
+        self.with(|c| stats::add_population(c, rows))
+    }
+
+    fn population(&self) -> Result<Vec<Population>> {
+        self.with(stats::population)
     }
 
     fn totals(&self) -> Result<Totals> {
