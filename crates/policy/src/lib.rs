@@ -122,6 +122,36 @@ pub fn may(v: &Viewer, action: Action) -> bool {
     }
 }
 
+/// What statistics a viewer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistics {
+    /// Any country, AS, organization or sector, and rankings that name organizations.
+    All,
+    /// Its organization's figures (from events up to [`OWN_NETWORKS`], as for its events),
+    /// beside the aggregates of its sector and of the nation.
+    Own(OrgId),
+    /// The nation's aggregates and the world in the data.
+    Aggregates,
+}
+
+/// The center sees all statistics; an organization's users their own organization against its
+/// sector and the nation; partners the nation's aggregates. Aggregates never count events above
+/// [`AGGREGATES`].
+pub fn statistics(v: &Viewer) -> Statistics {
+    match v.role {
+        Role::Admin | Role::Analyst => Statistics::All,
+        Role::OrgAdmin | Role::OrgMember => Statistics::Own(v.org),
+        Role::Partner => Statistics::Aggregates,
+    }
+}
+
+/// The highest TLP of the events that aggregates shown outside the center count: TLP:AMBER+STRICT
+/// and RED events stay within their organization and the center even as a number.
+pub const AGGREGATES: Tlp = Tlp::Amber;
+
+/// The highest TLP an organization's own statistics count.
+pub const OWN_STATISTICS: Tlp = OWN_NETWORKS;
+
 /// The organization whose audit log a viewer sees: `None` for the whole log.
 pub fn audit_scope(v: &Viewer) -> Option<OrgId> {
     (v.role != Role::Admin).then_some(v.org)

@@ -11,6 +11,7 @@ mod incidents;
 mod metrics;
 mod openapi;
 mod portal;
+mod stats;
 pub mod tls;
 pub mod totp;
 
@@ -30,6 +31,7 @@ use farol_store::{AuditEntry, Store, StoreError, User};
 
 use crate::auth::{Credential, Principal};
 pub use crate::metrics::Metrics;
+pub use crate::stats::StatsConfig;
 
 /// What the server is told by the binary that starts it.
 pub struct Config {
@@ -45,6 +47,8 @@ pub struct Config {
     pub notify: Arc<Notify>,
     /// How incidents are handled: deadlines, playbooks, files.
     pub incidents: farol_model::incident::Handling,
+    /// The statistics page's nation, peers, marks and IP data.
+    pub stats: StatsConfig,
 }
 
 /// The notification settings and writer, as `farol notify` uses them.

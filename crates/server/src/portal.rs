@@ -44,6 +44,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("incidents.html", include_str!("../templates/incidents.html")),
         ("incident.html", include_str!("../templates/incident.html")),
         ("error.html", include_str!("../templates/error.html")),
+        ("stats.html", include_str!("../templates/stats.html")),
     ] {
         env.add_template(name, text).unwrap_or_else(|e| panic!("template {name}: {e}"));
     }
@@ -67,6 +68,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/tokens/{id}/revoke", post(revoke_token))
         .route("/audit", get(audit))
         .route("/notifications", get(notifications))
+        .route("/stats", get(stats))
         .route("/incidents", get(incidents).post(report_incident))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/comments", post(comment))
@@ -858,6 +860,22 @@ async fn audit(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
 }
 
 /// The digests each contact would get now (whatever its interval), and the outbox.
+async fn stats(
+    State(app): State<Arc<App>>,
+    Portal(p): Portal,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let ask = match crate::stats::ask(&params) {
+        Ok(a) => a,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let (config, viewer) = (app.config.stats.clone(), p.viewer);
+    match app.blocking(move |s| crate::stats::view(s, &config, &viewer, &ask)).await {
+        Ok(ctx) => page(&app, "stats.html", Some(&p), ctx),
+        Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
 async fn notifications(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
     if !may(&p.viewer, Action::ReadNotifications) {
         return error_page(&app, Some(&p), Failure::not_found());

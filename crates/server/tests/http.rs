@@ -31,6 +31,8 @@ const ROUTES: &[&str] = &[
     "/incidents",
     "/incidents/1",
     "/incidents/1/comments",
+    "/stats",
+    "/stats?org=2&from=2024-06-01&to=2024-06-30",
     "/healthz",
     "/metrics",
     "/static/farol.css",
@@ -797,4 +799,47 @@ async fn analysts_handle_incidents_that_organizations_report_with_files() {
     assert!(page(cookie).await.contains("status: open → stalled"));
     let html = page(session(&s, "m@a.example").await).await;
     assert!(!html.contains("<h2>Handle</h2>") && html.contains("note.pdf"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_show_each_viewer_what_the_policy_allows() {
+    let s = start().await;
+    let store = s.store.as_ref();
+    let center = org(store, "CERT", Sector::NationalCenter);
+    let a = org(store, "Hospital A", Sector::Health);
+    let b = org(store, "Bank B", Sector::Banking);
+    events(store, &[a, a, b]);
+    let analyst = token(store, &user(store, "ana@cert.example", center, Role::Analyst), TokenScope::Read);
+    let member = token(store, &user(store, "m@a.example", a, Role::OrgMember), TokenScope::Read);
+    let partner = token(store, &user(store, "p@partner.example", center, Role::Partner), TokenScope::Read);
+    let page = |token: &str, query: &str| {
+        let r = s.http.get(format!("{}/stats?from=2024-06-01&to=2024-06-30&{query}", s.base)).bearer_auth(token);
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    // The center: rankings that name organizations, and any organization on its own.
+    let (status, html) = page(&analyst, "").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Statistics: PT") && html.contains("<svg"), "{html}");
+    assert!(html.contains("Hospital A") && html.contains("Bank B"), "{html}");
+    let (_, html) = page(&analyst, &format!("org={}&by=day", a.0)).await;
+    assert!(html.contains("Statistics: Hospital A"));
+    assert!(html.contains("<tr><td>2024-06-01</td><td>2</td>"), "two infected addresses: {html}");
+    // An organization's user: its own organization, its sector and the nation, no other name,
+    // whatever it asks for.
+    for query in ["", &format!("org={}", b.0), "sector=banking"] {
+        let (status, html) = page(&member, query).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Statistics: Hospital A") && html.contains("sector health"), "{html}");
+        assert!(!html.contains("Bank B") && !html.contains("banking"), "{query}: {html}");
+    }
+    // A partner: the nation.
+    let (_, html) = page(&partner, "").await;
+    assert!(html.contains("Statistics: PT") && !html.contains("Hospital A") && !html.contains("Bank B"));
+    // A question that makes no sense is a 400 that says why.
+    let (status, html) = page(&analyst, "by=fortnight").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("fortnight"), "{html}");
 }

@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
-use farol_model::Tlp;
 use farol_model::org::Org;
-use farol_store::{Breakdown, Result, Store};
+use farol_store::{Breakdown, HostScope, Result, Store};
 
 use crate::svg::{Bars, Line, Stacked, TimeSeries, escape, number};
 use crate::{
@@ -29,7 +28,8 @@ pub struct Spec {
     pub country: String,
     pub from: Day,
     pub to: Day,
-    /// Public: TLP:CLEAR events only, and no organization named.
+    /// Public (TLP:CLEAR): aggregates only, no organization named, and nothing from events
+    /// above TLP:AMBER (AMBER+STRICT and RED stay out even of the counts).
     pub public: bool,
     pub peers: Vec<String>,
     pub marks: Vec<Mark>,
@@ -51,7 +51,7 @@ fn rate(v: Option<f64>) -> String {
 pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denominators) -> Result<String> {
     let mut filter = Filter::infected(spec.from, spec.to);
     if spec.public {
-        filter.max_tlp = Some(Tlp::Clear);
+        filter.max_tlp = Some(farol_policy::AGGREGATES);
     }
     let country = Subject::Country(spec.country.to_ascii_uppercase());
     let nation_scope = country.scope();
@@ -133,7 +133,9 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
             number(top.hosts as f64 * 100.0 / family_total as f64)
         );
     }
-    let sectors = ranking(store, nation_scope.clone(), &filter, Ranking::Sector, orgs, denominators, 30)?;
+    // Sectors and organizations are the constituency's, whatever country their addresses are
+    // registered in.
+    let sectors = ranking(store, HostScope::All, &filter, Ranking::Sector, orgs, denominators, 30)?;
     if let Some(top) = sectors.first() {
         let _ = write!(
             h,
@@ -235,7 +237,7 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
     }
     h.push_str("</table>");
     if !spec.public {
-        let top_orgs = ranking(store, nation_scope.clone(), &filter, Ranking::Org, orgs, denominators, 10)?;
+        let top_orgs = ranking(store, HostScope::All, &filter, Ranking::Org, orgs, denominators, 10)?;
         h.push_str("<table><tr><th>organization</th><th>infected addresses</th><th>a day</th></tr>");
         for r in &top_orgs {
             let _ = write!(
@@ -276,7 +278,7 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
          country, network or sector, the announced IPv4 address space of the loaded IP data stands in for it, \
          labelled as a proxy. The world comparison covers the countries present in the data with a denominator, \
          not every country.</p></body></html>",
-        if spec.public { ", TLP:CLEAR only, in aggregate" } else { "" }
+        if spec.public { " up to TLP:AMBER, in aggregate only" } else { "" }
     );
     Ok(h)
 }

@@ -773,19 +773,27 @@ proptest! {
                 Row::new(&r, &Event::default())
             }).collect()
         };
-        let process = |bytes: &[u8], rows: Vec<Row>| {
+        // A report whose processing stops before it finishes, as a crash would leave it.
+        let process_until = |bytes: &[u8], rows: Vec<Row>, finish: bool| {
             let report = match archive(&store, "f", bytes) { Archived::New(r) | Archived::Existing(r) => r };
             store.begin_processing(report.id).unwrap();
             let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
             w.write(rows, vec![]).unwrap();
             w.flush().unwrap();
-            store.finish_processing(report.id, &Outcome::default()).unwrap();
+            if finish {
+                store.finish_processing(report.id, &Outcome::default()).unwrap();
+            }
         };
+        let process = |bytes: &[u8], rows: Vec<Row>| process_until(bytes, rows, true);
         let half = events.len() / 2;
         process(b"first", rows_of(&events[..half]));
         // The second report repeats the first's events: duplicates count nothing.
         process(b"second", rows_of(&events));
         process(b"first", rows_of(&events[..keep.min(half)]));
+        // Interrupted, then done again: counted once.
+        let mut third = events.clone();
+        third.iter_mut().for_each(|e| e.2 = (e.2 + 1) % 24);
+        process_until(b"third", rows_of(&third), false);
         let stored = store.events_after(0, 10_000).unwrap();
         if let Some(e) = stored.get(moved % stored.len().max(1)) {
             let routing = Routing { orgs: vec![orgs[1]], scope: Scope::Org };
@@ -809,6 +817,10 @@ proptest! {
                 }
             }
         }
+        process(b"third", rows_of(&third[..half]));
+        let q = HostQuery { scope: HostScope::Orgs(orgs.to_vec()), from_day: day, to_day: day + 3, types: vec![], family: None, max_tlp: None };
+        let c = store.hosts(&q).unwrap();
+        prop_assert_eq!((c.hosts, c.host_days, c.events), recount(&store, &q));
         let all = HostQuery { scope: HostScope::All, from_day: day, to_day: day + 3, types: vec![], family: None, max_tlp: None };
         let by_org = store.host_breakdown(&all, Breakdown::Org).unwrap();
         for o in orgs {

@@ -225,8 +225,8 @@ fn build(args: &Args) -> Result<()> {
         let urlhaus = farol_synth::urlhaus_csv(start, 4 + rng.below(10), &mut rng);
         let feodo = farol_synth::feodo_csv(start, 3 + rng.below(5), &mut rng);
         for (k, (name, bytes)) in [
-            (format!("{date}-ctip-infected.json"), ctip),
-            (format!("{date}-event4_sinkhole-pt.csv"), sinkhole),
+            (format!("{date}-ctip-infected.json.gz"), gzip(&ctip)?),
+            (format!("{date}-event4_sinkhole-pt.csv.gz"), gzip(&sinkhole)?),
             (format!("{date}-urlhaus.csv"), urlhaus),
             (format!("{date}-feodo-ipblocklist.csv"), feodo),
         ]
@@ -256,7 +256,50 @@ fn build(args: &Args) -> Result<()> {
         }
         farol(dir, &cmd, Some(&password(args.seed, email)))?;
     }
+
+    step("incidents, as analysts would have opened them");
+    let first_of = |sector: &str| orgs.iter().find(|o| o.sector == sector).map(|o| o.name.as_str()).unwrap_or("MEO");
+    // (title, class, severity, organizations, status after opening)
+    type Opened<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], Option<&'a str>);
+    let incidents: [Opened; 4] = [
+        ("Mozi botnet outbreak in home routers", "infected-system", "high", &["MEO", "NOS", "Vodafone Portugal"], None),
+        (
+            "Infected workstations at Hospital Distrital de Braga",
+            "infected-system",
+            "critical",
+            &["Hospital Distrital de Braga"],
+            Some("open"),
+        ),
+        (
+            "Emotet C2 server in a Portuguese data centre",
+            "c2-server",
+            "high",
+            &[first_of("digital-infrastructure")],
+            Some("stalled"),
+        ),
+        ("Phishing site imitating a bank", "phishing", "medium", &[first_of("banking")], Some("resolved")),
+    ];
+    for (title, class, severity, orgs, status) in incidents {
+        let mut cmd =
+            vec!["incident", "new", title, "--class", class, "--severity", severity, "--assign", "analyst@cert.demo"];
+        for o in orgs {
+            cmd.extend(["--org", o]);
+        }
+        let opened = farol(dir, &cmd, None)?;
+        // "incident 3 opened ...": the first number is its id.
+        let id = opened.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty()).unwrap_or("1").to_owned();
+        if let Some(status) = status {
+            farol(dir, &["incident", "set", &id, "--status", status, "--note", "demo"], None)?;
+        }
+    }
     Ok(())
+}
+
+/// Compressed as the large feeds arrive (farol undoes gzip), quickly.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 8), flate2::Compression::fast());
+    z.write_all(bytes)?;
+    Ok(z.finish()?)
 }
 
 /// The feeds of the demo, as feeds.d/ files.

@@ -58,6 +58,12 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             sends: config.notify.has_sender && config.notify.smtp_url.is_some(),
         }),
         incidents: config.incidents.clone(),
+        stats: farol_server::StatsConfig {
+            country: config.center.country.clone(),
+            peers: config.stats.peers.clone(),
+            marks: config.stats.marks.clone(),
+            live: Some(Arc::clone(&live)),
+        },
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
     let notifier = notifier(&config, writer)?;

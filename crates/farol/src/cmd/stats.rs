@@ -235,7 +235,8 @@ fn intervention(cx: &Context, subject: &Subject, filter: &Filter, at: Day) -> Re
 
 fn print_top(cx: &Context, subject: &Subject, filter: &Filter, top: Top, format: Format) -> Result<()> {
     let scope = subject.scope();
-    let rows: Vec<(String, u64, f64, Option<f64>)> = match top {
+    // (name, infected, a day, rate, denominator as shown)
+    let rows: Vec<(String, u64, f64, Option<f64>, String)> = match top {
         Top::Family => {
             let days = (filter.to - filter.from + 1) as f64;
             cx.store
@@ -243,7 +244,8 @@ fn print_top(cx: &Context, subject: &Subject, filter: &Filter, top: Top, format:
                 .into_iter()
                 .take(20)
                 .map(|c| {
-                    (if c.key.is_empty() { "unnamed".into() } else { c.key }, c.hosts, c.host_days as f64 / days, None)
+                    let name = if c.key.is_empty() { "unnamed".into() } else { c.key };
+                    (name, c.hosts, c.host_days as f64 / days, None, String::new())
                 })
                 .collect()
         }
@@ -257,7 +259,10 @@ fn print_top(cx: &Context, subject: &Subject, filter: &Filter, top: Top, format:
                 .into_iter()
                 .map(|r| {
                     let rate = r.rate();
-                    (r.label, r.hosts, r.daily_mean, rate)
+                    let denominator = r
+                        .denominator
+                        .map_or("–".into(), |d| format!("{:.0}{}", d.value, if d.proxy { " (proxy)" } else { "" }));
+                    (r.label, r.hosts, r.daily_mean, rate, denominator)
                 })
                 .collect()
         }
@@ -265,19 +270,17 @@ fn print_top(cx: &Context, subject: &Subject, filter: &Filter, top: Top, format:
     if format == Format::Json {
         let rows: Vec<_> = rows
             .iter()
-            .map(|(name, hosts, mean, rate)| json!({"name": name, "hosts": hosts, "daily_mean": mean, "rate_per_1000": rate}))
+            .map(|(name, hosts, mean, rate, denominator)| {
+                json!({"name": name, "hosts": hosts, "daily_mean": mean, "rate_per_1000": rate, "denominator": denominator})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let mut t = Table::new(&["name", "infected", "a day", "per 1,000"]);
-    for (name, hosts, mean, rate) in rows {
-        t.row(vec![
-            name,
-            hosts.to_string(),
-            farol_stats::svg::number(mean),
-            rate.map_or("–".into(), farol_stats::svg::number),
-        ]);
+    let mut t = Table::new(&["name", "infected", "a day", "denominator", "per 1,000"]);
+    for (name, hosts, mean, rate, denominator) in rows {
+        let rate = rate.map_or("–".into(), farol_stats::svg::number);
+        t.row(vec![name, hosts.to_string(), farol_stats::svg::number(mean), denominator, rate]);
     }
     if format == Format::Csv {
         print!("{}", t.csv());
@@ -395,7 +398,7 @@ pub fn population(dir: &Path, args: PopulationArgs) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  farol report --from 2024-01-01 --to 2024-06-30 --out report.html\n  farol report --public --out public.html     TLP:CLEAR events only, no organization named"
+    after_help = "Examples:\n  farol report --from 2024-01-01 --to 2024-06-30 --out report.html\n  farol report --public --out public.html     TLP:CLEAR: aggregates only, no organization named"
 )]
 pub struct ReportArgs {
     /// First day (default: 180 days before --to)
@@ -407,7 +410,8 @@ pub struct ReportArgs {
     /// The country (default: [center] country)
     #[arg(long)]
     country: Option<String>,
-    /// A public report: TLP:CLEAR data and aggregates only, no organization named
+    /// A public report (TLP:CLEAR): aggregates only, no organization named, nothing from
+    /// TLP:AMBER+STRICT or RED events
     #[arg(long)]
     public: bool,
     /// Where to write the HTML

@@ -201,34 +201,28 @@ pub(super) fn events_after(conn: &Connection, after: i64, limit: usize, bases: &
 pub(super) fn set_routing(conn: &Connection, events: &[Rerouted]) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     {
-        let mut old =
-            tx.prepare_cached(&format!("SELECT hour, orgs, {} FROM events WHERE id = ?1", super::stats::KEY_COLUMNS))?;
+        let new: Vec<(i64, Option<Vec<u8>>)> = events
+            .iter()
+            .map(|e| (e.id, encode_orgs(&e.routing.orgs.iter().map(|o| o.0).collect::<Vec<_>>())))
+            .collect();
+        super::stats::reroute(&tx, &new)?;
+        let mut old = tx.prepare_cached("SELECT hour, orgs FROM events WHERE id = ?1")?;
         let mut update = tx.prepare_cached("UPDATE events SET orgs = ?2, scope = ?3 WHERE id = ?1")?;
         // Filed all together at the end, so that consecutive events rerouted alike make runs.
         let mut keys = Vec::new();
-        let mut hosts = super::stats::OrgHosts::default();
-        for e in events {
-            let Some((hour, orgs, key)) = old
-                .query_row([e.id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, super::stats::host_key(r, 2)?))
-                })
-                .optional()?
+        for (e, (_, orgs)) in events.iter().zip(&new) {
+            let Some((hour, before)) =
+                old.query_row([e.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))).optional()?
             else {
                 continue;
             };
-            let orgs = orgs.unwrap_or_default();
-            for org in crate::row::decode_orgs(&orgs) {
+            for org in crate::row::decode_orgs(before.as_deref().unwrap_or_default()) {
                 super::events::unindex(&tx, org, hour, e.id)?;
             }
-            hosts.add(&orgs, &key, -1);
-            let ids: Vec<i64> = e.routing.orgs.iter().map(|o| o.0).collect();
-            keys.extend(ids.iter().map(|&org| (org, hour, e.id)));
-            let new = encode_orgs(&ids);
-            hosts.add(new.as_deref().unwrap_or_default(), &key, 1);
-            update.execute(params![e.id, new, e.routing.scope.code()])?;
+            keys.extend(e.routing.orgs.iter().map(|&org| (org.0, hour, e.id)));
+            update.execute(params![e.id, orgs, e.routing.scope.code()])?;
         }
         super::events::index_by_org(&tx, keys)?;
-        hosts.apply(&tx)?;
     }
     tx.commit()?;
     Ok(())

@@ -31,17 +31,32 @@ fn n(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Rollup rows a report's writer holds before it writes them: grouped over many batches, an
+/// infected host that connects all day is one row, and memory stays bounded.
+const TALLY_ROWS: usize = 1 << 17;
+
 pub(super) struct Writer {
     conn: Connection,
     report: ReportId,
     feed: i64,
     rows: Vec<Row>,
     rejects: Vec<Reject>,
+    /// The statistics of the batches written, not yet in the rollups: they go in with the
+    /// last batch (a crash before leaves the report unfinished, and processing it again
+    /// starts its rollup rows anew).
+    tally: super::stats::Tally,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection, report: ReportId, feed: i64) -> Writer {
-        Writer { conn, report, feed, rows: Vec::with_capacity(BATCH_ROWS), rejects: Vec::new() }
+        Writer {
+            conn,
+            report,
+            feed,
+            rows: Vec::with_capacity(BATCH_ROWS),
+            rejects: Vec::new(),
+            tally: super::stats::Tally::default(),
+        }
     }
 }
 
@@ -54,14 +69,21 @@ impl EventWriter for Writer {
         }
         self.rejects.extend(rejects);
         if self.rows.len() >= BATCH_ROWS || self.rejects.len() >= BATCH_ROWS {
-            self.flush()
+            self.commit(false)
         } else {
             Ok(Written::default())
         }
     }
 
     fn flush(&mut self) -> Result<Written> {
-        if self.rows.is_empty() && self.rejects.is_empty() {
+        self.commit(true)
+    }
+}
+
+impl Writer {
+    /// Writes the queued batch in one transaction; `last`: and the statistics held.
+    fn commit(&mut self, last: bool) -> Result<Written> {
+        if self.rows.is_empty() && self.rejects.is_empty() && (!last || self.tally.len() == 0) {
             return Ok(Written::default());
         }
         self.rows.sort_unstable_by_key(Row::sort_key);
@@ -93,6 +115,15 @@ impl EventWriter for Writer {
             }
             index_by_org(&tx, keys)?;
         }
+        // The statistics count the new events: the rows as given, unless some were duplicates.
+        if written.inserted == self.rows.len() as u64 {
+            self.rows.iter().for_each(|r| self.tally.add_row(r));
+        } else {
+            self.tally.merge(super::stats::inserted(&tx, before)?);
+        }
+        if last || self.tally.len() >= TALLY_ROWS {
+            std::mem::take(&mut self.tally).write(&tx, self.report.0)?;
+        }
         let mut part = tx.prepare_cached(
             "INSERT INTO event_parts (report_id, hash, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (report_id, hash) DO UPDATE SET count = count + excluded.count,
@@ -103,7 +134,6 @@ impl EventWriter for Writer {
                 part.execute(params![self.report.0, row.hash, n(p.count), p.first_seen, p.last_seen])?;
             }
         }
-        super::stats::add_events(&tx, before)?;
         let mut hour = tx.prepare_cached("INSERT OR IGNORE INTO event_hours (hour) VALUES (?1)")?;
         for h in self.rows.iter().map(|r| r.hour).collect::<BTreeSet<_>>() {
             hour.execute([h])?;

@@ -1,36 +1,44 @@
 -- Version 9: statistics. Events keep their malware family beside the other indexed columns,
--- and two rollups count, per UTC day, each source address once per classification type and
--- family and TLP: host_days with the address's AS and country, host_orgs per organization of its
--- networks. They are kept by the writer (a batch's new events added), by reprocessing (a
--- report's events taken out) and by rerouting; distinct addresses over any period are counted
--- from them exactly (migrate() fills both from the events already stored). population holds the denominators that operators load.
+-- and two rollups count each source address once per UTC day, classification type, family
+-- and TLP: host_days (with the address's AS and country) and host_orgs (the same per
+-- organization of its networks). The writer appends a batch's new events to them, grouped, in
+-- the batch's own transaction, each row marked with its report: processing a report again
+-- deletes its rows with its events, and rerouting appends a correction (-1 for the old
+-- organizations, +1 for the new). A key counts where its events sum above zero; distinct
+-- addresses over any period are counted from the rows of its days, exactly. migrate() fills
+-- both from the events already stored. population holds the denominators operators load.
 ALTER TABLE events ADD COLUMN family TEXT;
 
 CREATE TABLE host_days (
+    report_id INTEGER NOT NULL,
     day INTEGER NOT NULL,
     -- As events.source_ip: IPv4 as an integer, IPv6 as a 16-byte blob.
     ip NOT NULL,
-    -- classification.type's code, -1 for none; malware.name, '' for none.
+    -- classification.type's code, -1 for none; the family, '' for none; TLP 0 (CLEAR) to 4 (RED).
     type INTEGER NOT NULL,
     family TEXT NOT NULL,
-    -- As events.tlp: 0 (CLEAR) to 4 (RED).
     tlp INTEGER NOT NULL,
     asn INTEGER,
     cc TEXT,
-    events INTEGER NOT NULL,
-    PRIMARY KEY (day, ip, type, family, tlp)
-) WITHOUT ROWID;
+    events INTEGER NOT NULL
+);
+CREATE INDEX host_days_day ON host_days(day);
+CREATE INDEX host_days_report ON host_days(report_id);
 
 CREATE TABLE host_orgs (
+    report_id INTEGER NOT NULL,
     org INTEGER NOT NULL,
     day INTEGER NOT NULL,
     ip NOT NULL,
     type INTEGER NOT NULL,
     family TEXT NOT NULL,
     tlp INTEGER NOT NULL,
-    events INTEGER NOT NULL,
-    PRIMARY KEY (org, day, ip, type, family, tlp)
-) WITHOUT ROWID;
+    asn INTEGER,
+    cc TEXT,
+    events INTEGER NOT NULL
+);
+CREATE INDEX host_orgs_org ON host_orgs(org, day);
+CREATE INDEX host_orgs_report ON host_orgs(report_id);
 
 CREATE TABLE population (
     -- country, asn, org or sector; the key is a country code, an AS number, an organization's

@@ -108,7 +108,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         if i + 1 == STATS_MIGRATION {
-            stats::add_events(&tx, 0)?;
+            stats::count_all(&tx)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         tx.commit()?;
@@ -281,9 +281,9 @@ impl Store for SqliteStore {
                     .query_map([first, last, id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 events::unindex_report(&tx, &routed)?;
-                stats::remove_events(&tx, first, last, id.0)?;
                 tx.execute("DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3", [first, last, id.0])?;
             }
+            stats::forget_report(&tx, id.0)?;
             tx.execute("DELETE FROM event_parts WHERE report_id = ?1", [id.0])?;
             tx.execute("DELETE FROM rejects WHERE report_id = ?1", [id.0])?;
             tx.execute(
@@ -782,6 +782,33 @@ mod tests {
             })
             .unwrap();
         assert_eq!(runs, [(7, 1, 3), (7, 4, 4), (7, 5, 5), (8, 2, 2), (8, 6, 6)]);
+    }
+
+    #[test]
+    fn version_9_counts_the_events_already_stored() {
+        use crate::{HostQuery, HostScope, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("farol.db");
+        {
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(&MIGRATIONS[..8].join(";\n")).unwrap();
+            // 192.0.2.1 twice on day 20000 (hour 480000), routed to organization 7; 192.0.2.2 once.
+            let mut sql = "PRAGMA user_version = 8;".to_owned();
+            for (id, ip, orgs) in [(1, 3_221_225_985u32, "x'07'"), (2, 3_221_225_985, "x'07'"), (3, 3_221_225_986, "NULL")] {
+                sql += &format!(
+                    "INSERT INTO events (id, hour, time, hash, feed_id, type, source_ip, report_id, raw_offset, raw_len,
+                                         data, orgs, scope, tlp)
+                     VALUES ({id}, 480000, 0, {id}, 1, 0, {ip}, 1, 0, 0, x'', {orgs}, 0, 2);"
+                );
+            }
+            conn.execute_batch(&sql).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let q = |scope| HostQuery { scope, from_day: 20000, to_day: 20000, types: vec![], family: None, max_tlp: None };
+        let all = store.hosts(&q(HostScope::All)).unwrap();
+        assert_eq!((all.hosts, all.host_days, all.events), (2, 2, 3));
+        let org = store.hosts(&q(HostScope::Orgs(vec![OrgId(7)]))).unwrap();
+        assert_eq!((org.hosts, org.events), (1, 2));
     }
 
     #[test]

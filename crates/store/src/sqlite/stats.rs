@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 
+use compact_str::CompactString;
 use farol_model::ClassificationType;
 use rusqlite::types::{FromSql, FromSqlResult, ValueRef};
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, ToSql, params, params_from_iter};
 
+use crate::Row;
 use crate::row::{IpKey, decode_orgs, type_code};
 use crate::{Breakdown, HostCount, HostQuery, HostScope, Population, Result};
 
@@ -20,119 +22,219 @@ impl FromSql for IpKey {
     }
 }
 
-/// An event's place in `host_orgs`, less the organization: (day, address, type, family, TLP).
-type HostKey = (i64, IpKey, i64, String, i64);
+/// A rollup row's key: (day, address, classification type, family (its index among the
+/// tally's), TLP), small so that a tally of a day's hosts stays small.
+type HostKey = (i32, IpKey, i16, u32, u8);
 
-/// Changes to `host_orgs`: events to add (or, negative, to take away) per organization and key.
+/// A key's events (negative: taken away), AS and country.
+#[derive(Debug, Clone, Copy, Default)]
+struct Count {
+    events: i64,
+    asn: Option<u32>,
+    cc: Option<[u8; 2]>,
+}
+
+impl Count {
+    fn bump(&mut self, n: i64, asn: Option<u32>, cc: Option<[u8; 2]>) {
+        self.events += n;
+        self.asn = self.asn.or(asn);
+        self.cc = self.cc.or(cc);
+    }
+}
+
+/// What one report adds to the rollups (or, negative, takes away), grouped: events per key,
+/// and per organization and key.
 #[derive(Debug, Default)]
-pub(super) struct OrgHosts(HashMap<(i64, HostKey), i64>);
+pub(super) struct Tally {
+    families: Vec<CompactString>,
+    family_ids: HashMap<CompactString, u32>,
+    days: HashMap<HostKey, Count>,
+    orgs: HashMap<(i64, HostKey), Count>,
+}
 
-impl OrgHosts {
-    /// Counts one event under each of its organizations (`orgs` as stored).
-    pub(super) fn add(&mut self, orgs: &[u8], key: &HostKey, delta: i64) {
-        if key.1 == IpKey::None {
-            return;
+/// Rollup rows per INSERT statement.
+const ROWS_PER_INSERT: usize = 64;
+
+fn cc_of(cc: Option<&str>) -> Option<[u8; 2]> {
+    cc.and_then(|c| c.as_bytes().try_into().ok())
+}
+
+impl Tally {
+    /// How many rows it would write.
+    pub(super) fn len(&self) -> usize {
+        self.days.len() + self.orgs.len()
+    }
+
+    fn family(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.family_ids.get(name) {
+            return i;
         }
-        for org in decode_orgs(orgs) {
-            *self.0.entry((org, key.clone())).or_default() += delta;
+        let i = u32::try_from(self.families.len()).unwrap_or(u32::MAX);
+        self.families.push(name.into());
+        self.family_ids.insert(name.into(), i);
+        i
+    }
+
+    /// Adds another tally of the same report.
+    pub(super) fn merge(&mut self, other: Tally) {
+        let ids: Vec<u32> = other.families.iter().map(|f| self.family(f)).collect();
+        let remap = |k: HostKey| (k.0, k.1, k.2, ids[k.3 as usize], k.4);
+        for (k, c) in other.days {
+            self.days.entry(remap(k)).or_default().bump(c.events, c.asn, c.cc);
+        }
+        for ((org, k), c) in other.orgs {
+            self.orgs.entry((org, remap(k))).or_default().bump(c.events, c.asn, c.cc);
         }
     }
 
-    pub(super) fn apply(self, tx: &Connection) -> Result<()> {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO host_orgs (org, day, ip, type, family, tlp, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT DO UPDATE SET events = events + excluded.events",
-        )?;
-        let mut emptied = tx.prepare_cached(
-            "DELETE FROM host_orgs WHERE org = ?1 AND day = ?2 AND ip = ?3 AND type = ?4 AND family = ?5 AND tlp = ?6
-             AND events <= 0",
-        )?;
-        let mut changes: Vec<_> = self.0.into_iter().filter(|(_, d)| *d != 0).collect();
-        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for ((org, (day, ip, kind, family, tlp)), delta) in changes {
-            upsert.execute(params![org, day, ip, kind, family, tlp, delta])?;
-            if delta < 0 {
-                emptied.execute(params![org, day, ip, kind, family, tlp])?;
+    /// The key of an event with a source address.
+    fn key(&mut self, day: i64, ip: IpKey, kind: i64, family: &str, tlp: i64) -> Option<HostKey> {
+        (ip != IpKey::None).then(|| {
+            let day = i32::try_from(day).unwrap_or_default();
+            (day, ip, i16::try_from(kind).unwrap_or(-1), self.family(family), u8::try_from(tlp).unwrap_or(u8::MAX))
+        })
+    }
+
+    fn count(&mut self, key: HostKey, asn: Option<u32>, cc: Option<[u8; 2]>, orgs: &[i64], n: i64, days: bool) {
+        for &org in orgs {
+            self.orgs.entry((org, key)).or_default().bump(n, asn, cc);
+        }
+        if days {
+            self.days.entry(key).or_default().bump(n, asn, cc);
+        }
+    }
+
+    /// One new event, as the writer has it.
+    pub(super) fn add_row(&mut self, r: &Row) {
+        let family = r.family.as_deref().unwrap_or_default();
+        let kind = r.kind.map_or(-1, i64::from);
+        if let Some(key) = self.key(r.hour.div_euclid(24), r.source_ip, kind, family, i64::from(r.tlp)) {
+            self.count(key, r.source_asn, cc_of(r.source_cc.as_deref()), &r.orgs, 1, true);
+        }
+    }
+
+    /// One stored event, read with [`EVENT_KEY`] from column `at` on, counted `n` times under
+    /// `orgs` (its own when `None`), and in `host_days` too when `days`.
+    fn add_stored(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+        n: i64,
+        orgs: Option<&[i64]>,
+        days: bool,
+    ) -> rusqlite::Result<()> {
+        let family: String = row.get(at + 3)?;
+        let Some(key) = self.key(row.get(at)?, row.get(at + 1)?, row.get(at + 2)?, &family, row.get(at + 4)?) else {
+            return Ok(());
+        };
+        let own = decode_orgs(&row.get::<_, Option<Vec<u8>>>(at + 7)?.unwrap_or_default());
+        let cc = cc_of(row.get::<_, Option<String>>(at + 6)?.as_deref());
+        self.count(key, row.get(at + 5)?, cc, orgs.unwrap_or(&own), n, days);
+        Ok(())
+    }
+
+    /// Appends the tally's rows, marked with `report`.
+    pub(super) fn write(self, tx: &Connection, report: i64) -> Result<()> {
+        let days: Vec<_> = self.days.into_iter().filter(|(_, c)| c.events != 0).map(|(k, c)| (None, k, c)).collect();
+        let orgs: Vec<_> =
+            self.orgs.into_iter().filter(|(_, c)| c.events != 0).map(|((o, k), c)| (Some(o), k, c)).collect();
+        for (table, rows) in [("host_days", days), ("host_orgs", orgs)] {
+            let org = if table == "host_orgs" { "org, " } else { "" };
+            let one =
+                if table == "host_orgs" { "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?, ?, ?, ?, ?)" };
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
+                    "INSERT INTO {table} (report_id, {org}day, ip, type, family, tlp, asn, cc, events) VALUES {}",
+                    vec![one; chunk.len()].join(", ")
+                );
+                let text: Vec<(&str, Option<&str>)> = chunk
+                    .iter()
+                    .map(|(_, k, c)| {
+                        (
+                            self.families[k.3 as usize].as_str(),
+                            c.cc.as_ref().and_then(|cc| std::str::from_utf8(cc).ok()),
+                        )
+                    })
+                    .collect();
+                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
+                for ((org, (day, ip, kind, _, tlp), c), (family, cc)) in chunk.iter().zip(&text) {
+                    values.push(&report);
+                    if let Some(o) = org {
+                        values.push(o);
+                    }
+                    values.extend([day as &dyn ToSql, ip, kind, family, tlp, &c.asn, cc, &c.events]);
+                }
+                tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
             }
         }
         Ok(())
     }
 }
 
-/// The columns of an event that place it in the rollups, as [`host_key`] reads them.
-pub(super) const KEY_COLUMNS: &str =
-    "hour / 24 AS day, source_ip AS ip, coalesce(type, -1) AS type, coalesce(family, '') AS family, tlp";
+/// The columns [`Tally::add_stored`] reads from `events`.
+pub(super) const EVENT_KEY: &str =
+    "hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp, source_asn, source_cc, orgs";
 
-pub(super) fn host_key(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<HostKey> {
-    Ok((row.get(at)?, row.get(at + 1)?, row.get(at + 2)?, row.get(at + 3)?, row.get(at + 4)?))
-}
-
-/// Counts the events with ids above `after` (a batch just written, or everything) into both
-/// rollups.
-pub(super) fn add_events(tx: &Connection, after: i64) -> Result<()> {
-    tx.prepare_cached(&format!(
-        "INSERT INTO host_days (day, ip, type, family, tlp, asn, cc, events)
-         SELECT {KEY_COLUMNS}, max(source_asn), max(source_cc), count(*) FROM events
-         WHERE id > ?1 AND source_ip <> x'' GROUP BY 1, 2, 3, 4, 5
-         ON CONFLICT DO UPDATE SET events = events + excluded.events,
-            asn = coalesce(excluded.asn, asn), cc = coalesce(excluded.cc, cc)"
-    ))?
-    .execute([after])?;
-    let mut orgs = OrgHosts::default();
-    let mut routed = tx.prepare_cached(&format!(
-        "SELECT orgs, {KEY_COLUMNS} FROM events WHERE id > ?1 AND orgs IS NOT NULL AND source_ip <> x''"
-    ))?;
-    let mut rows = routed.query([after])?;
+/// The new events of a batch (ids above `after`), read back: when the batch held duplicates,
+/// only the events inserted count.
+pub(super) fn inserted(tx: &Connection, after: i64) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let mut stmt = tx.prepare_cached(&format!("SELECT {EVENT_KEY} FROM events WHERE id > ?1"))?;
+    let mut rows = stmt.query([after])?;
     while let Some(row) = rows.next()? {
-        orgs.add(&row.get::<_, Vec<u8>>(0)?, &host_key(row, 1)?, 1);
+        tally.add_stored(row, 0, 1, None, true)?;
     }
-    orgs.apply(tx)
+    Ok(tally)
 }
 
-/// Takes a report's events (ids `first..=last`) out of both rollups, before they are deleted.
-pub(super) fn remove_events(tx: &Connection, first: i64, last: i64, report: i64) -> Result<()> {
-    tx.execute(
-        &format!(
-            "UPDATE host_days SET events = host_days.events - gone.n
-             FROM (SELECT {KEY_COLUMNS}, count(*) AS n FROM events
-                   WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3 AND source_ip <> x'' GROUP BY 1, 2, 3, 4, 5) AS gone
-             WHERE host_days.day = gone.day AND host_days.ip = gone.ip AND host_days.type = gone.type
-               AND host_days.family = gone.family AND host_days.tlp = gone.tlp"
-        ),
-        params![first, last, report],
-    )?;
-    tx.execute(
-        "DELETE FROM host_days WHERE day BETWEEN
-            (SELECT min(hour) / 24 FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3) AND
-            (SELECT max(hour) / 24 FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3)
-         AND events <= 0",
-        params![first, last, report],
-    )?;
-    let mut orgs = OrgHosts::default();
-    let mut routed = tx.prepare_cached(&format!(
-        "SELECT orgs, {KEY_COLUMNS} FROM events
-         WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3 AND orgs IS NOT NULL AND source_ip <> x''"
-    ))?;
-    let mut rows = routed.query(params![first, last, report])?;
+/// Takes a report's rows out of both rollups (before its events are deleted).
+pub(super) fn forget_report(tx: &Connection, report: i64) -> Result<()> {
+    tx.execute("DELETE FROM host_days WHERE report_id = ?1", [report])?;
+    tx.execute("DELETE FROM host_orgs WHERE report_id = ?1", [report])?;
+    Ok(())
+}
+
+/// Moves events' counts from their old organizations to their new ones: (event id, new
+/// organizations as stored), before the events are updated.
+pub(super) fn reroute(tx: &Connection, events: &[(i64, Option<Vec<u8>>)]) -> Result<()> {
+    let mut per_report: HashMap<i64, Tally> = HashMap::new();
+    let mut stmt = tx.prepare_cached(&format!("SELECT report_id, {EVENT_KEY} FROM events WHERE id = ?1"))?;
+    for (id, new) in events {
+        let mut rows = stmt.query([id])?;
+        if let Some(row) = rows.next()? {
+            let tally = per_report.entry(row.get(0)?).or_default();
+            tally.add_stored(row, 1, -1, None, false)?;
+            tally.add_stored(row, 1, 1, Some(&decode_orgs(new.as_deref().unwrap_or_default())), false)?;
+        }
+    }
+    for (report, tally) in per_report {
+        tally.write(tx, report)?;
+    }
+    Ok(())
+}
+
+/// Counts every stored event: the rollups of a store that had none.
+pub(super) fn count_all(tx: &Connection) -> Result<()> {
+    let mut per_report: HashMap<i64, Tally> = HashMap::new();
+    let mut stmt = tx.prepare(&format!("SELECT report_id, {EVENT_KEY} FROM events"))?;
+    let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        orgs.add(&row.get::<_, Vec<u8>>(0)?, &host_key(row, 1)?, -1);
+        per_report.entry(row.get(0)?).or_default().add_stored(row, 1, 1, None, true)?;
     }
-    orgs.apply(tx)
+    for (report, tally) in per_report {
+        tally.write(tx, report)?;
+    }
+    Ok(())
 }
 
-/// The rollup and the conditions a query reads: `h` is `host_days`, `o` `host_orgs` when the
-/// query needs organizations.
+/// The rollup a query reads (`h`: `host_orgs` when it needs organizations, else `host_days`)
+/// and its conditions.
 fn from_where(q: &HostQuery, by_org: bool) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let orgs = by_org || matches!(q.scope, HostScope::Orgs(_));
-    let mut sql = String::from(if orgs {
-        "FROM host_orgs o JOIN host_days h ON h.day = o.day AND h.ip = o.ip AND h.type = o.type AND h.family = o.family
-           AND h.tlp = o.tlp"
-    } else {
-        "FROM host_days h"
-    });
+    let mut sql = String::from(if orgs { "FROM host_orgs h" } else { "FROM host_days h" });
     let mut args = vec![Value::Integer(q.from_day), Value::Integer(q.to_day)];
-    sql.push_str(if orgs { " WHERE o.day BETWEEN ?1 AND ?2" } else { " WHERE h.day BETWEEN ?1 AND ?2" });
+    sql.push_str(" WHERE h.day BETWEEN ?1 AND ?2");
     match &q.scope {
         HostScope::All => {}
         HostScope::Country(cc) => {
@@ -145,7 +247,7 @@ fn from_where(q: &HostQuery, by_org: bool) -> (String, Vec<rusqlite::types::Valu
         }
         HostScope::Orgs(ids) => {
             let list: Vec<String> = ids.iter().map(|o| o.0.to_string()).collect();
-            sql.push_str(&format!(" AND o.org IN ({})", list.join(", ")));
+            sql.push_str(&format!(" AND h.org IN ({})", list.join(", ")));
         }
     }
     if !q.types.is_empty() {
@@ -174,22 +276,21 @@ pub(super) fn breakdown(conn: &Connection, q: &HostQuery, by: Breakdown) -> Resu
 
 fn count(conn: &Connection, q: &HostQuery, by: Option<Breakdown>) -> Result<Vec<HostCount>> {
     let (from, args) = from_where(q, by == Some(Breakdown::Org));
-    let orgs = by == Some(Breakdown::Org) || matches!(q.scope, HostScope::Orgs(_));
-    let events = if orgs { "o.events" } else { "h.events" };
     let key = match by {
         None => "''",
         Some(Breakdown::Day) => "h.day",
         Some(Breakdown::Country) => "coalesce(h.cc, '')",
         Some(Breakdown::Asn) => "coalesce(h.asn, '')",
-        Some(Breakdown::Org) => "o.org",
+        Some(Breakdown::Org) => "h.org",
         Some(Breakdown::Type) => "h.type",
         Some(Breakdown::Family) => "h.family",
     };
     let order = if by == Some(Breakdown::Day) { "1" } else { "2 DESC, 1" };
-    // One row per key, day and address first: their number is the address-days.
+    // One row per key, day and address first (those whose events sum above zero: rerouting
+    // appends corrections): their number is the address-days.
     let sql = format!(
         "SELECT k, count(DISTINCT ip), count(*), sum(n) FROM
-            (SELECT {key} AS k, h.day AS day, h.ip AS ip, sum({events}) AS n {from} GROUP BY 1, 2, 3)
+            (SELECT {key} AS k, h.day AS day, h.ip AS ip, sum(h.events) AS n {from} GROUP BY 1, 2, 3 HAVING n > 0)
          GROUP BY 1 ORDER BY {order}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
