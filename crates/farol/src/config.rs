@@ -42,7 +42,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub peers: Vec<String>,
-    pub marks: Vec<farol_stats::report::Mark>,
+    pub marks: Vec<farol_stats::Mark>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,7 +73,7 @@ fn stats(section: StatsSection, errors: &mut Vec<String>) -> Stats {
     let mut marks = Vec::new();
     for m in section.marks {
         match farol_stats::parse_day(&m.date) {
-            Some(day) => marks.push(farol_stats::report::Mark { day, label: m.label }),
+            Some(day) => marks.push(farol_stats::Mark { day, label: m.label }),
             None => errors.push(format!("stats.marks: expected a date such as 2024-03-01, found {:?}", m.date)),
         }
     }

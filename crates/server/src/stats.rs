@@ -9,8 +9,8 @@ use std::sync::Arc;
 use farol_model::Timestamp;
 use farol_model::org::{Org, Sector};
 use farol_policy::{Statistics, Viewer};
-use farol_stats::svg::{Bars, Line, Stacked, TimeSeries, number};
-use farol_stats::{By, Day, Denominators, Filter, Point, Ranking, Subject, date, parse_day};
+use farol_stats::svg::{Stacked, number};
+use farol_stats::{By, Day, Denominators, Filter, Ranking, Subject, date, parse_day};
 use farol_store::{HostScope, Store, StoreError};
 use minijinja::{Value, context};
 
@@ -23,7 +23,7 @@ pub struct StatsConfig {
     pub country: Option<String>,
     /// Countries drawn beside it for the center.
     pub peers: Vec<String>,
-    pub marks: Vec<farol_stats::report::Mark>,
+    pub marks: Vec<farol_stats::Mark>,
     /// The IP data, whose announced address space stands in where no population was loaded.
     pub live: Option<Arc<farol_enrich::Live>>,
 }
@@ -82,10 +82,6 @@ pub(crate) fn ask(params: &BTreeMap<String, String>) -> Result<Ask, Failure> {
     Ok(Ask { from, to, by, subject })
 }
 
-fn rates(points: &[Point]) -> Vec<Option<f64>> {
-    points.iter().map(Point::rate).collect()
-}
-
 fn sector_of(sector: Sector, orgs: &[Org]) -> Subject {
     Subject::Sector(sector, orgs.iter().filter(|o| o.sector == sector).cloned().collect())
 }
@@ -134,35 +130,19 @@ pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask
         Statistics::Aggregates => (nation.clone(), aggregate.clone(), Vec::new()),
     };
     let points = farol_stats::series(store, &subject, &filter, ask.by, &denominators)?;
-    let mut lines = vec![Line { name: subject.to_string(), values: rates(&points) }];
+    let mut lines = vec![farol_stats::line(subject.to_string(), &points)];
     for other in &beside {
-        let p = farol_stats::series(store, other, &aggregate, ask.by, &denominators)?;
-        lines.push(Line { name: other.to_string(), values: rates(&p) });
+        lines.push(farol_stats::line(
+            other.to_string(),
+            &farol_stats::series(store, other, &aggregate, ask.by, &denominators)?,
+        ));
     }
     let world = farol_stats::world_series(store, &aggregate, ask.by, &denominators)?;
     if world.iter().any(|p| p.denominator.is_some()) {
-        lines.push(Line { name: "countries in the data".into(), values: rates(&world) });
+        lines.push(farol_stats::line("countries in the data".into(), &world));
     }
-    let marks = config
-        .marks
-        .iter()
-        .filter_map(|m| {
-            points.iter().position(|p| p.period.first <= m.day && m.day <= p.period.last).map(|i| (i, m.label.clone()))
-        })
-        .collect();
+    let chart = farol_stats::rate_chart(&points, lines, &config.marks);
     let denominator = points.iter().rev().find_map(|p| p.denominator.clone());
-    let unit = match &denominator {
-        Some(d) if d.proxy => "announced addresses",
-        _ => "internet users",
-    };
-    let chart = TimeSeries {
-        title: format!("Infected hosts per 1,000 {unit} a day"),
-        y_label: format!("per 1,000 {unit}"),
-        x_labels: points.iter().map(|p| p.period.label.clone()).collect(),
-        lines,
-        marks,
-    }
-    .render();
     let rows: Vec<Value> = points
         .iter()
         .map(|p| {
@@ -183,12 +163,7 @@ pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask
     // Rankings name networks and organizations: the center's to see.
     let (asns, sectors, top_orgs) = if access == Statistics::All {
         let asns = farol_stats::ranking(store, scope.clone(), &filter, Ranking::Asn, &orgs, &denominators, 10)?;
-        let chart = Bars {
-            title: "Autonomous systems with the most infected addresses a day".into(),
-            unit: "distinct infected addresses on an average day".into(),
-            bars: asns.iter().map(|r| (r.label.clone(), r.daily_mean)).collect(),
-        }
-        .render();
+        let chart = farol_stats::asn_bars(&asns);
         // Sectors and organizations are the constituency's, whatever country their addresses
         // are registered in.
         let constituency = if matches!(subject, Subject::Country(_)) { HostScope::All } else { scope.clone() };
@@ -202,18 +177,13 @@ pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask
     } else {
         (None, Vec::new(), Vec::new())
     };
-    let ratios: Vec<Value> = config
-        .marks
-        .iter()
-        .filter(|m| m.day > ask.from && m.day <= ask.to)
-        .filter_map(|m| {
-            let before = store.hosts(&filter.query(scope.clone(), ask.from, m.day - 1)).ok()?;
-            let after = store.hosts(&filter.query(scope.clone(), m.day, ask.to)).ok()?;
-            let rr = farol_stats::rate_ratio(&before, m.day - ask.from, &after, ask.to - m.day + 1)?;
-            Some(context! {
+    let ratios: Vec<Value> = farol_stats::mark_ratios(store, &scope, &filter, &config.marks)?
+        .into_iter()
+        .map(|(m, rr)| {
+            context! {
                 date => date(m.day), label => m.label, before => number(rr.before), after => number(rr.after),
                 ratio => number(rr.ratio), low => number(rr.low), high => number(rr.high),
-            })
+            }
         })
         .collect();
     let subject_name = subject.to_string();

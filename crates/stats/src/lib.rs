@@ -249,6 +249,69 @@ fn population_on(rows: &[Population], day: Day) -> Option<Denominator> {
     })
 }
 
+/// A dated event to mark on the charts (an intervention, a takedown, an outbreak); rates
+/// before and after it are compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub day: Day,
+    pub label: String,
+}
+
+/// For each mark inside the filter's days, the rate ratio of the scope from it on against
+/// before it (marks where either side saw nothing are left out).
+pub fn mark_ratios<'m>(
+    store: &dyn Store,
+    scope: &HostScope,
+    filter: &Filter,
+    marks: &'m [Mark],
+) -> Result<Vec<(&'m Mark, RateRatio)>> {
+    let mut out = Vec::new();
+    for m in marks.iter().filter(|m| m.day > filter.from && m.day <= filter.to) {
+        let before = store.hosts(&filter.query(scope.clone(), filter.from, m.day - 1))?;
+        let after = store.hosts(&filter.query(scope.clone(), m.day, filter.to))?;
+        if let Some(rr) = rate_ratio(&before, m.day - filter.from, &after, filter.to - m.day + 1) {
+            out.push((m, rr));
+        }
+    }
+    Ok(out)
+}
+
+/// The rates of `lines` (the first is the subject's, whose `points` give the periods and the
+/// unit) with the marks on their periods, as an SVG chart.
+pub fn rate_chart(points: &[Point], lines: Vec<svg::Line>, marks: &[Mark]) -> String {
+    let marks = marks
+        .iter()
+        .filter_map(|m| {
+            points.iter().position(|p| p.period.first <= m.day && m.day <= p.period.last).map(|i| (i, m.label.clone()))
+        })
+        .collect();
+    let proxy = points.iter().rev().find_map(|p| p.denominator.as_ref()).is_some_and(|d| d.proxy);
+    let unit = if proxy { "announced addresses" } else { "internet users" };
+    svg::TimeSeries {
+        title: format!("Infected hosts per 1,000 {unit} a day"),
+        y_label: format!("per 1,000 {unit}"),
+        x_labels: points.iter().map(|p| p.period.label.clone()).collect(),
+        lines,
+        marks,
+    }
+    .render()
+}
+
+/// A series' rates, as a chart line.
+pub fn line(name: String, points: &[Point]) -> svg::Line {
+    svg::Line { name, values: points.iter().map(Point::rate).collect() }
+}
+
+/// The ASes with the most infected addresses a day, as bars.
+pub fn asn_bars(asns: &[Ranked]) -> String {
+    svg::Bars {
+        title: "Autonomous systems with the most infected addresses a day".into(),
+        unit: "distinct infected addresses on an average day".into(),
+        bars: asns.iter().map(|r| (r.label.clone(), r.daily_mean)).collect(),
+    }
+    .render()
+}
+
 /// One period of a series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {

@@ -7,19 +7,11 @@ use std::fmt::Write as _;
 use farol_model::org::Org;
 use farol_store::{Breakdown, HostScope, Result, Store};
 
-use crate::svg::{Bars, Line, Stacked, TimeSeries, escape, number};
+use crate::svg::{Stacked, escape, number};
 use crate::{
-    By, Day, Denominators, Filter, Ranking, Subject, date, family_shares, most_improved, periods, ranking, rate_ratio,
-    series, world_series,
+    By, Day, Denominators, Filter, Mark, Ranking, Subject, asn_bars, date, family_shares, line, mark_ratios,
+    most_improved, periods, ranking, rate_chart, series, world_series,
 };
-
-/// A dated event to mark on the charts (an intervention, a takedown, an outbreak); rates
-/// before and after it are compared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mark {
-    pub day: Day,
-    pub label: String,
-}
 
 /// What the report covers.
 #[derive(Debug, Clone)]
@@ -106,22 +98,18 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
             number(w)
         );
     }
-    for mark in spec.marks.iter().filter(|m| m.day > spec.from && m.day <= spec.to) {
-        let before = store.hosts(&filter.query(nation_scope.clone(), spec.from, mark.day - 1))?;
-        let after = store.hosts(&filter.query(nation_scope.clone(), mark.day, spec.to))?;
-        if let Some(rr) = rate_ratio(&before, mark.day - spec.from, &after, spec.to - mark.day + 1) {
-            let _ = write!(
-                h,
-                "<li>Since {} ({}): {} infected addresses a day against {} before, a rate ratio of {} (95% CI {} to {}).</li>",
-                date(mark.day),
-                escape(&mark.label),
-                number(rr.after),
-                number(rr.before),
-                number(rr.ratio),
-                number(rr.low),
-                number(rr.high)
-            );
-        }
+    for (mark, rr) in mark_ratios(store, &nation_scope, &filter, &spec.marks)? {
+        let _ = write!(
+            h,
+            "<li>Since {} ({}): {} infected addresses a day against {} before, a rate ratio of {} (95% CI {} to {}).</li>",
+            date(mark.day),
+            escape(&mark.label),
+            number(rr.after),
+            number(rr.before),
+            number(rr.ratio),
+            number(rr.low),
+            number(rr.high)
+        );
     }
     let families = store.host_breakdown(&filter.query(nation_scope.clone(), spec.from, spec.to), Breakdown::Family)?;
     let family_total: u64 = families.iter().map(|c| c.hosts).sum();
@@ -147,34 +135,15 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
 
     // The rate against the world and the peers.
     h.push_str("<h2>Infection rate</h2>");
-    let mut lines =
-        vec![Line { name: spec.country.to_ascii_uppercase(), values: nation.iter().map(|p| p.rate()).collect() }];
+    let mut lines = vec![line(spec.country.to_ascii_uppercase(), &nation)];
     if world.iter().any(|p| p.denominator.is_some()) {
-        lines.push(Line { name: "countries in the data".into(), values: world.iter().map(|p| p.rate()).collect() });
+        lines.push(line("countries in the data".into(), &world));
     }
     for peer in &spec.peers {
         let points = series(store, &Subject::Country(peer.to_ascii_uppercase()), &filter, by, denominators)?;
-        lines.push(Line { name: peer.to_ascii_uppercase(), values: points.iter().map(|p| p.rate()).collect() });
+        lines.push(line(peer.to_ascii_uppercase(), &points));
     }
-    let marks = spec
-        .marks
-        .iter()
-        .filter_map(|m| {
-            nation.iter().position(|p| p.period.first <= m.day && m.day <= p.period.last).map(|i| (i, m.label.clone()))
-        })
-        .collect();
-    let unit =
-        if whole_denominator.as_ref().is_some_and(|d| d.proxy) { "announced addresses" } else { "internet users" };
-    h.push_str(
-        &TimeSeries {
-            title: format!("Infected hosts per 1,000 {unit} a day, by {}", if by == By::Week { "week" } else { "day" }),
-            y_label: format!("per 1,000 {unit}"),
-            x_labels: nation.iter().map(|p| p.period.label.clone()).collect(),
-            lines,
-            marks,
-        }
-        .render(),
-    );
+    h.push_str(&rate_chart(&nation, lines, &spec.marks));
     let _ = write!(
         h,
         "<p class=\"note\">Denominator for {}: {}.</p>",
@@ -216,14 +185,7 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
     // Networks.
     h.push_str("<h2>Most affected networks</h2>");
     let asns = ranking(store, nation_scope.clone(), &filter, Ranking::Asn, orgs, denominators, 10)?;
-    h.push_str(
-        &Bars {
-            title: "Autonomous systems with the most infected addresses a day".into(),
-            unit: "distinct infected addresses on an average day".into(),
-            bars: asns.iter().map(|r| (r.label.clone(), r.daily_mean)).collect(),
-        }
-        .render(),
-    );
+    h.push_str(&asn_bars(&asns));
     h.push_str("<table><tr><th>network</th><th>infected addresses</th><th>a day</th><th>per 1,000 addresses</th></tr>");
     for r in &asns {
         let _ = write!(

@@ -794,7 +794,9 @@ mod tests {
             conn.execute_batch(&MIGRATIONS[..8].join(";\n")).unwrap();
             // 192.0.2.1 twice on day 20000 (hour 480000), routed to organization 7; 192.0.2.2 once.
             let mut sql = "PRAGMA user_version = 8;".to_owned();
-            for (id, ip, orgs) in [(1, 3_221_225_985u32, "x'07'"), (2, 3_221_225_985, "x'07'"), (3, 3_221_225_986, "NULL")] {
+            for (id, ip, orgs) in
+                [(1, 3_221_225_985u32, "x'07'"), (2, 3_221_225_985, "x'07'"), (3, 3_221_225_986, "NULL")]
+            {
                 sql += &format!(
                     "INSERT INTO events (id, hour, time, hash, feed_id, type, source_ip, report_id, raw_offset, raw_len,
                                          data, orgs, scope, tlp)
