@@ -93,6 +93,8 @@ enum Command {
     Population(cmd::stats::PopulationArgs),
     /// Write the national threat report: one self-contained HTML page
     Report(cmd::stats::ReportArgs),
+    /// Training exercises: replay a scenario at accelerated time, then measure the response
+    Exercise(cmd::exercise::Args),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -174,6 +176,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => cmd::stats::run(&cli.dir, args),
         Command::Population(args) => cmd::stats::population(&cli.dir, args),
         Command::Report(args) => cmd::stats::report(&cli.dir, args),
+        Command::Exercise(args) => cmd::exercise::run(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! `farol demo`, `farol stats`, `farol population` and `farol report` as a user runs them.
+//! `farol demo`, `farol stats`, `farol population`, `farol report` and `farol exercise` as a
+//! user runs them.
 
 // Helpers of a test file may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
@@ -117,4 +118,85 @@ fn population_keeps_good_lines_and_names_bad_ones() {
     let o = farol(&d, &["stats", "--country", "PT", "--from", "2024-01-01", "--to", "2024-01-03", "--by", "day"]);
     assert!(o.status.success());
     assert!(stdout(&o).contains("2024-01-03  0"), "{}", stdout(&o));
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_farol")).arg("-d").arg(dir).args(args).output().unwrap()
+}
+
+#[test]
+fn exercises_replay_their_steps_and_measure_the_response() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = Command::new(env!("CARGO_BIN_EXE_farol")).args(["exercise", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    for name in ["ransomware-hospital", "botnet-university", "phishing-ministry"] {
+        assert!(list.contains(name), "{list}");
+        // Every shipped scenario plays through (a million times faster than written).
+        let dir = tmp.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_farol"))
+            .args(["exercise", "run", name, "--speed", "1000000", "--no-serve", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Every step is delivered"));
+        let reports = String::from_utf8_lossy(&run_in(&dir, &["reports"]).stdout).into_owned();
+        assert!(reports.contains("done") && !reports.contains("failed"), "{reports}");
+    }
+    // The hospital: its e-mail becomes an incident; the analyst opens one from the feeds,
+    // writes to the hospital, and resolves both.
+    let dir = tmp.path().join("ransomware-hospital");
+    assert_eq!(std::fs::read_dir(dir.join("mail/new")).unwrap().count(), 1);
+    let before = run_in(&dir, &["exercise", "summary"]);
+    assert!(
+        String::from_utf8_lossy(&before.stdout).contains("time to detect (first incident the center opened)   not yet")
+    );
+    assert!(run_in(&dir, &["intake"]).status.success());
+    let events =
+        String::from_utf8_lossy(&run_in(&dir, &["events", "--org", "Hospital de Santa Clara", "--limit", "0"]).stdout)
+            .into_owned();
+    assert_eq!(events.matches("qakbot").count(), 12, "{events}");
+    for args in [
+        &["incident", "new", "QakBot at Santa Clara", "--class", "infected-system", "--org", "Hospital de Santa Clara"]
+            [..],
+        &["incident", "write", "2", "Isolate the workstations that call the C2 server."],
+        &["incident", "set", "1", "--status", "resolved"],
+        &["incident", "set", "2", "--status", "resolved"],
+    ] {
+        let o = run_in(&dir, args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = run_in(&dir, &["exercise", "summary", "--format", "json"]);
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["incidents"], 2);
+    let secs = |k: &str| summary[k].as_i64().unwrap_or_else(|| panic!("{k}: {summary}"));
+    assert!(secs("seconds_to_first_report") <= secs("seconds_to_detect"));
+    assert!(
+        secs("seconds_to_detect") <= secs("seconds_to_notify")
+            && secs("seconds_to_notify") <= secs("seconds_to_resolve")
+    );
+
+    // A scenario with mistakes names each; a workspace is never reused.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "title = \"x\"\nsummary = \"y\"\n[[org]]\nname = \"A\"\nsector = \"health\"\nemail = \"a@a.example\"\n\
+        [[step]]\nat = \"soon\"\ninject = \"z\"\n[[step]]\nat = \"5m\"\nevents = { count = 1, network = \"A\", type = \"nonsense\" }\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .args(["exercise", "run", bad.to_str().unwrap(), "--no-serve"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("step 1 (at soon)")
+            && e.contains("unknown classification type \"nonsense\"")
+            && e.contains("not an organization with a prefix"),
+        "{e}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_farol"))
+        .args(["exercise", "run", "phishing-ministry", "--no-serve", "--dir"])
+        .arg(tmp.path().join("phishing-ministry"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a farol directory"));
 }

@@ -12,7 +12,6 @@ use farol_model::Timestamp;
 use farol_synth::Rng;
 use farol_synth::country::{COUNTRIES, Plan, Simulation};
 
-use crate::Usage;
 use crate::config::FILE_NAME;
 
 #[derive(Debug, clap::Args)]
@@ -95,7 +94,7 @@ fn password(seed: u64, email: &str) -> String {
 }
 
 /// Runs farol itself on the workspace, as a user would.
-fn farol(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
+pub(super) fn farol(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
     let exe = std::env::current_exe().context("cannot find the farol binary")?;
     let mut child = Command::new(exe)
         .arg("--quiet")
@@ -117,6 +116,17 @@ fn farol(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `farol init DIR --center CENTER --country PT`.
+pub(super) fn farol_init(dir: &Path, center: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the farol binary")?;
+    let init =
+        Command::new(exe).arg("--quiet").arg("init").arg(dir).args(["--center", center, "--country", "PT"]).output()?;
+    if !init.status.success() {
+        bail!("farol init failed: {}", String::from_utf8_lossy(&init.stderr).trim());
+    }
+    Ok(())
+}
+
 fn step(what: &str) {
     println!("• {what}");
 }
@@ -129,15 +139,9 @@ fn build(args: &Args) -> Result<()> {
     let day = |i: u32| first + i64::from(i);
     let files = dir.join("demo");
     std::fs::create_dir_all(&files).with_context(|| format!("cannot create {}", files.display()))?;
-    let dir_s = dir.to_str().ok_or_else(|| Usage("the workspace path must be UTF-8".into()))?;
 
     step("a farol directory for CERT Demo, national scope PT");
-    let exe = std::env::current_exe()?;
-    let init =
-        Command::new(exe).args(["--quiet", "init", dir_s, "--center", "CERT Demo", "--country", "PT"]).output()?;
-    if !init.status.success() {
-        bail!("farol init failed: {}", String::from_utf8_lossy(&init.stderr).trim());
-    }
+    farol_init(dir, "CERT Demo")?;
     let config = dir.join(FILE_NAME);
     let text = std::fs::read_to_string(&config)?;
     let marks = format!(

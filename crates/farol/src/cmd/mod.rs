@@ -3,6 +3,7 @@
 pub mod collect;
 pub mod demo;
 pub mod events;
+pub mod exercise;
 pub mod incident;
 pub mod ingest;
 pub mod init;
