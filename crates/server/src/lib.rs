@@ -75,6 +75,7 @@ pub struct App {
     /// Login attempts per client address in the current minute.
     attempts: Mutex<BTreeMap<String, (i64, u32)>>,
     dashboards: dashboard::Cache,
+    statistics: stats::Cache,
     templates: minijinja::Environment<'static>,
 }
 
@@ -95,6 +96,7 @@ impl App {
             metrics: Metrics::default(),
             attempts: Mutex::new(BTreeMap::new()),
             dashboards: dashboard::Cache::default(),
+            statistics: stats::Cache::default(),
             templates: portal::templates(),
         })
     }

@@ -869,9 +869,17 @@ async fn stats(
         Ok(a) => a,
         Err(f) => return error_page(&app, Some(&p), f),
     };
+    // The same question by the same kind of viewer is answered from the last minute's figures.
+    let key = format!("{:?} {ask:?}", farol_policy::statistics(&p.viewer));
+    if let Some(ctx) = app.statistics.get(&key) {
+        return page(&app, "stats.html", Some(&p), ctx);
+    }
     let (config, viewer) = (app.config.stats.clone(), p.viewer);
     match app.blocking(move |s| crate::stats::view(s, &config, &viewer, &ask)).await {
-        Ok(ctx) => page(&app, "stats.html", Some(&p), ctx),
+        Ok(ctx) => {
+            app.statistics.put(key, ctx.clone());
+            page(&app, "stats.html", Some(&p), ctx)
+        }
         Err(f) => error_page(&app, Some(&p), f),
     }
 }

@@ -16,6 +16,26 @@ use minijinja::{Value, context};
 
 use crate::Failure;
 
+/// Pages computed in the last minute, by viewer kind and question: the figures of a 180-day
+/// view take seconds to count, and change only as reports come in.
+#[derive(Debug, Default)]
+pub(crate) struct Cache(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Value)>>);
+
+const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Cache {
+    pub(crate) fn get(&self, key: &str) -> Option<Value> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key).filter(|(at, _)| at.elapsed() < FRESH).map(|(_, v)| v.clone())
+    }
+
+    pub(crate) fn put(&self, key: String, value: Value) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, (at, _)| at.elapsed() < FRESH);
+        map.insert(key, (std::time::Instant::now(), value));
+    }
+}
+
 /// What the statistics need besides the store.
 #[derive(Debug, Clone, Default)]
 pub struct StatsConfig {
@@ -132,10 +152,7 @@ pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask
     let points = farol_stats::series(store, &subject, &filter, ask.by, &denominators)?;
     let mut lines = vec![farol_stats::line(subject.to_string(), &points)];
     for other in &beside {
-        lines.push(farol_stats::line(
-            other.to_string(),
-            &farol_stats::series(store, other, &aggregate, ask.by, &denominators)?,
-        ));
+        lines.push(farol_stats::rate_line(store, other, &aggregate, ask.by, &denominators)?);
     }
     let world = farol_stats::world_series(store, &aggregate, ask.by, &denominators)?;
     if world.iter().any(|p| p.denominator.is_some()) {

@@ -302,6 +302,31 @@ pub fn line(name: String, points: &[Point]) -> svg::Line {
     svg::Line { name, values: points.iter().map(Point::rate).collect() }
 }
 
+/// A subject's rate per period as a chart line, from one count per day: for a line beside the
+/// subject's, where the distinct addresses over each period are not needed.
+pub fn rate_line(
+    store: &dyn Store,
+    subject: &Subject,
+    filter: &Filter,
+    by: By,
+    denominators: &Denominators,
+) -> Result<svg::Line> {
+    let q = filter.query(subject.scope(), filter.from, filter.to);
+    let daily: HashMap<Day, u64> = store
+        .host_breakdown(&q, Breakdown::Day)?
+        .into_iter()
+        .filter_map(|c| Some((c.key.parse().ok()?, c.host_days)))
+        .collect();
+    let values = periods(filter.from, filter.to, by)
+        .into_iter()
+        .map(|p| {
+            let host_days: u64 = (p.first..=p.last).filter_map(|d| daily.get(&d)).sum();
+            denominators.of(subject, p.first).map(|d| host_days as f64 / p.days() as f64 / d.value * 1000.0)
+        })
+        .collect();
+    Ok(svg::Line { name: subject.to_string(), values })
+}
+
 /// The ASes with the most infected addresses a day, as bars.
 pub fn asn_bars(asns: &[Ranked]) -> String {
     svg::Bars {

@@ -10,7 +10,7 @@ use farol_store::{Breakdown, HostScope, Result, Store};
 use crate::svg::{Stacked, escape, number};
 use crate::{
     By, Day, Denominators, Filter, Mark, Ranking, Subject, asn_bars, date, family_shares, line, mark_ratios,
-    most_improved, periods, ranking, rate_chart, series, world_series,
+    most_improved, periods, ranking, rate_chart, rate_line, series, world_series,
 };
 
 /// What the report covers.
@@ -140,8 +140,7 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
         lines.push(line("countries in the data".into(), &world));
     }
     for peer in &spec.peers {
-        let points = series(store, &Subject::Country(peer.to_ascii_uppercase()), &filter, by, denominators)?;
-        lines.push(line(peer.to_ascii_uppercase(), &points));
+        lines.push(rate_line(store, &Subject::Country(peer.to_ascii_uppercase()), &filter, by, denominators)?);
     }
     h.push_str(&rate_chart(&nation, lines, &spec.marks));
     let _ = write!(

@@ -261,7 +261,7 @@ fn build(args: &Args) -> Result<()> {
         farol(dir, &cmd, Some(&password(args.seed, email)))?;
     }
 
-    step("incidents, as analysts would have opened them");
+    step("incidents, as analysts would have opened them, and messages to the organizations");
     let first_of = |sector: &str| orgs.iter().find(|o| o.sector == sector).map(|o| o.name.as_str()).unwrap_or("MEO");
     // (title, class, severity, organizations, status after opening)
     type Opened<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], Option<&'a str>);
@@ -294,6 +294,11 @@ fn build(args: &Args) -> Result<()> {
         let id = opened.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty()).unwrap_or("1").to_owned();
         if let Some(status) = status {
             farol(dir, &["incident", "set", &id, "--status", status, "--note", "demo"], None)?;
+        }
+        if class == "infected-system" {
+            // Queued in the outbox (no SMTP server is configured): the portal's Notifications page.
+            let text = "Machines in your networks are seen at botnet sinkholes; the portal lists them under Events. Please clean them and tell us when it is done.";
+            farol(dir, &["incident", "write", &id, text], None)?;
         }
     }
     Ok(())

@@ -172,7 +172,7 @@ impl Tally {
 }
 
 /// The columns [`Tally::add_stored`] reads from `events`.
-pub(super) const EVENT_KEY: &str =
+const EVENT_KEY: &str =
     "hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp, source_asn, source_cc, orgs";
 
 /// The new events of a batch (ids above `after`), read back: when the batch held duplicates,
