@@ -105,6 +105,12 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
     }
 
+    /// Clicks something that stays on the page (an option of a list).
+    async fn press(&self, css: &str) {
+        let e = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
+    }
+
     /// Clicks something that loads a new page, and waits until the new page is there.
     async fn click(&self, css: &str) {
         let page = self.find("html").await;
@@ -320,5 +326,38 @@ async fn an_incident_is_reported_with_a_file_and_handled_in_the_portal() {
     b.screenshot("analyst-incident-handled").await;
     b.open(&format!("{}/incidents?show=open", s.base)).await;
     assert_eq!(b.find_all("table.incidents tbody tr").await, 1);
+    let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_are_drawn_in_the_portal_for_each_viewer() {
+    let Some(b) = Browser::start().await else { return };
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
+    let other = org(s.store.as_ref(), "Energy B", Sector::Energy);
+    common::events_at(s.store.as_ref(), &[a, a, other], &farol_model::Timestamp::now().to_rfc3339());
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgAdmin);
+
+    // The analyst: the charts, the organizations ranked, and the form that asks by month.
+    b.login(&s, "ana@cert.example").await;
+    b.click("a[href='/stats']").await;
+    assert!(b.find_all("figure svg").await >= 3, "the rate, the families and the networks");
+    let page = b.text().await;
+    assert!(page.contains("Statistics: PT") && page.contains("Hospital A") && page.contains("Energy B"), "{page}");
+    b.press("select[name=by] option:nth-child(3)").await;
+    b.click("form.filters button[type=submit]").await;
+    assert!(b.current().await.contains("by=month"), "{}", b.current().await);
+    b.screenshot("analyst-stats").await;
+    b.logout().await;
+
+    // The organization's user: its own organization beside its sector and the nation, no other.
+    b.login(&s, "soc@hospital-a.example").await;
+    b.open(&format!("{}/stats", s.base)).await;
+    let page = b.text().await;
+    assert!(page.contains("Statistics: Hospital A") && !page.contains("Energy B"), "{page}");
+    assert!(b.find_all("figure svg").await >= 2);
+    b.screenshot("org-stats").await;
     let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
 }
