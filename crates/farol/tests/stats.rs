@@ -95,18 +95,18 @@ fn population_keeps_good_lines_and_names_bad_ones() {
         "pop.csv",
         b"scope,key,metric,value,valid_from\ncountry,pt,internet-users,8900000,2024-01-01\n\
           asn,AS3243,subscribers,-5,2024-01-01\ncity,Porto,users,1,2024-01-01\nsector,health,active-hosts,1200,2024-13-01\n\
-          sector,health,active-hosts,1200,2024-01-01\n",
+          sector,health,active-hosts,1200,2024-01-01\ncountry,\xff\xfe,internet-users,1,2024-01-01\n",
     );
     let o = farol(&d, &["population", "load", &f]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("loaded 2 denominator(s)") && stdout(&o).contains("3 line(s) rejected"),
+        stdout(&o).contains("loaded 2 denominator(s)") && stdout(&o).contains("4 line(s) rejected"),
         "{}",
         stdout(&o)
     );
     let e = stderr(&o);
     assert!(e.contains("pop.csv:3: value \"-5\"") && e.contains("pop.csv:4: unknown scope \"city\""), "{e}");
-    assert!(e.contains("pop.csv:5: valid_from"), "{e}");
+    assert!(e.contains("pop.csv:5: valid_from") && e.contains("pop.csv:7: country"), "{e}");
     let list = stdout(&farol(&d, &["population", "list"]));
     assert!(list.contains("PT") && list.contains("8900000") && list.contains("health"), "{list}");
     // Statistics need a country: none is configured here.

@@ -351,7 +351,9 @@ pub fn population(dir: &Path, args: PopulationArgs) -> Result<()> {
     let (_, store) = super::open(dir)?;
     match args.command {
         PopulationCommand::Load { file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            // A line that is not UTF-8 is one bad line, not a bad file.
+            let text = String::from_utf8_lossy(&bytes);
             let mut rows = Vec::new();
             let mut bad = 0;
             for (i, line) in text.lines().enumerate() {
