@@ -66,6 +66,9 @@ enum Asked {
     Sector(Sector),
 }
 
+/// The most periods a page counts.
+const MAX_PERIODS: usize = 400;
+
 /// Reads `from`, `to`, `by` and one of `country`, `asn`, `org`, `sector`.
 pub(crate) fn ask(params: &BTreeMap<String, String>) -> Result<Ask, Failure> {
     let get = |k: &str| params.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
@@ -83,6 +86,12 @@ pub(crate) fn ask(params: &BTreeMap<String, String>) -> Result<Ask, Failure> {
         return Err(Failure::bad("at most ten years at a time"));
     }
     let by = get("by").map_or(Ok(By::Week), |b| b.parse().map_err(Failure::bad))?;
+    // Each period is counted on its own: a page holds a bounded number of them.
+    if farol_stats::periods(from, to, by).len() > MAX_PERIODS {
+        return Err(Failure::bad(format!(
+            "more than {MAX_PERIODS} periods: ask by a longer period (by=week, month or quarter) or for fewer days"
+        )));
+    }
     let subject = if let Some(cc) = get("country") {
         if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(Failure::bad("country: expected two letters such as PT"));

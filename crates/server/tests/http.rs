@@ -842,4 +842,9 @@ async fn statistics_show_each_viewer_what_the_policy_allows() {
     let (status, html) = page(&analyst, "by=fortnight").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("fortnight"), "{html}");
+    // Ten years by day would be thousands of counts: refused with what to ask instead.
+    let r = s.http.get(format!("{}/stats?from=2015-01-01&to=2024-12-31&by=day", s.base)).bearer_auth(&analyst);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("by=week, month or quarter"));
 }
