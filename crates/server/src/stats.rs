@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use farol_model::Timestamp;
-use farol_model::org::{Org, Sector};
+use farol_model::org::Sector;
 use farol_policy::{Statistics, Viewer};
 use farol_stats::svg::{Stacked, number};
 use farol_stats::{By, Day, Denominators, Filter, Ranking, Subject, date, parse_day};
@@ -111,10 +111,6 @@ pub(crate) fn ask(params: &BTreeMap<String, String>) -> Result<Ask, Failure> {
     Ok(Ask { from, to, by, subject })
 }
 
-fn sector_of(sector: Sector, orgs: &[Org]) -> Subject {
-    Subject::Sector(sector, orgs.iter().filter(|o| o.sector == sector).cloned().collect())
-}
-
 /// Everything the page shows, for this viewer.
 pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask: &Ask) -> Result<Value, StoreError> {
     let access = farol_policy::statistics(viewer);
@@ -141,7 +137,7 @@ pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask
                     Some(o) => Subject::Org(o),
                     None => return Ok(context! { missing => format!("No organization {id}.") }),
                 },
-                Some(Asked::Sector(s)) => sector_of(*s, &orgs),
+                Some(Asked::Sector(s)) => Subject::sector(*s, &orgs),
             };
             let mut beside: Vec<Subject> = config.peers.iter().map(|p| Subject::Country(p.clone())).collect();
             if subject != nation {
@@ -153,7 +149,7 @@ pub(crate) fn view(store: &dyn Store, config: &StatsConfig, viewer: &Viewer, ask
             let Some(o) = own(org) else { return Ok(context! { missing => "Your organization is gone." }) };
             let mut filter = aggregate.clone();
             filter.max_tlp = Some(farol_policy::OWN_STATISTICS);
-            let sector = sector_of(o.sector, &orgs);
+            let sector = Subject::sector(o.sector, &orgs);
             (Subject::Org(o), filter, vec![sector, nation.clone()])
         }
         Statistics::Aggregates => (nation.clone(), aggregate.clone(), Vec::new()),

@@ -124,6 +124,11 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// A sector, with its organizations among `orgs`.
+    pub fn sector(sector: Sector, orgs: &[Org]) -> Subject {
+        Subject::Sector(sector, orgs.iter().filter(|o| o.sector == sector).cloned().collect())
+    }
+
     /// The addresses counted for it.
     pub fn scope(&self) -> HostScope {
         match self {
@@ -543,11 +548,10 @@ pub fn ranking(
         Ranking::Sector => {
             let mut out = Vec::new();
             for sector in Sector::ALL {
-                let members: Vec<Org> = orgs.iter().filter(|o| o.sector == *sector).cloned().collect();
-                if members.is_empty() {
+                let subject = Subject::sector(*sector, orgs);
+                if matches!(&subject, Subject::Sector(_, members) if members.is_empty()) {
                     continue;
                 }
-                let subject = Subject::Sector(*sector, members);
                 let mut q = q.clone();
                 q.scope = match (&scope, subject.scope()) {
                     (HostScope::Orgs(within), HostScope::Orgs(of)) => {

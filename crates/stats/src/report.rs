@@ -9,7 +9,7 @@ use farol_store::{Breakdown, HostScope, Result, Store};
 
 use crate::svg::{Stacked, escape, number};
 use crate::{
-    By, Day, Denominators, Filter, Mark, Ranking, Subject, asn_bars, date, family_shares, line, mark_ratios,
+    By, Day, Denominators, Filter, Mark, Ranked, Ranking, Subject, asn_bars, date, family_shares, line, mark_ratios,
     most_improved, periods, ranking, rate_chart, rate_line, series, world_series,
 };
 
@@ -35,8 +35,15 @@ table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .7rem;border-
 td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.9rem}svg{max-width:100%;height:auto}
 @media print{body{margin:0;max-width:none}h2{break-after:avoid}svg,table{break-inside:avoid}}";
 
-fn rate(v: Option<f64>) -> String {
-    v.map_or("–".into(), number)
+/// A ranking as a table: name, infected addresses, a day, and the rate.
+fn table(h: &mut String, what: &str, per: &str, rows: &[Ranked]) {
+    let _ = write!(h, "<table><tr><th>{what}</th><th>infected addresses</th><th>a day</th><th>{per}</th></tr>");
+    for r in rows {
+        let rate = r.rate().map_or("–".into(), number);
+        let (label, mean) = (escape(&r.label), number(r.daily_mean));
+        let _ = write!(h, "<tr><td>{label}</td><td>{}</td><td>{mean}</td><td>{rate}</td></tr>", r.hosts);
+    }
+    h.push_str("</table>");
 }
 
 /// The report as one HTML document.
@@ -165,51 +172,17 @@ pub fn render(store: &dyn Store, spec: &Spec, orgs: &[Org], denominators: &Denom
         .render(),
     );
 
-    // Sectors.
-    h.push_str(
-        "<h2>Sectors</h2><table><tr><th>sector</th><th>infected addresses</th><th>a day</th><th>per 1,000</th></tr>",
-    );
-    for s in &sectors {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&s.label),
-            s.hosts,
-            number(s.daily_mean),
-            rate(s.rate())
-        );
-    }
-    h.push_str("</table>");
+    h.push_str("<h2>Sectors</h2>");
+    table(&mut h, "sector", "per 1,000", &sectors);
 
     // Networks.
     h.push_str("<h2>Most affected networks</h2>");
     let asns = ranking(store, nation_scope.clone(), &filter, Ranking::Asn, orgs, denominators, 10)?;
     h.push_str(&asn_bars(&asns));
-    h.push_str("<table><tr><th>network</th><th>infected addresses</th><th>a day</th><th>per 1,000 addresses</th></tr>");
-    for r in &asns {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&r.label),
-            r.hosts,
-            number(r.daily_mean),
-            rate(r.rate())
-        );
-    }
-    h.push_str("</table>");
+    table(&mut h, "network", "per 1,000 addresses", &asns);
     if !spec.public {
         let top_orgs = ranking(store, HostScope::All, &filter, Ranking::Org, orgs, denominators, 10)?;
-        h.push_str("<table><tr><th>organization</th><th>infected addresses</th><th>a day</th></tr>");
-        for r in &top_orgs {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&r.label),
-                r.hosts,
-                number(r.daily_mean)
-            );
-        }
-        h.push_str("</table>");
+        table(&mut h, "organization", "per 1,000", &top_orgs);
     }
     if let Some(mark) = spec.marks.iter().find(|m| m.day > spec.from && m.day <= spec.to) {
         let improved = most_improved(store, nation_scope, &filter, mark.day, 1.0, 5)?;

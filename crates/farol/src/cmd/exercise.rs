@@ -168,8 +168,8 @@ struct Record {
     /// Microseconds since the epoch.
     started: i64,
     speed: f64,
-    /// (real microseconds, scenario time, what happened)
-    delivered: Vec<(i64, String, String)>,
+    /// (scenario time, what happened)
+    delivered: Vec<(String, String)>,
 }
 
 const RECORD: &str = "exercise.json";
@@ -276,7 +276,7 @@ fn play(dir: &Path, name: &str, s: &Scenario, speed: f64, listen: Option<SocketA
         if let Some(e) = &step.events {
             let what = deliver_events(dir, s, e, i)?;
             println!("[{stamp}] {what}");
-            record.delivered.push((Timestamp::now().micros(), stamp.clone(), what));
+            record.delivered.push((stamp.clone(), what));
         }
         if let Some(text) = &step.inject {
             println!("[{stamp}] INJECT: {text}");
@@ -284,7 +284,7 @@ fn play(dir: &Path, name: &str, s: &Scenario, speed: f64, listen: Option<SocketA
                 write_mail(dir, i, from, subject, text)?;
                 println!("          (e-mail from {from} in the incident Maildir: the portal takes it in within 30 s)");
             }
-            record.delivered.push((Timestamp::now().micros(), stamp, format!("inject: {text}")));
+            record.delivered.push((stamp, format!("inject: {text}")));
         }
         save(&record)?;
     }
@@ -426,7 +426,7 @@ fn summary(dir: &Path, format: SummaryFormat) -> Result<()> {
     println!("  time to notify (first e-mail to an organization)    {}", show(notified));
     println!("  time to resolve (every incident resolved)           {}", show(resolved));
     println!("\nWhat the scenario delivered:");
-    for (_, stamp, what) in &record.delivered {
+    for (stamp, what) in &record.delivered {
         println!("  [{stamp}] {what}");
     }
     println!("\nIncidents of the exercise: {}", incidents.len());

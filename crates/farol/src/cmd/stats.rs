@@ -110,7 +110,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     } else if let Some(key) = &args.org {
         Subject::Org(super::org::find(&cx.store, key)?)
     } else if let Some(sector) = args.sector {
-        Subject::Sector(sector, cx.orgs.iter().filter(|o| o.sector == sector).cloned().collect())
+        Subject::sector(sector, &cx.orgs)
     } else {
         let cc = cx.config.center.country.as_deref().ok_or_else(|| {
             Usage(
