@@ -401,6 +401,13 @@ mod tests {
         nan.extend_from_slice(&f64::NAN.to_le_bytes());
         assert_eq!(Event::decode(&nan), Err(CorruptEvent));
         assert_eq!(Event::decode(&[9]), Err(CorruptEvent));
+        // Found by the fuzzer (issue 8's CI): a 25-digit JSON number read back as a different
+        // float once written again, until serde_json parsed floats exactly (`float_roundtrip`).
+        let long = b"\x01\x50\x19444444444454544444444444444";
+        let event = Event::decode(long).unwrap();
+        let mut again = Vec::new();
+        event.encode(&mut again);
+        assert_eq!(Event::decode(&again), Ok(event));
         assert_eq!(Event::decode(&[VERSION, 200]), Err(CorruptEvent));
         assert_eq!(
             Event::decode(&[VERSION, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
