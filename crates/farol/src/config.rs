@@ -36,6 +36,66 @@ pub struct Config {
     pub maildir: Option<PathBuf>,
     /// `[stats]`: peer countries and dated marks for the statistics and the report.
     pub stats: Stats,
+    /// `[[indicators.rules]]`: which events give indicators (the built-in rules when none).
+    pub indicator_rules: Vec<farol_share::Rule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorsSection {
+    #[serde(default)]
+    rules: Vec<RuleSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSection {
+    types: Vec<String>,
+    fields: Vec<String>,
+    #[serde(default = "default_confidence")]
+    confidence: u8,
+    valid_days: Option<u32>,
+}
+
+fn default_confidence() -> u8 {
+    50
+}
+
+fn indicator_rules(section: IndicatorsSection, errors: &mut Vec<String>) -> Vec<farol_share::Rule> {
+    if section.rules.is_empty() {
+        return farol_share::Rule::defaults();
+    }
+    let mut rules = Vec::new();
+    for (n, r) in section.rules.into_iter().enumerate() {
+        let mut problems = Vec::new();
+        let types = r
+            .types
+            .iter()
+            .filter_map(|t| {
+                farol_model::ClassificationType::parse(t).map(|t| t.value()).or_else(|| {
+                    problems.push(format!("unknown classification type {t:?} (see `farol taxonomy`)"));
+                    None
+                })
+            })
+            .collect();
+        let fields = r
+            .fields
+            .iter()
+            .filter_map(|f| {
+                farol_model::Field::from_name(f).or_else(|| {
+                    problems.push(format!("unknown field {f:?}"));
+                    None
+                })
+            })
+            .collect();
+        match farol_share::Rule::new(types, fields, r.confidence, r.valid_days) {
+            Ok(rule) if problems.is_empty() => rules.push(rule),
+            Ok(_) => {}
+            Err(e) => problems.push(e),
+        }
+        errors.extend(problems.into_iter().map(|p| format!("indicators.rules[{n}]: {p}")));
+    }
+    rules
 }
 
 /// `[stats]`, checked.
@@ -215,6 +275,8 @@ struct File {
     #[serde(default)]
     stats: StatsSection,
     #[serde(default)]
+    indicators: IndicatorsSection,
+    #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
 
@@ -272,6 +334,7 @@ struct FeedSection {
     aggregate: Option<AggregateSection>,
     warninglisted: Option<String>,
     distribution: Option<String>,
+    community: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +358,7 @@ const FEED_KEYS: &[&str] = &[
     "aggregate",
     "warninglisted",
     "distribution",
+    "community",
 ];
 
 /// A length of time such as `90s`, `10m`, `1h`, `1d` or `1w`, in seconds.
@@ -414,6 +478,7 @@ impl Config {
         let incidents = handling(&parsed.incidents, parsed.playbooks, &mut errors);
         let maildir = parsed.incidents.maildir.as_ref().map(|m| dir.join(m));
         let stats = stats(parsed.stats, &mut errors);
+        let indicator_rules = indicator_rules(parsed.indicators, &mut errors);
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -448,6 +513,7 @@ impl Config {
             incidents,
             maildir,
             stats,
+            indicator_rules,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -620,6 +686,19 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<(Feed, Collection), 
             Distribution::Affected
         }
     };
+    match (&section.community, distribution) {
+        (Some(c), Distribution::Community) => {
+            if let Err(e) = farol_model::indicator::Community::check_name(c) {
+                errors.push(format!("community: {e}"));
+            }
+        }
+        (None, Distribution::Community) => {
+            errors
+                .push("distribution = \"community\" needs community = \"NAME\" (see farol community list)".to_owned());
+        }
+        (Some(_), _) => errors.push("community is for distribution = \"community\"".to_owned()),
+        (None, _) => {}
+    }
     let feed = Feed {
         name: name.to_owned(),
         format: section.format,
@@ -628,6 +707,7 @@ fn build_feed(name: &str, mut table: toml::Table) -> Result<(Feed, Collection), 
         aggregate,
         drop_warninglisted,
         distribution,
+        community: section.community,
     };
     if let Some(format) = &feed.format {
         match farol_feeds::format(format) {
@@ -751,6 +831,19 @@ system-compromise = [
 peers = []
 # marks = [{{ date = "2024-03-01", label = "Botnet takedown" }}]
 
+[indicators]
+# Indicators (`farol indicators`) are derived from events by rules: which classification types
+# give them, from which fields, how sure the center is (0-100; a feed's accuracy wins) and how
+# many days after they were last seen they hold. Without rules, the built-in ones apply:
+# c2-server (source.ip, source.fqdn, source.url), phishing and malware-distribution URLs and
+# the hashes of what they serve, and scanner, brute-force and spam addresses for 7 days.
+# They are shared under each feed's distribution and TLP (TAXII, STIX, blocklists).
+# [[indicators.rules]]
+# types = ["c2-server"]
+# fields = ["source.ip", "source.fqdn"]
+# confidence = 80
+# valid_days = 30
+
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from
 # https://interchange.shadowserver.org/intelmq/v1/schema) instead of the one farol ships:
@@ -766,8 +859,10 @@ peers = []
 # format = "csv"                           # see `farol formats`; detected when omitted
 # tlp = "AMBER"                            # default TLP of its events (AMBER when none is given)
 # # Who besides the center may see its events, within their TLP: producer (the center only),
-# # affected (the organizations whose networks they concern; the default), constituents, partners.
+# # affected (the organizations whose networks they concern; the default), community (the
+# # members of `community`, see `farol community`), constituents, partners.
 # distribution = "affected"
+# community = "health-isac"               # with distribution = "community"
 # accuracy = 100                           # feed.accuracy
 # documentation = "https://example.org/feed"
 #

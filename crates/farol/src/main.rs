@@ -95,6 +95,11 @@ enum Command {
     Report(cmd::stats::ReportArgs),
     /// Training exercises: replay a scenario at accelerated time, then measure the response
     Exercise(cmd::exercise::Args),
+    /// Sharing communities: groups of organizations that share indicators with each other
+    Community(cmd::share::CommunityArgs),
+    /// Indicators derived from events or added by hand; exports for defenders (blocklists,
+    /// Suricata, Snort, RPZ, STIX)
+    Indicators(cmd::share::IndicatorsArgs),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -177,6 +182,8 @@ fn main() -> ExitCode {
         Command::Population(args) => cmd::stats::population(&cli.dir, args),
         Command::Report(args) => cmd::stats::report(&cli.dir, args),
         Command::Exercise(args) => cmd::exercise::run(&cli.dir, args),
+        Command::Community(args) => cmd::share::community(&cli.dir, args),
+        Command::Indicators(args) => cmd::share::indicators(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

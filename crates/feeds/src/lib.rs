@@ -21,6 +21,8 @@ pub mod shadowserver;
 mod spamhaus;
 mod stix;
 
+pub use stix::pattern_fields as stix_pattern_fields;
+
 use std::collections::BTreeMap;
 
 use farol_model::{Event, Position, Reject};

@@ -261,6 +261,12 @@ fn indicator(m: &Map<String, Value>) -> Result<Indicator, String> {
     Ok(Indicator { observables, kind, tlp: tlp(m), name: m.get("name").and_then(Value::as_str).map(str::to_owned) })
 }
 
+/// The event fields a simple STIX pattern names, one list per observable; why not, when it is
+/// not simple. For whoever takes in STIX indicators (TAXII) without parsing a report.
+pub fn pattern_fields(p: &str) -> Result<Observables, String> {
+    pattern(p)
+}
+
 /// The observables of a simple STIX pattern: comparisons with `=` (or `ISSUBSET` for
 /// networks) joined by `OR`. Anything that needs several observables at once (`AND`,
 /// `FOLLOWEDBY`) is not one event.

@@ -388,6 +388,15 @@ impl Event {
     }
 
     /// When the event happened: the source's time, or when it was observed.
+    /// The malware family: `classification.identifier` of malicious-code events (IntelMQ's
+    /// "the malware family name" there: CTIP's `Malware`, Shadowserver's `infection`), in lower
+    /// case; else `malware.name`.
+    pub fn family(&self) -> Option<compact_str::CompactString> {
+        let identifier = (self.classification_identifier.as_deref())
+            .filter(|_| self.classification_taxonomy == Some(crate::Taxonomy::MaliciousCode));
+        identifier.map(|i| i.to_lowercase().into()).or_else(|| self.malware_name.clone())
+    }
+
     pub fn time(&self) -> Option<crate::Timestamp> {
         self.time_source.or(self.time_observation)
     }

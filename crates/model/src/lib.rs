@@ -14,6 +14,7 @@ pub mod kinds;
 #[macro_use]
 pub mod org;
 pub mod incident;
+pub mod indicator;
 pub mod parse;
 mod report;
 mod taxonomy;

@@ -26,6 +26,8 @@ pub struct Feed {
     pub drop_warninglisted: bool,
     /// Who besides the national center may receive its events (within their TLP).
     pub distribution: Distribution,
+    /// The sharing community, by name, when the distribution is `community`.
+    pub community: Option<String>,
 }
 
 impl Feed {
@@ -39,6 +41,7 @@ impl Feed {
             aggregate: None,
             drop_warninglisted: false,
             distribution: Distribution::Affected,
+            community: None,
         }
     }
 }

@@ -15,8 +15,9 @@
 
 use farol_model::Tlp;
 use farol_model::incident::{EntryKind, Incident};
+use farol_model::indicator::Community;
 use farol_model::org::{Distribution, OrgId, Role};
-use farol_store::{User, Visibility};
+use farol_store::{Grant, User, Visibility};
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +152,75 @@ pub const AGGREGATES: Tlp = Tlp::Amber;
 
 /// The highest TLP an organization's own statistics count.
 pub const OWN_STATISTICS: Tlp = OWN_NETWORKS;
+
+/// A TAXII collection: one audience's share of the indicators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    /// What every organization of the constituency may have: distributed to all constituents,
+    /// up to TLP:GREEN.
+    Constituency,
+    /// What partner centers abroad may have: distributed to partners, up to TLP:GREEN.
+    Partners,
+    /// What a community shares among its members, up to TLP:GREEN.
+    Community(i64),
+    /// What concerns an organization's own networks, up to TLP:AMBER+STRICT.
+    Org(OrgId),
+}
+
+/// The highest TLP of indicators shared beyond the organizations they concern: TLP:GREEN is
+/// the label for a community; AMBER and above stay with the recipient's organization.
+pub const SHARED_INDICATORS: Tlp = Tlp::Green;
+
+impl Collection {
+    /// What it holds.
+    pub fn grant(self) -> Grant {
+        match self {
+            Collection::Constituency => Grant::Reach(Distribution::Constituents, SHARED_INDICATORS),
+            Collection::Partners => Grant::Reach(Distribution::Partners, SHARED_INDICATORS),
+            Collection::Community(c) => Grant::Community(c, SHARED_INDICATORS),
+            Collection::Org(o) => Grant::Inside(o, OWN_NETWORKS),
+        }
+    }
+}
+
+/// The collections a viewer may read: the center every one; an organization's users the
+/// constituency's, their communities' and their own organization's; partners the partners'.
+/// `communities` are every community with its members; `orgs` every organization's id.
+pub fn collections(v: &Viewer, communities: &[Community], orgs: &[OrgId]) -> Vec<Collection> {
+    let all_communities = communities.iter().map(|c| Collection::Community(c.id));
+    match v.role {
+        Role::Admin | Role::Analyst => [Collection::Constituency, Collection::Partners]
+            .into_iter()
+            .chain(all_communities)
+            .chain(orgs.iter().map(|&o| Collection::Org(o)))
+            .collect(),
+        Role::OrgAdmin | Role::OrgMember => [Collection::Constituency]
+            .into_iter()
+            .chain(communities.iter().filter(|c| c.members.contains(&v.org)).map(|c| Collection::Community(c.id)))
+            .chain([Collection::Org(v.org)])
+            .collect(),
+        Role::Partner => vec![Collection::Partners],
+    }
+}
+
+/// Whether a viewer may add indicators to a collection (that it may read): the center to any;
+/// an organization's users to their communities'; partners to the partners'.
+pub fn may_write(v: &Viewer, c: Collection) -> bool {
+    match c {
+        Collection::Constituency | Collection::Org(_) => v.role.is_center(),
+        Collection::Community(_) => v.role != Role::Partner,
+        Collection::Partners => v.role.is_center() || v.role == Role::Partner,
+    }
+}
+
+/// The indicators a viewer may read, in any listing or export: those of the collections it may
+/// read, and for the center every one.
+pub fn indicators(v: &Viewer, communities: &[Community]) -> Vec<Grant> {
+    if v.role.is_center() {
+        return vec![Grant::All];
+    }
+    collections(v, communities, &[v.org]).into_iter().map(Collection::grant).collect()
+}
 
 /// The organization whose audit log a viewer sees: `None` for the whole log.
 pub fn audit_scope(v: &Viewer) -> Option<OrgId> {

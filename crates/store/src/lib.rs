@@ -8,12 +8,14 @@ mod accounts;
 mod archive;
 mod notify;
 mod row;
+mod sharing;
 mod sqlite;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 use farol_model::incident::{Entry, Incident, NewFile, Status};
+use farol_model::indicator::{Community, Indicator};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{
     ClassificationType, Counts, Event, EventHash, Position, Reject, Report, ReportId, Routing, Scope, Taxonomy,
@@ -25,6 +27,7 @@ pub use accounts::{AuditEntry, Session, Token, TokenScope, User};
 pub use archive::CHUNK_SIZE;
 pub use notify::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState};
 pub use row::{Part, Row};
+pub use sharing::{Grant, IndicatorQuery, Sighting, Version};
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in the store.
@@ -472,6 +475,47 @@ pub trait Store: Send + Sync {
     fn add_population(&self, rows: &[Population]) -> Result<usize>;
 
     fn population(&self) -> Result<Vec<Population>>;
+
+    /// Adds a community (its id is ignored); a conflict when its name is taken or a member
+    /// does not exist.
+    fn add_community(&self, community: &Community) -> Result<Community>;
+
+    /// Renames a community, or changes its description or members.
+    fn update_community(&self, community: &Community) -> Result<()>;
+
+    /// Removes a community; its indicators are then shared with no community. False when
+    /// there was none.
+    fn remove_community(&self, id: i64) -> Result<bool>;
+
+    /// Every community with its members, by name.
+    fn communities(&self) -> Result<Vec<Community>>;
+
+    /// The last report whose events indicators were derived from; every report before it was
+    /// derived too. Processing a report again moves it back before that report.
+    fn indicator_mark(&self) -> Result<i64>;
+
+    /// A report's events of these classification types with ids above `after`, in id order.
+    fn report_events(
+        &self,
+        report: ReportId,
+        types: &[ClassificationType],
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// Records what a report's events showed (replacing what it showed before) and moves the
+    /// mark to it, in one transaction. Each indicator touched gets a new version.
+    fn add_sightings(&self, report: ReportId, sightings: &[Sighting], now: Timestamp) -> Result<()>;
+
+    /// Adds an indicator, or replaces the one of the same kind, value and origin (its id and
+    /// `created` are ignored), with a new version; returns it as stored.
+    fn put_indicator(&self, indicator: &Indicator, now: Timestamp) -> Result<Indicator>;
+
+    /// Indicators, oldest version first, as far as the query's grants allow.
+    fn indicators(&self, query: &IndicatorQuery) -> Result<Vec<Indicator>>;
+
+    /// Removes an indicator; false when there was none.
+    fn remove_indicator(&self, id: i64) -> Result<bool>;
 }
 
 /// What a queued message records beside it.

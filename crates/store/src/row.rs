@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use farol_model::{ClassificationType, Event, Record, Taxonomy, Timestamp, Tlp};
+use farol_model::{ClassificationType, Event, Record, Timestamp, Tlp};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
@@ -78,7 +78,7 @@ impl Row {
             source_ip: e.source_ip.into(),
             source_asn: e.source_asn,
             source_cc: e.source_geolocation_cc.clone(),
-            family: family(e),
+            family: e.family(),
             raw_offset: record.position.offset,
             raw_len: record.position.len,
             data,
@@ -93,12 +93,6 @@ impl Row {
     pub(crate) fn sort_key(&self) -> (i64, IpKey, i64) {
         (self.hour, self.source_ip, self.hash)
     }
-}
-
-fn family(e: &Event) -> Option<compact_str::CompactString> {
-    let identifier =
-        e.classification_identifier.as_deref().filter(|_| e.classification_taxonomy == Some(Taxonomy::MaliciousCode));
-    identifier.map(|i| i.to_lowercase().into()).or_else(|| e.malware_name.clone())
 }
 
 /// Organization ids as stored: varints, `None` for none.

@@ -79,6 +79,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             }
         }
     }
+    super::share::derive(&config, ctx.store.as_ref())?;
     if failed.is_empty() {
         Ok(())
     } else {

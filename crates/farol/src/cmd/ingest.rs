@@ -65,6 +65,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             return Err(explain(e));
         }
     }
+    super::share::derive(&config, &store)?;
     partial_error(&partial)
 }
 
@@ -169,5 +170,6 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     if reports.is_empty() {
         println!("nothing to reprocess");
     }
+    super::share::derive(&config, &store)?;
     partial_error(&partial)
 }

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod org;
 pub mod reports;
 pub mod serve;
+pub mod share;
 pub mod stats;
 pub mod user;
 

@@ -88,6 +88,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         if let Some(n) = notifier {
             tokio::spawn(notify(n, Arc::clone(&store)));
         }
+        tokio::spawn(derive(Arc::clone(&config), Arc::clone(&store)));
         if let Some(maildir) = config.maildir.clone() {
             tokio::spawn(intake(Arc::clone(&config), maildir, Arc::clone(&store)));
         }
@@ -162,6 +163,27 @@ async fn intake(config: Arc<crate::config::Config>, maildir: std::path::PathBuf,
             }
             Ok(Err(e)) => tracing::error!(error = %e, "e-mail intake failed"),
             Err(e) => tracing::error!(error = %e, "e-mail intake failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// Indicators from the reports finished since the last round, every 30 seconds.
+async fn derive(config: Arc<crate::config::Config>, store: Arc<dyn Store>) {
+    loop {
+        let (c, s) = (Arc::clone(&config), Arc::clone(&store));
+        let rules = c.indicator_rules.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            farol_share::derive(s.as_ref(), &rules, &super::share::feed_sharing(&c), farol_model::Timestamp::now())
+        })
+        .await;
+        match done {
+            Ok(Ok(d)) if d.reports > 0 => {
+                tracing::info!(reports = d.reports, sightings = d.sightings, "indicators derived")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "deriving indicators failed"),
+            Err(e) => tracing::error!(error = %e, "deriving indicators failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     }

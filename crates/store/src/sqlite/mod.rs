@@ -5,6 +5,7 @@ mod constituency;
 mod events;
 mod incidents;
 mod notify;
+mod sharing;
 mod stats;
 
 use std::io::Read;
@@ -13,17 +14,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use farol_model::incident::{Entry, Incident, NewFile};
+use farol_model::indicator::{Community, Indicator};
 use farol_model::org::{Distribution, Org, OrgId};
-use farol_model::{Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
+use farol_model::{ClassificationType, Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
     Archived, AuditEntry, Breakdown, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
-    HostQuery, IncidentFilter, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport, OutboxMessage, Outcome,
-    Population, Record, Rerouted, Result, Search, Session, Store, StoreError, StoredEvent, StoredFile, Tally, Token,
-    Totals, User, Visibility,
+    HostQuery, IncidentFilter, IndicatorQuery, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport,
+    OutboxMessage, Outcome, Population, Record, Rerouted, Result, Search, Session, Sighting, Store, StoreError,
+    StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -37,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration7.sql"),
     include_str!("migration8.sql"),
     include_str!("migration9.sql"),
+    include_str!("migration10.sql"),
 ];
 
 /// The migration that adds the statistics rollups, which [`migrate`] fills from the events.
@@ -284,6 +287,7 @@ impl Store for SqliteStore {
                 tx.execute("DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND report_id = ?3", [first, last, id.0])?;
             }
             stats::forget_report(&tx, id.0)?;
+            sharing::forget_report(&tx, id)?;
             tx.execute("DELETE FROM event_parts WHERE report_id = ?1", [id.0])?;
             tx.execute("DELETE FROM rejects WHERE report_id = ?1", [id.0])?;
             tx.execute(
@@ -653,6 +657,52 @@ impl Store for SqliteStore {
 
     fn population(&self) -> Result<Vec<Population>> {
         self.with(stats::population)
+    }
+
+    fn add_community(&self, community: &Community) -> Result<Community> {
+        self.with(|c| sharing::add_community(c, community))
+    }
+
+    fn update_community(&self, community: &Community) -> Result<()> {
+        self.with(|c| sharing::update_community(c, community))
+    }
+
+    fn remove_community(&self, id: i64) -> Result<bool> {
+        self.with(|c| sharing::remove_community(c, id))
+    }
+
+    fn communities(&self) -> Result<Vec<Community>> {
+        self.with(sharing::communities)
+    }
+
+    fn indicator_mark(&self) -> Result<i64> {
+        self.with(sharing::indicator_mark)
+    }
+
+    fn report_events(
+        &self,
+        report: ReportId,
+        types: &[ClassificationType],
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.with(|c| sharing::report_events(c, report, types, after, limit, &self.bases))
+    }
+
+    fn add_sightings(&self, report: ReportId, sightings: &[Sighting], now: Timestamp) -> Result<()> {
+        self.with(|c| sharing::add_sightings(c, report, sightings, now))
+    }
+
+    fn put_indicator(&self, indicator: &Indicator, now: Timestamp) -> Result<Indicator> {
+        self.with(|c| sharing::put_indicator(c, indicator, now))
+    }
+
+    fn indicators(&self, query: &IndicatorQuery) -> Result<Vec<Indicator>> {
+        self.with(|c| sharing::read(c, query))
+    }
+
+    fn remove_indicator(&self, id: i64) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM indicators WHERE id = ?1", [id])? > 0))
     }
 
     fn totals(&self) -> Result<Totals> {
