@@ -12,6 +12,7 @@ mod metrics;
 mod openapi;
 mod portal;
 mod stats;
+mod taxii;
 pub mod tls;
 pub mod totp;
 
@@ -76,6 +77,7 @@ pub struct App {
     attempts: Mutex<BTreeMap<String, (i64, u32)>>,
     dashboards: dashboard::Cache,
     statistics: stats::Cache,
+    taxii: taxii::Statuses,
     templates: minijinja::Environment<'static>,
 }
 
@@ -97,6 +99,7 @@ impl App {
             attempts: Mutex::new(BTreeMap::new()),
             dashboards: dashboard::Cache::default(),
             statistics: stats::Cache::default(),
+            taxii: taxii::Statuses::default(),
             templates: portal::templates(),
         })
     }
@@ -247,6 +250,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/metrics", axum::routing::get(metrics::render))
         .nest("/api/v1", api::routes())
+        .merge(taxii::routes())
         .merge(portal::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), around))
         .with_state(app)

@@ -236,7 +236,7 @@ async fn login(
 }
 
 /// Whether `password` is the user's (argon2 runs off the async threads).
-async fn password_matches(user: &farol_store::User, password: &str) -> bool {
+pub(crate) async fn password_matches(user: &farol_store::User, password: &str) -> bool {
     let (hash, password) = (user.password.clone(), password.to_owned());
     tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&h, &password)))
         .await
@@ -244,7 +244,7 @@ async fn password_matches(user: &farol_store::User, password: &str) -> bool {
 }
 
 /// Counts a wrong password: the fifth in a row locks the account's logins for a while.
-fn count_failure(user: &mut farol_store::User, now: Timestamp) {
+pub(crate) fn count_failure(user: &mut farol_store::User, now: Timestamp) {
     user.failures += 1;
     if user.failures >= auth::LOCKOUT_AFTER {
         user.locked_until = now.add_secs(auth::LOCKOUT_SECS);

@@ -54,6 +54,11 @@ const ROUTES: &[&str] = &[
     "/api/v1/incidents/1/comments",
     "/api/v1/openapi.json",
     "/api/v1/nothing",
+    "/taxii2/",
+    "/taxii2/api/",
+    "/taxii2/api/collections/",
+    "/taxii2/api/collections/00000000-0000-4000-8000-000000000000/objects/",
+    "/taxii2/api/status/00000000-0000-4000-8000-000000000000",
 ];
 
 const METHODS: &[Method] = &[Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH];
