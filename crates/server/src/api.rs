@@ -52,6 +52,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/incidents/{id}/files/{file}", get(incident_file))
         .route("/searches", get(searches).post(save_search))
         .route("/searches/{name}", delete(remove_search))
+        .route("/indicators", get(indicators))
         .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "no such API route; see /api/v1/openapi.json") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD))
@@ -649,6 +650,75 @@ async fn incident_file(
     let p = who(&app, &headers).await?;
     let f = app.incident_file(&p, id(&raw)?, id(&file)?).await?;
     Ok(crate::incidents::download(f))
+}
+
+/// Indicators the caller may have, through the access policy: a page of JSON, or every valid
+/// one in a format defenders load (a partner never gets back what it sent).
+async fn indicators(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, Failure> {
+    use farol_share::export::Format;
+    let p = who(&app, &headers).await?;
+    let mut q = farol_store::IndicatorQuery { limit: 100, valid_at: Some(Timestamp::now()), ..Default::default() };
+    let mut format = None;
+    for (key, value) in &params {
+        let bad = |e: String| Failure::bad(format!("{key}: {e}"));
+        match key.as_str() {
+            "kind" => q.kinds = vec![value.parse().map_err(bad)?],
+            "all" => {
+                q.valid_at =
+                    (!value.parse::<bool>().map_err(|_| bad("true or false".into()))?).then_some(Timestamp::now())
+            }
+            "search" => q.search = Some(value.clone()),
+            "format" if value == "json" => {}
+            "format" => format = Some(value.parse::<Format>().map_err(bad)?),
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| bad(format!("1 to {MAX_PAGE}")))?
+            }
+            "after" => {
+                let (m, id) = value.split_once('_').ok_or_else(|| bad("the `next` of the previous page".into()))?;
+                let parsed = m.parse().ok().zip(id.parse().ok());
+                let (modified, id) = parsed.ok_or_else(|| bad("the `next` of the previous page".into()))?;
+                q.after = Some(farol_store::Version { modified, id });
+            }
+            other => return Err(Failure::bad(format!("unknown parameter {other:?}; see /api/v1/openapi.json"))),
+        }
+    }
+    let communities = app.blocking(|s| s.communities()).await?;
+    q.grants = farol_policy::indicators(&p.viewer, &communities);
+    if format.is_some() {
+        q.limit = usize::MAX;
+        q.after = None;
+    }
+    let own = crate::taxii::partner_origin(&app, &p).await?;
+    let limit = q.limit;
+    let list = app.blocking(move |s| s.indicators(&q)).await?;
+    let more = list.len() == limit;
+    let list: Vec<_> = list.into_iter().filter(|i| own.as_ref() != Some(&i.origin)).collect();
+    if let Some(format) = format {
+        let producer = farol_share::stix::Producer { name: app.config.center.clone() };
+        let text = farol_share::export::write(format, &list, &producer, Timestamp::now());
+        return Ok(([(header::CONTENT_TYPE, format.media_type())], text).into_response());
+    }
+    let items: Vec<Value> = list
+        .iter()
+        .map(|i| {
+            json!({ "id": i.id, "kind": i.kind.as_str(), "value": i.value, "category": i.category.as_str(),
+                "family": i.family, "tlp": i.tlp.as_str(), "distribution": i.distribution.as_str(),
+                "confidence": i.confidence, "valid_from": i.valid_from.to_rfc3339(),
+                "valid_until": i.valid_until.map(Timestamp::to_rfc3339), "first_seen": i.first_seen.to_rfc3339(),
+                "last_seen": i.last_seen.to_rfc3339(), "sightings": i.sightings, "origin": i.origin.to_string(),
+                "revoked": i.revoked, "modified": i.modified.to_rfc3339() })
+        })
+        .collect();
+    let next = list.last().filter(|_| more).map(|i| format!("{}_{}", i.modified.micros(), i.id));
+    Ok(Json(json!({ "indicators": items, "next": next })).into_response())
 }
 
 async fn searches(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {

@@ -104,6 +104,13 @@ pub(crate) const ROUTES: &[(&str, &str, &str, bool, &str)] = &[
         false,
         "File",
     ),
+    (
+        "get",
+        "/indicators",
+        "The indicators the caller may have (valid ones unless all=true): a page of JSON, or all of them as a blocklist, CSV, Suricata or Snort rules, an RPZ zone or a STIX 2.1 bundle",
+        false,
+        "Indicators",
+    ),
     ("get", "/searches", "The saved event searches (national center only)", false, "Searches"),
     ("post", "/searches", "Save an event search by name, replacing one of that name (national center only)", true, ""),
     ("delete", "/searches/{name}", "Remove a saved search (national center only)", true, ""),
@@ -199,6 +206,34 @@ pub(crate) fn document() -> Value {
                 };
                 json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
             }));
+        }
+        if *path == "/indicators" {
+            let kinds: Vec<&str> = farol_model::indicator::IndicatorKind::ALL.iter().map(|k| k.as_str()).collect();
+            let mut formats = vec!["json"];
+            formats.extend(farol_share::export::Format::ALL.iter().map(|(name, _, _)| *name));
+            for (name, description, schema) in [
+                ("kind", "Only this kind", json!({ "enum": kinds })),
+                ("all", "Expired and revoked ones too", json!({ "type": "boolean" })),
+                ("search", "Only those whose value contains this text", json!({ "type": "string" })),
+                ("format", "json (a page), or every one in this format", json!({ "enum": formats })),
+                (
+                    "limit",
+                    "Indicators per JSON page, 1 to 1000 (default 100)",
+                    json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                ),
+                ("after", "The `next` of the previous JSON page", json!({ "type": "string" })),
+            ] {
+                parameters.push(json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema }));
+            }
+            responses.insert(
+                "200".into(),
+                json!({ "description": "OK", "content": {
+                "application/json": { "schema": { "$ref": "#/components/schemas/Indicators" } },
+                "text/plain": { "schema": { "type": "string" } },
+                "text/csv": { "schema": { "type": "string" } },
+                "text/dns": { "schema": { "type": "string" } },
+                "application/stix+json": { "schema": { "type": "object" } } } }),
+            );
         }
         if *path == "/reports" {
             parameters.push(
@@ -362,6 +397,28 @@ pub(crate) fn document() -> Value {
     new_user["properties"]["password"] = json!({ "type": "string", "description": "The password made for the user when none was given, shown this once" });
     let mut new_token = token.clone();
     new_token["properties"]["token"] = json!({ "type": "string", "description": "The secret, shown this once" });
+    let indicator = object(&[
+        ("id", int.clone()),
+        ("kind", text.clone()),
+        ("value", text.clone()),
+        ("category", text.clone()),
+        ("family", opt_text.clone()),
+        ("tlp", text.clone()),
+        ("distribution", text.clone()),
+        ("confidence", int.clone()),
+        ("valid_from", text.clone()),
+        ("valid_until", opt_text.clone()),
+        ("first_seen", text.clone()),
+        ("last_seen", text.clone()),
+        ("sightings", int.clone()),
+        ("origin", text.clone()),
+        ("revoked", json!({ "type": "boolean" })),
+        ("modified", text.clone()),
+    ]);
+    let indicators = object(&[
+        ("indicators", json!({ "type": "array", "items": { "$ref": "#/components/schemas/Indicator" } })),
+        ("next", opt_text.clone()),
+    ]);
     json!({
         "openapi": "3.1.0",
         "info": { "title": "farol API", "version": env!("CARGO_PKG_VERSION"),
@@ -405,6 +462,8 @@ pub(crate) fn document() -> Value {
                 "Task": task,
                 "Queued": queued,
                 "Searches": searches,
+                "Indicator": indicator,
+                "Indicators": indicators,
             },
         },
     })

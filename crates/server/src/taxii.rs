@@ -359,7 +359,7 @@ async fn page(app: &Arc<App>, p: &Principal, d: &Described, f: Filter) -> Result
     let producer = Producer { name: app.config.center.clone() };
     let grant = d.collection.grant();
     // A partner is never served what it sent: nothing goes back where it came from.
-    let own = (p.viewer.role == Role::Partner).then(|| Origin::Partner(partner_name(p)));
+    let own = partner_origin(app, p).await?;
     let epoch = Timestamp::from_micros(0).unwrap_or_else(Timestamp::now);
     let mut items: Vec<Item> = std::iter::once(producer.identity())
         .chain(farol_model::Tlp::ALL.into_iter().map(stix::marking))
@@ -392,9 +392,14 @@ async fn page(app: &Arc<App>, p: &Principal, d: &Described, f: Filter) -> Result
     Ok((items, more))
 }
 
-/// A partner's name as the origin of what it sends: its organization's.
-fn partner_name(p: &Principal) -> String {
-    format!("org-{}", p.viewer.org)
+/// What a partner sends is from `partner:` and its organization's name; `None` for others.
+pub(crate) async fn partner_origin(app: &Arc<App>, p: &Principal) -> Result<Option<Origin>, Failure> {
+    if p.viewer.role != Role::Partner {
+        return Ok(None);
+    }
+    let org = p.viewer.org;
+    let orgs = app.blocking(|s| s.orgs()).await?;
+    Ok(Some(Origin::Partner(orgs.into_iter().find(|o| o.id == org).map_or_else(|| format!("org-{org}"), |o| o.name))))
 }
 
 /// An indicator's objects in the collection's order: the malware family's with the rest.
@@ -555,10 +560,7 @@ async fn add_objects(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): 
     let objects =
         envelope.get("objects").and_then(Value::as_array).ok_or_else(|| bad("an envelope has \"objects\": [...]"))?;
     let now = Timestamp::now();
-    let origin = match p.viewer.role {
-        Role::Partner => Origin::Partner(partner_name(&p)),
-        _ => Origin::User(p.user.email.clone()),
-    };
+    let origin = partner_origin(&app, &p).await?.unwrap_or_else(|| Origin::User(p.user.email.clone()));
     let (distribution, community, orgs) = match d.collection {
         Collection::Constituency => (Distribution::Constituents, None, vec![]),
         Collection::Partners => (Distribution::Partners, None, vec![]),

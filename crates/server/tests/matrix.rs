@@ -1,7 +1,8 @@
 //! The authorization matrix through HTTP: the data and model of the store-level matrix
 //! (`crates/policy/tests/fixture`), with a real user and token for each of its 21 users, and
 //! every user's view of every event through the API's listing (page by page) and detail, and
-//! the portal's event page. The answers are compared with the model, not with the policy.
+//! the portal's event page; and the indicators of the same users through the API, every export
+//! format and TAXII. The answers are compared with the model, not with the policy.
 
 #![allow(clippy::unwrap_used)]
 
@@ -246,4 +247,118 @@ async fn incidents_their_timelines_and_files_reach_exactly_whom_the_model_allows
     }
     assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
     assert!(shown > 0 && hidden > shown, "files both shown and hidden: {shown} shown, {hidden} hidden");
+}
+
+/// Indicators through every read path: the API's JSON pages, each export format (a blocklist,
+/// CSV, Suricata rules, an RPZ zone, a STIX bundle) and every TAXII collection a user may read,
+/// for every user of the matrix, against the fixture's model. No collection of a community, the
+/// constituency or partners holds anything above TLP:GREEN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicators_reach_exactly_whom_the_model_allows_through_every_export_and_taxii() {
+    let s = start().await;
+    let (roles, _) = fixture::populate(s.store.as_ref());
+    let (communities, stored) = fixture::populate_indicators(s.store.as_ref());
+    let value_of: std::collections::HashMap<String, i64> = stored.iter().map(|i| (i.value.clone(), i.id)).collect();
+    let ids = |values: &mut dyn Iterator<Item = String>| -> BTreeSet<i64> {
+        values.filter_map(|v| value_of.get(&v).copied()).collect()
+    };
+    // The center's TAXII collections are its audiences' (what stays with the center is in none).
+    let audiences: BTreeSet<i64> = stored
+        .iter()
+        .filter(|i| {
+            (roles.iter().filter(|(_, role)| !role.is_center()))
+                .any(|&(org, role)| fixture::indicator_model(&Viewer { user: 0, org, role }, i, &communities))
+        })
+        .map(|i| i.id)
+        .collect();
+    let mut disagreements = Vec::new();
+    for (n, &(org, role)) in roles.iter().enumerate() {
+        let u = user(s.store.as_ref(), &format!("ind{n}@matrix.example"), org, role);
+        let secret = token(s.store.as_ref(), &u, TokenScope::Read);
+        let viewer = Viewer { user: u.id, org, role };
+        let expected: BTreeSet<i64> =
+            stored.iter().filter(|i| fixture::indicator_model(&viewer, i, &communities)).map(|i| i.id).collect();
+        let get = |path: String| {
+            let r = s.http.get(format!("{}{path}", s.base)).bearer_auth(secret.clone());
+            async move {
+                r.header("accept", "application/taxii+json;version=2.1").send().await.unwrap().text().await.unwrap()
+            }
+        };
+        let mut paths: Vec<(String, BTreeSet<i64>)> = Vec::new();
+        // The JSON pages.
+        let mut listed = BTreeSet::new();
+        let mut after = String::new();
+        loop {
+            let page: serde_json::Value =
+                serde_json::from_str(&get(format!("/api/v1/indicators?limit=97{after}")).await).unwrap();
+            listed.extend(page["indicators"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()));
+            match page["next"].as_str() {
+                Some(n) => after = format!("&after={n}"),
+                None => break,
+            }
+        }
+        paths.push(("json".into(), listed));
+        let lines = |text: String, f: fn(&str) -> Option<String>| text.lines().filter_map(f).collect::<Vec<_>>();
+        let ip = get("/api/v1/indicators?format=ip".into()).await;
+        paths.push(("ip".into(), ids(&mut lines(ip, |l| (!l.starts_with('#')).then(|| l.to_owned())).into_iter())));
+        let csv = get("/api/v1/indicators?format=csv".into()).await;
+        paths.push(("csv".into(), ids(&mut lines(csv, |l| l.split(',').nth(1).map(str::to_owned)).into_iter())));
+        let rules = get("/api/v1/indicators?format=suricata".into()).await;
+        let rule_ip = |l: &str| l.split("<> ").nth(1)?.split(' ').next().map(str::to_owned);
+        paths.push(("suricata".into(), ids(&mut lines(rules, rule_ip).into_iter())));
+        let rpz = get("/api/v1/indicators?format=rpz".into()).await;
+        let rpz_ip = |l: &str| {
+            let o: Vec<&str> = l.strip_suffix(".rpz-ip CNAME .")?.split('.').collect();
+            Some(format!("{}.{}.{}.{}", o[4], o[3], o[2], o[1]))
+        };
+        paths.push(("rpz".into(), ids(&mut lines(rpz, rpz_ip).into_iter())));
+        let bundle: serde_json::Value =
+            serde_json::from_str(&get("/api/v1/indicators?format=stix".into()).await).unwrap();
+        paths.push(("stix".into(), ids(&mut patterns(&bundle["objects"]).into_iter())));
+        // TAXII: every collection this user may read, every object, page by page.
+        let listing: serde_json::Value = serde_json::from_str(&get("/taxii2/api/collections/".into()).await).unwrap();
+        let mut via_taxii = BTreeSet::new();
+        for c in listing["collections"].as_array().cloned().unwrap_or_default() {
+            let (id, alias) = (c["id"].as_str().unwrap(), c["alias"].as_str().unwrap());
+            let mut objects = Vec::new();
+            let mut next = String::new();
+            loop {
+                let page: serde_json::Value =
+                    serde_json::from_str(&get(format!("/taxii2/api/collections/{id}/objects/?limit=1000{next}")).await)
+                        .unwrap();
+                objects.extend(page["objects"].as_array().cloned().unwrap_or_default());
+                match page["next"].as_str() {
+                    Some(n) => next = format!("&next={n}"),
+                    None => break,
+                }
+            }
+            let held = ids(&mut patterns(&serde_json::Value::Array(objects)).into_iter());
+            let shared = !alias.starts_with("org-");
+            for i in stored.iter().filter(|i| held.contains(&i.id)) {
+                if shared && i.tlp > farol_model::Tlp::Green {
+                    disagreements.push(format!("{role:?} of {org}: {:?} indicator {} in {alias}", i.tlp, i.id));
+                }
+            }
+            via_taxii.extend(held);
+        }
+        paths.push(("taxii".into(), via_taxii));
+        for (path, got) in paths {
+            let expected = if path == "taxii" && role.is_center() { &audiences } else { &expected };
+            if got != *expected {
+                let extra: Vec<_> = got.difference(expected).collect();
+                let missing: Vec<_> = expected.difference(&got).collect();
+                disagreements.push(format!("{role:?} of {org} through {path}: extra {extra:?}, missing {missing:?}"));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+}
+
+/// The values of the indicators' patterns among STIX objects.
+fn patterns(objects: &serde_json::Value) -> Vec<String> {
+    let all = objects.as_array().cloned().unwrap_or_default();
+    all.iter()
+        .filter(|o| o["type"] == "indicator")
+        .filter_map(|o| o["pattern"].as_str()?.split('\'').nth(1).map(str::to_owned))
+        .collect()
 }

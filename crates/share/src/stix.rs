@@ -50,10 +50,17 @@ const fn hex(c: u8) -> u8 {
 
 /// RFC 4122 version 5: SHA-1 of the namespace and the name.
 pub fn uuid5(namespace: &[u8; 16], name: &[u8]) -> String {
+    uuid_from_hash(namespace, name, 5)
+}
+
+/// The UUID of a name's SHA-1 in a namespace, marked as `version`: 5 for observables, as STIX
+/// asks; 4 for the other objects, whose ids STIX wants to be (pseudo-)random UUIDv4, which a
+/// hash is, while staying the same for the same object.
+fn uuid_from_hash(namespace: &[u8; 16], name: &[u8], version: u8) -> String {
     let hash = Sha1::new().chain_update(namespace).chain_update(name).finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&hash[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
@@ -61,7 +68,7 @@ pub fn uuid5(namespace: &[u8; 16], name: &[u8]) -> String {
 
 /// A UUIDv5 in farol's namespace, for ids that must stay the same (TAXII collections).
 pub fn farol_uuid(name: &str) -> String {
-    uuid5(&FAROL, name.as_bytes())
+    uuid_from_hash(&FAROL, name.as_bytes(), 4)
 }
 
 /// What a STIX indicator from elsewhere says, as farol keeps it.
@@ -207,10 +214,7 @@ pub struct Producer {
 
 impl Producer {
     fn id(&self, kind: &str, name: &str) -> String {
-        let mut key = self.name.as_bytes().to_vec();
-        key.push(0);
-        key.extend_from_slice(name.as_bytes());
-        format!("{kind}--{}", uuid5(&FAROL, &key))
+        format!("{kind}--{}", farol_uuid(&format!("{}\0{kind}\0{name}", self.name)))
     }
 
     /// The center as a STIX identity.
@@ -266,9 +270,15 @@ impl Producer {
         if let Some(until) = i.valid_until.filter(|u| *u > i.valid_from) {
             indicator["valid_until"] = time(until).into();
         }
-        if let Some(d) = &i.description {
-            indicator["description"] = d.as_str().into();
-        }
+        let seen = format!(
+            "Seen {} time(s) from {} to {} ({}, {})",
+            i.sightings,
+            time(i.first_seen),
+            time(i.last_seen),
+            i.origin,
+            i.tlp.label()
+        );
+        indicator["description"] = i.description.clone().unwrap_or(seen).into();
         if i.revoked {
             indicator["revoked"] = true.into();
         }
@@ -357,7 +367,7 @@ impl Producer {
             objects.extend(self.objects(i));
         }
         let content: String = objects.iter().map(|o| format!("{}{}", o["id"], o["modified"])).collect();
-        json!({ "type": "bundle", "id": format!("bundle--{}", uuid5(&FAROL, content.as_bytes())), "objects": objects })
+        json!({ "type": "bundle", "id": format!("bundle--{}", farol_uuid(&content)), "objects": objects })
     }
 }
 
