@@ -45,6 +45,7 @@ pub(crate) fn templates() -> Environment<'static> {
         ("incident.html", include_str!("../templates/incident.html")),
         ("error.html", include_str!("../templates/error.html")),
         ("stats.html", include_str!("../templates/stats.html")),
+        ("sharing.html", include_str!("../templates/sharing.html")),
     ] {
         env.add_template(name, text).unwrap_or_else(|e| panic!("template {name}: {e}"));
     }
@@ -69,6 +70,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/audit", get(audit))
         .route("/notifications", get(notifications))
         .route("/stats", get(stats))
+        .route("/sharing", get(sharing))
+        .route("/communities", post(add_community))
+        .route("/communities/{id}/{change}", post(change_community))
         .route("/incidents", get(incidents).post(report_incident))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/comments", post(comment))
@@ -1306,5 +1310,133 @@ async fn save_search(
     match app.save_search(&p, addr, new).await {
         Ok(()) => Redirect::to(&format!("/events?{query}")).into_response(),
         Err(f) => error_page(&app, Some(&p), f),
+    }
+}
+
+/// Sharing: the indicators the viewer may have with their exports, its TAXII collections, and
+/// the communities (the center manages them; an organization sees its own).
+async fn sharing(State(app): State<Arc<App>>, Portal(p): Portal) -> Response {
+    sharing_page(&app, &p, None).await
+}
+
+async fn sharing_page(app: &Arc<App>, p: &Principal, error: Option<String>) -> Response {
+    let (communities, orgs) = match app.blocking(|s| Ok((s.communities()?, s.orgs()?))).await {
+        Ok(v) => v,
+        Err(f) => return error_page(app, Some(p), f),
+    };
+    let grants = farol_policy::indicators(&p.viewer, &communities);
+    let q = farol_store::IndicatorQuery { grants, valid_at: Some(Timestamp::now()), limit: 200, ..Default::default() };
+    let (indicators, collections) =
+        match tokio::try_join!(app.blocking(move |s| s.indicators(&q)), crate::taxii::readable(app, p)) {
+            Ok(v) => v,
+            Err(f) => return error_page(app, Some(p), f),
+        };
+    let name = |id: OrgId| orgs.iter().find(|o| o.id == id).map_or_else(|| id.to_string(), |o| o.name.clone());
+    let manage = may(&p.viewer, Action::ManageOrgs);
+    let communities: Vec<Value> = communities
+        .iter()
+        .filter(|c| manage || c.members.contains(&p.viewer.org))
+        .map(|c| {
+            let members: Vec<Value> = c.members.iter().map(|&m| context! { id => m.0, name => name(m) }).collect();
+            context! { id => c.id, name => c.name, description => c.description, members => members }
+        })
+        .collect();
+    let indicators: Vec<Value> = indicators
+        .iter()
+        .map(|i| {
+            context! {
+                kind => i.kind.as_str(), value => i.value, category => i.category.as_str(), family => i.family,
+                tlp => i.tlp.label(), confidence => i.confidence, sightings => i.sightings,
+                last_seen => i.last_seen.to_rfc3339(), valid_until => i.valid_until.map(Timestamp::to_rfc3339),
+                origin => i.origin.to_string(),
+            }
+        })
+        .collect();
+    let collections: Vec<Value> = collections
+        .iter()
+        .map(|d| {
+            context! { id => d.id, alias => d.alias, title => d.title, description => d.description,
+            can_write => farol_policy::may_write(&p.viewer, d.collection) }
+        })
+        .collect();
+    let formats: Vec<&str> = farol_share::export::Format::ALL.iter().map(|(n, _, _)| *n).collect();
+    let orgs: Vec<Value> = orgs.iter().map(|o| context! { id => o.id.0, name => o.name }).collect();
+    page(app, "sharing.html", Some(p), context! { indicators, collections, communities, formats, manage, orgs, error })
+}
+
+async fn add_community(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    if !may(&p.viewer, Action::ManageOrgs) {
+        return error_page(&app, Some(&p), Failure::forbidden());
+    }
+    let name = form.get("name").unwrap_or_default();
+    if let Err(e) = farol_model::indicator::Community::check_name(&name) {
+        return sharing_page(&app, &p, Some(e)).await;
+    }
+    let c = farol_model::indicator::Community {
+        id: 0,
+        name: name.clone(),
+        description: form.get("description").unwrap_or_default(),
+        members: Vec::new(),
+    };
+    match app.blocking(move |s| s.add_community(&c)).await {
+        Ok(_) => {
+            app.audit(Some(&p.user), addr, "community.add", Some(name)).await;
+            Redirect::to("/sharing").into_response()
+        }
+        Err(f) => sharing_page(&app, &p, Some(f.message)).await,
+    }
+}
+
+/// `add` or `remove` a member (the form's `org`), or `delete` the community.
+async fn change_community(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    Path((id, change)): Path<(i64, String)>,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    if !may(&p.viewer, Action::ManageOrgs) {
+        return error_page(&app, Some(&p), Failure::forbidden());
+    }
+    let org = form.get("org").and_then(|o| o.parse::<i64>().ok()).map(OrgId);
+    let done = app
+        .blocking(move |s| {
+            let mut c = (s.communities()?.into_iter().find(|c| c.id == id))
+                .ok_or_else(|| farol_store::StoreError::NotFound(format!("no community {id}")))?;
+            match (change.as_str(), org) {
+                ("delete", _) => {
+                    s.remove_community(id)?;
+                }
+                ("add", Some(o)) if !c.members.contains(&o) => {
+                    c.members.push(o);
+                    s.update_community(&c)?;
+                }
+                ("remove", Some(o)) => {
+                    c.members.retain(|m| *m != o);
+                    s.update_community(&c)?;
+                }
+                ("add", Some(_)) => {}
+                _ => return Err(farol_store::StoreError::NotFound("no such change".into())),
+            }
+            Ok(format!("{} {change}", c.name))
+        })
+        .await;
+    match done {
+        Ok(what) => {
+            app.audit(Some(&p.user), addr, "community.change", Some(what)).await;
+            Redirect::to("/sharing").into_response()
+        }
+        Err(f) => sharing_page(&app, &p, Some(f.message)).await,
     }
 }

@@ -181,16 +181,16 @@ async fn api_root(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
 }
 
 /// A collection as the principal sees it.
-struct Described {
-    collection: Collection,
-    id: String,
-    alias: String,
-    title: String,
-    description: String,
+pub(crate) struct Described {
+    pub(crate) collection: Collection,
+    pub(crate) id: String,
+    pub(crate) alias: String,
+    pub(crate) title: String,
+    pub(crate) description: String,
 }
 
 /// The collections the principal may read.
-async fn readable(app: &Arc<App>, p: &Principal) -> Result<Vec<Described>, TaxiiError> {
+pub(crate) async fn readable(app: &Arc<App>, p: &Principal) -> Result<Vec<Described>, Failure> {
     let (communities, orgs) = app.blocking(|s| Ok((s.communities()?, s.orgs()?))).await?;
     let ids: Vec<_> = orgs.iter().map(|o| o.id).collect();
     let center = app.config.center.clone();

@@ -361,3 +361,73 @@ async fn statistics_are_drawn_in_the_portal_for_each_viewer() {
     b.screenshot("org-stats").await;
     let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn communities_are_managed_and_indicators_shared_in_the_portal() {
+    use farol_model::indicator::{Indicator, IndicatorKind, Origin};
+    use farol_model::org::Distribution;
+    use farol_model::{ClassificationType, Timestamp, Tlp};
+    let Some(b) = Browser::start().await else { return };
+    let s = start().await;
+    let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
+    let a = org(s.store.as_ref(), "Hospital A", Sector::Health);
+    org(s.store.as_ref(), "Energy B", Sector::Energy);
+    user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
+    user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgAdmin);
+    let now = Timestamp::now();
+    let indicator = |value: &str, tlp| Indicator {
+        id: 0,
+        kind: IndicatorKind::Ip,
+        value: value.into(),
+        category: ClassificationType::C2Server,
+        family: Some("emotet".into()),
+        tlp,
+        distribution: Distribution::Constituents,
+        community: None,
+        orgs: vec![],
+        confidence: 80,
+        valid_from: now,
+        valid_until: None,
+        first_seen: now,
+        last_seen: now,
+        sightings: 1,
+        origin: Origin::Feed("feodo".into()),
+        description: None,
+        created: now,
+        modified: now,
+        revoked: false,
+    };
+    s.store.put_indicator(&indicator("192.0.2.10", Tlp::Green), now).unwrap();
+    s.store.put_indicator(&indicator("192.0.2.66", Tlp::Red), now).unwrap();
+
+    // The analyst makes a community and adds the hospital to it.
+    b.login(&s, "ana@cert.example").await;
+    b.click("a[href='/sharing']").await;
+    assert_eq!(b.find_all("#indicators tbody tr").await, 2);
+    b.fill("#community-name", "health-isac").await;
+    b.fill("#community-description", "Hospitals").await;
+    b.click("form[action='/communities'] button").await;
+    assert!(b.text().await.contains("health-isac"));
+    b.click("form[action$='/add'] button").await;
+    let page = b.text().await;
+    assert!(page.contains("Energy B") && page.contains("remove"), "{page}");
+    b.screenshot("analyst-sharing").await;
+    b.logout().await;
+    let c = s.store.communities().unwrap();
+    assert_eq!((c.len(), c[0].members.len()), (1, 1), "{c:?}");
+    let mut c = c[0].clone();
+    c.members = vec![a];
+    s.store.update_community(&c).unwrap();
+
+    // The hospital: its community, the GREEN indicator, not the RED one, its collections.
+    b.login(&s, "soc@hospital-a.example").await;
+    b.open(&format!("{}/sharing", s.base)).await;
+    let page = b.text().await;
+    assert!(page.contains("health-isac") && page.contains("192.0.2.10") && !page.contains("192.0.2.66"), "{page}");
+    assert!(page.contains("Community health-isac") && page.contains("Constituency"), "{page}");
+    assert_eq!(b.find_all("form[action='/communities']").await, 0, "organizations do not manage communities");
+    let rules = b.fetch("/api/v1/indicators?format=suricata").await;
+    assert!(rules.contains("192.0.2.10") && !rules.contains("192.0.2.66"), "{rules}");
+    b.screenshot("org-sharing").await;
+    let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
+}
