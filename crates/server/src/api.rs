@@ -721,6 +721,40 @@ async fn indicators(
     Ok(Json(json!({ "indicators": items, "next": next })).into_response())
 }
 
+/// Revoked indicators stay in the MISP feed this long, marked not for detection, so that
+/// subscribers learn of the revocation.
+const MISP_REVOKED_SECS: i64 = 30 * 86_400;
+
+/// The MISP feed of the indicators the caller may have (`manifest.json`, `hashes.csv`,
+/// `UUID.json`): valid ones, and those revoked in the last 30 days.
+pub(crate) async fn misp_feed(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response, Failure> {
+    let p = who(&app, &headers).await?;
+    let communities = app.blocking(|s| s.communities()).await?;
+    let grants = farol_policy::indicators(&p.viewer, &communities);
+    let own = crate::taxii::partner_origin(&app, &p).await?;
+    let q = farol_store::IndicatorQuery { grants, limit: usize::MAX, ..Default::default() };
+    let now = Timestamp::now();
+    let all = app.blocking(move |s| s.indicators(&q)).await?;
+    let kept: Vec<_> = all
+        .into_iter()
+        .filter(|i| own.as_ref() != Some(&i.origin))
+        .filter(|i| i.is_valid(now) || (i.revoked && now.secs() - i.modified.secs() < MISP_REVOKED_SECS))
+        .collect();
+    let feed = farol_share::misp::feed(&farol_share::stix::Producer { name: app.config.center.clone() }, &kept);
+    match file.as_str() {
+        "manifest.json" => Ok(Json(feed.manifest).into_response()),
+        "hashes.csv" => Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], feed.hashes).into_response()),
+        name => {
+            let event = name.strip_suffix(".json").and_then(|uuid| feed.events.get(uuid));
+            event.map(|e| Json(e.clone()).into_response()).ok_or_else(Failure::not_found)
+        }
+    }
+}
+
 async fn searches(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
     require(&p, Action::ManageIncidents)?;

@@ -251,6 +251,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", axum::routing::get(metrics::render))
         .nest("/api/v1", api::routes())
         .merge(taxii::routes())
+        .route("/misp/{file}", axum::routing::get(api::misp_feed))
         .merge(portal::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), around))
         .with_state(app)

@@ -250,9 +250,9 @@ async fn incidents_their_timelines_and_files_reach_exactly_whom_the_model_allows
 }
 
 /// Indicators through every read path: the API's JSON pages, each export format (a blocklist,
-/// CSV, Suricata rules, an RPZ zone, a STIX bundle) and every TAXII collection a user may read,
-/// for every user of the matrix, against the fixture's model. No collection of a community, the
-/// constituency or partners holds anything above TLP:GREEN.
+/// CSV, Suricata rules, an RPZ zone, a STIX bundle), the MISP feed and every TAXII collection a
+/// user may read, for every user of the matrix, against the fixture's model. No collection of a
+/// community, the constituency or partners holds anything above TLP:GREEN.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indicators_reach_exactly_whom_the_model_allows_through_every_export_and_taxii() {
     let s = start().await;
@@ -315,6 +315,17 @@ async fn indicators_reach_exactly_whom_the_model_allows_through_every_export_and
         let bundle: serde_json::Value =
             serde_json::from_str(&get("/api/v1/indicators?format=stix".into()).await).unwrap();
         paths.push(("stix".into(), ids(&mut patterns(&bundle["objects"]).into_iter())));
+        // The MISP feed: the manifest's events, each event's attributes.
+        let manifest: serde_json::Value = serde_json::from_str(&get("/misp/manifest.json".into()).await).unwrap();
+        let mut values = Vec::new();
+        for uuid in manifest.as_object().unwrap().keys() {
+            let event: serde_json::Value = serde_json::from_str(&get(format!("/misp/{uuid}.json")).await).unwrap();
+            let attributes = event["Event"]["Attribute"].as_array().unwrap();
+            values.extend(attributes.iter().map(|a| a["value"].as_str().unwrap().to_owned()));
+        }
+        let hashes = get("/misp/hashes.csv".into()).await;
+        assert_eq!(hashes.lines().count(), values.len());
+        paths.push(("misp".into(), ids(&mut values.into_iter())));
         // TAXII: every collection this user may read, every object, page by page.
         let listing: serde_json::Value = serde_json::from_str(&get("/taxii2/api/collections/".into()).await).unwrap();
         let mut via_taxii = BTreeSet::new();

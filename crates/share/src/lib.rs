@@ -1,9 +1,10 @@
-//! Sharing: indicators derived from events ([`derive`]), STIX 2.1 bundles ([`stix`]), and the
-//! lists, rules and zones defenders load ([`export`]). What is shared is chosen by the access
-//! policy before it gets here; nothing here decides who sees what.
+//! Sharing: indicators derived from events ([`derive`]), STIX 2.1 bundles ([`stix`]), a MISP
+//! feed ([`misp`]), and the lists, rules and zones defenders load ([`export`]). What is shared
+//! is chosen by the access policy before it gets here; nothing here decides who sees what.
 
 pub mod derive;
 pub mod export;
+pub mod misp;
 pub mod stix;
 
 pub use derive::{Derived, FeedSharing, Rule, derive, kind_of};
