@@ -131,7 +131,7 @@ fn install_crypto() {
     });
 }
 
-fn client(config: &HttpConfig) -> Result<reqwest::Client, Error> {
+pub(crate) fn client(config: &HttpConfig) -> Result<reqwest::Client, Error> {
     install_crypto();
     let allow_private = config.allow_private;
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
@@ -166,7 +166,7 @@ fn redirect_refused(url: &reqwest::Url, allow_private: bool) -> Option<String> {
     }
 }
 
-fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
+pub(crate) fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
     match url.host()? {
         url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
         url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
@@ -175,7 +175,7 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 }
 
 /// `${VAR}` replaced by the environment variable's value.
-fn expand(value: &str) -> Result<String, Error> {
+pub(crate) fn expand(value: &str) -> Result<String, Error> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -193,7 +193,7 @@ fn expand(value: &str) -> Result<String, Error> {
 }
 
 /// The URL without credentials, for logs and errors.
-fn shown(url: &reqwest::Url) -> String {
+pub(crate) fn shown(url: &reqwest::Url) -> String {
     let mut u = url.clone();
     let _ = u.set_password(None);
     let _ = u.set_username("");
@@ -312,7 +312,7 @@ async fn download(response: reqwest::Response, path: &Path, max: u64, url: &reqw
 }
 
 /// An error with its causes, which reqwest keeps apart.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

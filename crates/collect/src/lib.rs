@@ -1,10 +1,12 @@
 //! Collectors: where a feed's reports come from (a file, a spool directory, an HTTP(S) URL),
-//! and the schedules that run them. A collector only fetches; the pipeline archives and
-//! processes what it fetched, and a broken feed never stops the others.
+//! and the schedules that run them; and the TAXII client that exchanges indicators with partner
+//! centers. A collector only fetches; the pipeline archives and processes what it fetched, and
+//! a broken feed never stops the others.
 
 mod http;
 mod schedule;
 mod spool;
+mod taxii;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use serde::Deserialize;
 
 pub use http::{HttpConfig, forbidden};
 pub use schedule::{Schedule, run_schedules};
+pub use taxii::{Exchange, Partner, exchange};
 
 /// Where a feed's reports come from, as written under `[feeds.NAME.collector]`.
 #[derive(Debug, Clone, Deserialize)]

@@ -38,6 +38,91 @@ pub struct Config {
     pub stats: Stats,
     /// `[[indicators.rules]]`: which events give indicators (the built-in rules when none).
     pub indicator_rules: Vec<farol_share::Rule>,
+    /// `[partners.NAME]`: partner centers whose TAXII collections farol pulls (and pushes to).
+    pub partners: Vec<Partner>,
+}
+
+/// A partner center, checked; its community and pushed collection are names the store resolves.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub name: String,
+    pub http: farol_collect::HttpConfig,
+    pub distribution: Distribution,
+    pub community: Option<String>,
+    /// Ours to push: constituency, partners or community:NAME.
+    pub push: Option<String>,
+    pub schedule: Option<farol_collect::Schedule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerSection {
+    url: String,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    schedule: Option<String>,
+    #[serde(default)]
+    allow_private: bool,
+    distribution: Option<String>,
+    community: Option<String>,
+    push: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+fn partners(sections: BTreeMap<String, PartnerSection>, errors: &mut Vec<String>) -> Vec<Partner> {
+    let mut out = Vec::new();
+    for (name, p) in sections {
+        let mut problems = Vec::new();
+        if !p.url.ends_with('/') || !p.url.contains("/collections/") {
+            problems.push(format!("url {:?}: the partner's collection, ending in /collections/ID/", p.url));
+        }
+        let distribution = match p.distribution.as_deref().map(str::parse::<Distribution>) {
+            None => Distribution::Constituents,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                problems.push(e);
+                Distribution::Producer
+            }
+        };
+        if (distribution == Distribution::Community) != p.community.is_some() {
+            problems.push("community goes with distribution = \"community\", and it with community".into());
+        }
+        if let Some(push) = &p.push
+            && !(push == "constituency" || push == "partners" || push.starts_with("community:"))
+        {
+            problems.push(format!("push {push:?}: constituency, partners or community:NAME"));
+        }
+        let schedule = match p.schedule.as_deref().map(str::parse::<farol_collect::Schedule>) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                problems.push(e);
+                None
+            }
+        };
+        let mut headers = BTreeMap::new();
+        if let Some(token) = p.token {
+            headers.insert("Authorization".to_owned(), format!("Token {token}"));
+        }
+        let http = farol_collect::HttpConfig {
+            url: p.url,
+            headers,
+            username: p.username,
+            password: p.password,
+            timeout_secs: p.timeout_secs.unwrap_or(300),
+            max_bytes: 1 << 30,
+            allow_private: p.allow_private,
+            retries: 3,
+            retry_delay_ms: 1000,
+            name: None,
+        };
+        errors.extend(problems.iter().map(|e| format!("partners.{name}: {e}")));
+        if problems.is_empty() {
+            out.push(Partner { name, http, distribution, community: p.community, push: p.push, schedule });
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +362,8 @@ struct File {
     #[serde(default)]
     indicators: IndicatorsSection,
     #[serde(default)]
+    partners: BTreeMap<String, PartnerSection>,
+    #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
 
@@ -479,6 +566,7 @@ impl Config {
         let maildir = parsed.incidents.maildir.as_ref().map(|m| dir.join(m));
         let stats = stats(parsed.stats, &mut errors);
         let indicator_rules = indicator_rules(parsed.indicators, &mut errors);
+        let partners = partners(parsed.partners, &mut errors);
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {
@@ -514,6 +602,7 @@ impl Config {
             maildir,
             stats,
             indicator_rules,
+            partners,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -843,6 +932,17 @@ peers = []
 # fields = ["source.ip", "source.fqdn"]
 # confidence = 80
 # valid_days = 30
+
+# Partner centers: their TAXII 2.1 collection is pulled into indicators (origin partner:NAME,
+# their TLP kept; unmarked is AMBER) on its schedule by `farol serve`, or by `farol partners
+# pull`; `push` sends one of ours to it. What a partner sent never goes back to it.
+# [partners.cert-es]
+# url = "https://taxii.cert.example/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/"
+# username = "${{CERT_ES_USER}}"          # or token = "${{CERT_ES_TOKEN}}"
+# password = "${{CERT_ES_PASSWORD}}"
+# schedule = "1h"
+# distribution = "constituents"          # how its indicators are shared onwards
+# push = "partners"                      # constituency, partners or community:NAME
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

@@ -100,6 +100,8 @@ enum Command {
     /// Indicators derived from events or added by hand; exports for defenders (blocklists,
     /// Suricata, Snort, RPZ, STIX)
     Indicators(cmd::share::IndicatorsArgs),
+    /// Partner centers: pull their TAXII collections into indicators, push ours to them
+    Partners(cmd::share::PartnersArgs),
 }
 
 /// A usage or configuration error (exit code 2).
@@ -184,6 +186,7 @@ fn main() -> ExitCode {
         Command::Exercise(args) => cmd::exercise::run(&cli.dir, args),
         Command::Community(args) => cmd::share::community(&cli.dir, args),
         Command::Indicators(args) => cmd::share::indicators(&cli.dir, args),
+        Command::Partners(args) => cmd::share::partners(&cli.dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -194,3 +194,20 @@ fn versions_page_without_gaps() {
     versions.dedup();
     assert_eq!(versions.len(), 50);
 }
+
+#[test]
+fn putting_the_same_indicator_again_keeps_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("farol.db")).unwrap();
+    report(&store, "feodo", 1, &[C2], true);
+    derive(&store, &Rule::defaults(), &HashMap::new(), Timestamp::now()).unwrap();
+    let before = all(&store);
+    for i in &before {
+        assert_eq!(store.put_indicator(i, Timestamp::now()).unwrap().modified, i.modified, "{i:?}");
+    }
+    let mut changed = before[0].clone();
+    changed.revoked = true;
+    let after = store.put_indicator(&changed, Timestamp::now()).unwrap();
+    assert!(after.modified > before[0].modified && after.revoked);
+    assert_eq!(all(&store).len(), before.len());
+}

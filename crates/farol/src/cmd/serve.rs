@@ -89,6 +89,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             tokio::spawn(notify(n, Arc::clone(&store)));
         }
         tokio::spawn(derive(Arc::clone(&config), Arc::clone(&store)));
+        for p in config.partners.iter().filter(|p| p.schedule.is_some()) {
+            tokio::spawn(exchange(Arc::clone(&config), Arc::clone(&store), p.clone()));
+        }
         if let Some(maildir) = config.maildir.clone() {
             tokio::spawn(intake(Arc::clone(&config), maildir, Arc::clone(&store)));
         }
@@ -186,6 +189,29 @@ async fn derive(config: Arc<crate::config::Config>, store: Arc<dyn Store>) {
             Err(e) => tracing::error!(error = %e, "deriving indicators failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
+/// Exchanges indicators with a partner center on its schedule.
+async fn exchange(config: Arc<crate::config::Config>, store: Arc<dyn Store>, p: crate::config::Partner) {
+    let Some(schedule) = p.schedule.clone() else { return };
+    loop {
+        tokio::time::sleep(schedule.delay(farol_model::Timestamp::now())).await;
+        let partner = match super::share::partner(&config, store.as_ref(), &p) {
+            Ok(partner) => partner,
+            Err(e) => {
+                tracing::error!(partner = %p.name, error = %e, "partner exchange not run");
+                continue;
+            }
+        };
+        let result = farol_collect::exchange(store.as_ref(), &partner).await;
+        match &result {
+            Ok(x) => tracing::info!(partner = %p.name, kept = x.kept, pushed = x.pushed, "partner exchange"),
+            Err(e) => tracing::warn!(partner = %p.name, error = %e, "partner exchange failed"),
+        }
+        if let Err(e) = super::share::record(store.as_ref(), &p.name, result.as_ref().err()) {
+            tracing::error!(error = %e, "cannot record the partner exchange");
+        }
     }
 }
 

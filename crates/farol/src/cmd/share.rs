@@ -376,3 +376,105 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct PartnersArgs {
+    #[command(subcommand)]
+    command: PartnersCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PartnersCommand {
+    /// List the partner centers of farol.toml, with what each exchange did last
+    List,
+    /// Pull what is new in partners' TAXII collections (and push to those that have `push`)
+    Pull {
+        /// Only this partner
+        name: Option<String>,
+    },
+}
+
+/// A configured partner, with its community and pushed collection resolved in the store.
+pub fn partner(config: &Config, store: &dyn Store, p: &crate::config::Partner) -> Result<farol_collect::Partner> {
+    let community = p.community.as_deref().map(|c| find(store, c).map(|c| c.id)).transpose()?;
+    let push = p.push.as_deref().map(|a| audience(store, a).map(Collection::grant)).transpose()?;
+    Ok(farol_collect::Partner {
+        name: p.name.clone(),
+        center: config.center.name.clone(),
+        http: p.http.clone(),
+        distribution: p.distribution,
+        community,
+        push,
+        page: 100,
+    })
+}
+
+pub fn partners(dir: &Path, args: PartnersArgs) -> Result<()> {
+    let (config, store) = super::open(dir)?;
+    match args.command {
+        PartnersCommand::List => {
+            let mut table = Table::new(&["name", "collection", "schedule", "shared as", "push", "last exchange"]);
+            for p in &config.partners {
+                let last = match store.collector_state(&result_key(&p.name))? {
+                    Some(text) => text,
+                    None => "never".to_owned(),
+                };
+                table.row(vec![
+                    p.name.clone(),
+                    p.http.url.clone(),
+                    p.schedule.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+                    p.distribution.to_string(),
+                    p.push.clone().unwrap_or_else(|| "-".to_owned()),
+                    last,
+                ]);
+            }
+            if table.is_empty() {
+                println!("no partners: add [partners.NAME] to farol.toml (see the comments there)");
+            } else {
+                print!("{}", table.render());
+            }
+        }
+        PartnersCommand::Pull { name } => {
+            let chosen: Vec<_> =
+                config.partners.iter().filter(|p| name.as_ref().is_none_or(|n| *n == p.name)).collect();
+            if chosen.is_empty() {
+                anyhow::bail!(Missing(format!(
+                    "no partner {}in farol.toml: add [partners.NAME]",
+                    name.map(|n| format!("{n} ")).unwrap_or_default()
+                )));
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut failed = 0;
+            for p in chosen {
+                let partner = partner(&config, &store, p)?;
+                let result = runtime.block_on(farol_collect::exchange(&store, &partner));
+                record(&store, &p.name, result.as_ref().err())?;
+                match result {
+                    Ok(x) => println!(
+                        "{}: {} objects in {} pages, {} indicators new or changed, {} not kept (patterns farol cannot keep), {} pushed",
+                        p.name, x.objects, x.pages, x.kept, x.skipped, x.pushed
+                    ),
+                    Err(e) => {
+                        eprintln!("{}: {e}", p.name);
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!(crate::Partial(format!("{failed} partner exchange(s) failed")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn result_key(partner: &str) -> String {
+    format!("partner-result:{partner}")
+}
+
+/// Records how an exchange with a partner ended, for `farol partners list`.
+pub fn record(store: &dyn Store, partner: &str, error: Option<&farol_collect::Error>) -> Result<()> {
+    let now = Timestamp::now().to_rfc3339();
+    let text = error.map_or_else(|| format!("{now} ok"), |e| format!("{now} error: {e}"));
+    Ok(store.set_collector_state(&result_key(partner), &text)?)
+}

@@ -4,7 +4,7 @@ use farol_model::indicator::{Community, Indicator, IndicatorKind, Origin};
 use farol_model::org::{Distribution, OrgId};
 use farol_model::{ClassificationType, ReportId, Timestamp, Tlp};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use super::constituency::conflict;
 use super::events::{Bases, EVENT_COLUMNS, EVENT_JOINS, decode, stored_event};
@@ -158,7 +158,7 @@ pub(super) fn forget_report(tx: &Connection, report: ReportId) -> Result<()> {
 pub(super) fn put_indicator(conn: &Connection, i: &Indicator, now: Timestamp) -> Result<Indicator> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let version = next_version(&tx, now)?;
-    let id: i64 = tx
+    let changed: Option<i64> = tx
         .query_row(
             "INSERT INTO indicators (kind, value, origin, category, family, tlp, distribution, community_id, confidence,
                                      valid_from, valid_until, first_seen, last_seen, sightings, description, created,
@@ -170,6 +170,11 @@ pub(super) fn put_indicator(conn: &Connection, i: &Indicator, now: Timestamp) ->
                 confidence = excluded.confidence, valid_from = excluded.valid_from, valid_until = excluded.valid_until,
                 first_seen = excluded.first_seen, last_seen = excluded.last_seen, sightings = excluded.sightings,
                 description = excluded.description, modified = excluded.modified, revoked = excluded.revoked
+             WHERE (category, family, tlp, distribution, community_id, confidence, valid_from, valid_until, first_seen,
+                    last_seen, sightings, description, revoked)
+                   IS NOT (excluded.category, excluded.family, excluded.tlp, excluded.distribution, excluded.community_id,
+                    excluded.confidence, excluded.valid_from, excluded.valid_until, excluded.first_seen,
+                    excluded.last_seen, excluded.sightings, excluded.description, excluded.revoked)
              RETURNING id",
             params![
                 i.kind.as_str(),
@@ -192,11 +197,32 @@ pub(super) fn put_indicator(conn: &Connection, i: &Indicator, now: Timestamp) ->
             ],
             |r| r.get(0),
         )
+        .optional()
         .map_err(|e| conflict(e, || "the indicator's community or organizations do not exist".to_owned()))?;
-    tx.execute("DELETE FROM indicator_orgs WHERE indicator_id = ?1", [id])?;
-    for o in &i.orgs {
-        tx.execute("INSERT OR IGNORE INTO indicator_orgs (indicator_id, org_id) VALUES (?1, ?2)", [id, o.0])
-            .map_err(|e| conflict(e, || format!("no organization {o}")))?;
+    // Unchanged: the same version, unless its organizations changed.
+    let id: i64 = match changed {
+        Some(id) => id,
+        None => tx.query_row(
+            "SELECT id FROM indicators WHERE kind = ?1 AND value = ?2 AND origin = ?3",
+            params![i.kind.as_str(), i.value, i.origin.as_string()],
+            |r| r.get(0),
+        )?,
+    };
+    let mut orgs: Vec<i64> = tx
+        .prepare_cached("SELECT org_id FROM indicator_orgs WHERE indicator_id = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    orgs.sort_unstable();
+    let mut wanted: Vec<i64> = i.orgs.iter().map(|o| o.0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if orgs != wanted {
+        tx.execute("DELETE FROM indicator_orgs WHERE indicator_id = ?1", [id])?;
+        for o in &wanted {
+            tx.execute("INSERT INTO indicator_orgs (indicator_id, org_id) VALUES (?1, ?2)", [id, *o])
+                .map_err(|e| conflict(e, || format!("no organization {o}")))?;
+        }
+        tx.execute("UPDATE indicators SET modified = ?2 WHERE id = ?1", [id, version])?;
     }
     let stored =
         read(&tx, &IndicatorQuery { grants: vec![Grant::All], ids: vec![id], limit: 1, ..Default::default() })?;
