@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use farol_model::Timestamp;
-use farol_model::indicator::{Indicator, Origin};
+use farol_model::indicator::Origin;
 use farol_model::org::Distribution;
 use farol_store::{Grant, IndicatorQuery, Store, Version};
 use serde::{Deserialize, Serialize};
@@ -109,29 +109,7 @@ pub async fn exchange(store: &dyn Store, partner: &Partner) -> Result<Exchange, 
         for o in &objects {
             match farol_share::stix::read_indicator(o) {
                 Ok(r) => {
-                    let i = Indicator {
-                        id: 0,
-                        kind: r.kind,
-                        value: r.value,
-                        category: r.category,
-                        family: None,
-                        // As the partner marked it; unmarked is AMBER: never shared wider than asked.
-                        tlp: r.tlp.unwrap_or(farol_model::Tlp::Amber),
-                        distribution: partner.distribution,
-                        community: partner.community,
-                        orgs: Vec::new(),
-                        confidence: r.confidence.unwrap_or(50),
-                        valid_from: r.valid_from,
-                        valid_until: r.valid_until,
-                        first_seen: r.valid_from,
-                        last_seen: r.valid_from,
-                        sightings: 0,
-                        origin: origin.clone(),
-                        description: r.description,
-                        created: now,
-                        modified: now,
-                        revoked: o.get("revoked").and_then(Value::as_bool).unwrap_or(false),
-                    };
+                    let i = r.into_indicator(origin.clone(), partner.distribution, partner.community, Vec::new(), now);
                     if store.put_indicator(&i, now)?.modified >= now {
                         done.kept += 1;
                     }

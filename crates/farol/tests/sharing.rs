@@ -137,3 +137,33 @@ fn two_centers_exchange_indicators_over_taxii() {
     assert_eq!(failed.status.code(), Some(4), "{}", stderr(&failed));
     assert!(stderr(&failed).contains("cert-a"), "{}", stderr(&failed));
 }
+
+#[test]
+fn a_partner_s_bundle_is_taken_in_once_with_its_tlp() {
+    let a = init();
+    ok(farol(&a, &["indicators", "add", "url", "http://phish.example/x", "--category", "phishing", "--tlp", "GREEN"]));
+    ok(farol(
+        &a,
+        &["indicators", "add", "sha256", &"ab".repeat(32), "--category", "malware-distribution", "--tlp", "RED"],
+    ));
+    let bundle = a.path.join("bundle.json");
+    ok(farol(&a, &["indicators", "export", "stix", "--out", bundle.to_str().unwrap()]));
+    let mut text: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    text["objects"].as_array_mut().unwrap().push(serde_json::json!({
+        "type": "indicator", "id": "indicator--0f0b2c1e-8f3e-4b5e-9a7c-3d2e1f0a9b8c", "valid_from": "2026-01-01T00:00:00Z",
+        "pattern": "[ipv4-addr:value = '192.0.2.1'] AND [domain-name:value = 'x.example']", "pattern_type": "stix"
+    }));
+    std::fs::write(&bundle, text.to_string()).unwrap();
+
+    let b = init();
+    let import = || ok(farol(&b, &["indicators", "import", bundle.to_str().unwrap(), "--partner", "cert-a"]));
+    let first = import();
+    assert!(first.contains("2 indicators new or changed, 0 unchanged, 1 not kept"), "{first}");
+    assert!(first.contains("combines observables"), "{first}");
+    assert!(import().contains("0 indicators new or changed, 2 unchanged"));
+    let listed = ok(farol(&b, &["indicators", "list"]));
+    let red = listed.lines().find(|l| l.contains(&"ab".repeat(32))).unwrap_or_else(|| panic!("{listed}"));
+    assert!(red.contains("TLP:RED") && red.contains("partner:cert-a"), "{red}");
+    let refused = farol(&b, &["indicators", "import", "Cargo.toml", "--partner", "cert-a"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+}

@@ -571,28 +571,8 @@ async fn add_objects(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): 
     for o in objects {
         let (oid, version) =
             (o["id"].as_str().unwrap_or_default().to_owned(), o["modified"].as_str().map(str::to_owned));
-        let read = stix::read_indicator(o).map(|r| Indicator {
-            id: 0,
-            kind: r.kind,
-            value: r.value,
-            category: r.category,
-            family: None,
-            tlp: r.tlp.unwrap_or(farol_model::Tlp::Amber),
-            distribution,
-            community,
-            orgs: orgs.clone(),
-            confidence: r.confidence.unwrap_or(50),
-            valid_from: r.valid_from,
-            valid_until: r.valid_until,
-            first_seen: now,
-            last_seen: now,
-            sightings: 1,
-            origin: origin.clone(),
-            description: r.description,
-            created: now,
-            modified: now,
-            revoked: o["revoked"].as_bool().unwrap_or(false),
-        });
+        let read = stix::read_indicator(o)
+            .map(|r| r.into_indicator(origin.clone(), distribution, community, orgs.clone(), now));
         let detail = |message: Option<String>| {
             let mut d = json!({ "id": oid, "version": version.clone().unwrap_or_default() });
             if let Some(m) = message {

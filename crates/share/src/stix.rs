@@ -1,13 +1,15 @@
 //! Indicators as STIX 2.1: each becomes an `indicator` with a STIX pattern, the cyber
 //! observable it names with the `observed-data` that saw it, a `sighting` by the center, and,
-//! when its malware family is known, a `malware` it `indicates`. Every object is marked with its
-//! TLP 2.0 marking definition, whose objects go into the bundle.
+//! when its malware family is known, a `malware` it `indicates`; a bundle adds a `report` that
+//! names them all. Every object is marked with its TLP 2.0 marking definition, whose objects go
+//! into the bundle.
 //!
 //! Ids are UUIDv5, so that the same indicator has the same id in every bundle and a consumer
 //! tells versions apart by `modified`: observables with the namespace STIX gives them, the rest
 //! with farol's own namespace and the center's name.
 
-use farol_model::indicator::{Indicator, IndicatorKind};
+use farol_model::indicator::{Indicator, IndicatorKind, Origin};
+use farol_model::org::{Distribution, OrgId};
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
@@ -83,6 +85,44 @@ pub struct Incoming {
     pub valid_from: Timestamp,
     pub valid_until: Option<Timestamp>,
     pub description: Option<String>,
+    pub revoked: bool,
+}
+
+impl Incoming {
+    /// The indicator farol keeps of it: from `origin`, shared as `distribution` says, with the
+    /// TLP it was marked with (unmarked is AMBER: never shared wider than the sender asked).
+    pub fn into_indicator(
+        self,
+        origin: Origin,
+        distribution: Distribution,
+        community: Option<i64>,
+        orgs: Vec<OrgId>,
+        now: Timestamp,
+    ) -> Indicator {
+        Indicator {
+            id: 0,
+            kind: self.kind,
+            value: self.value,
+            category: self.category,
+            family: None,
+            tlp: self.tlp.unwrap_or(Tlp::Amber),
+            distribution,
+            community,
+            orgs,
+            confidence: self.confidence.unwrap_or(50),
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            // Its own times, so that the same object sent again changes nothing.
+            first_seen: self.valid_from,
+            last_seen: self.valid_from,
+            sightings: 0,
+            origin,
+            description: self.description,
+            created: now,
+            modified: now,
+            revoked: self.revoked,
+        }
+    }
 }
 
 /// Reads a STIX 2.1 indicator whose pattern names one observable (`[ipv4-addr:value = '...']`,
@@ -136,7 +176,8 @@ pub fn read_indicator(o: &Value) -> Result<Incoming, String> {
     }
     let confidence = o.get("confidence").and_then(Value::as_u64).map(|c| c.min(100) as u8);
     let description = text("description").or(text("name")).map(|d| d.chars().take(4096).collect());
-    Ok(Incoming { kind, value, tlp, category, confidence, valid_from, valid_until, description })
+    let revoked = o.get("revoked").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Incoming { kind, value, tlp, category, confidence, valid_from, valid_until, description, revoked })
 }
 
 /// A STIX timestamp: UTC, to the microsecond.
@@ -366,6 +407,26 @@ impl Producer {
         for i in indicators {
             objects.extend(self.objects(i));
         }
+        // A report that names them all, marked as the most restrictive of them.
+        if let (Some(newest), Some(tlp)) =
+            (indicators.iter().map(|i| i.modified).max(), indicators.iter().map(|i| i.tlp).max())
+        {
+            let refs: Vec<String> = indicators.iter().map(|i| self.indicator_id(i)).collect();
+            objects.push(json!({
+                "type": "report",
+                "spec_version": "2.1",
+                "id": self.id("report", &refs.concat()),
+                "created": time(newest),
+                "modified": time(newest),
+                "created_by_ref": self.id("identity", ""),
+                "name": format!("{} indicators", self.name),
+                "description": format!("{} indicators shared by {}", indicators.len(), self.name),
+                "report_types": ["indicator"],
+                "published": time(newest),
+                "object_refs": refs,
+                "object_marking_refs": [tlp.stix_marking_id()],
+            }));
+        }
         let content: String = objects.iter().map(|o| format!("{}{}", o["id"], o["modified"])).collect();
         json!({ "type": "bundle", "id": format!("bundle--{}", farol_uuid(&content)), "objects": objects })
     }
@@ -458,7 +519,8 @@ mod tests {
                 "ipv4-addr",
                 "observed-data",
                 "sighting",
-                "relationship"
+                "relationship",
+                "report"
             ]
         );
         i.modified = i.modified.add_secs(1).unwrap();

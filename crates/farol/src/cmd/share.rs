@@ -155,6 +155,20 @@ enum IndicatorsCommand {
     },
     /// Withdraw an indicator: shared as revoked from now on, left out of blocklists
     Revoke { id: i64 },
+    /// Take in a partner's STIX 2.1 bundle (or TAXII envelope): its indicators of one
+    /// observable, with their TLP (unmarked is AMBER)
+    Import {
+        file: PathBuf,
+        /// The partner it came from: the indicators' origin is partner:NAME
+        #[arg(long)]
+        partner: String,
+        /// How they are shared onwards
+        #[arg(long, default_value = "constituents")]
+        distribution: Distribution,
+        /// The community, with --distribution community
+        #[arg(long)]
+        community: Option<String>,
+    },
     /// Write indicators for defenders: blocklists, CSV, Suricata or Snort rules, an RPZ zone,
     /// a STIX 2.1 bundle
     Export {
@@ -312,14 +326,7 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
             let category = ClassificationType::parse(&category).map(|r| r.value()).ok_or_else(|| {
                 Usage(format!("--category {category:?}: not a classification type (see `farol taxonomy`)"))
             })?;
-            let community = match (distribution, community) {
-                (Distribution::Community, Some(c)) => Some(find(&store, &c)?.id),
-                (Distribution::Community, None) => {
-                    anyhow::bail!(Usage("--distribution community needs --community NAME".into()))
-                }
-                (_, Some(_)) => anyhow::bail!(Usage("--community goes with --distribution community".into())),
-                (_, None) => None,
-            };
+            let community = sharing_community(&store, distribution, community)?;
             if confidence > 100 {
                 anyhow::bail!(Usage(format!("--confidence {confidence}: 0 to 100")));
             }
@@ -361,6 +368,38 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
             i.revoked = true;
             store.put_indicator(&i, now)?;
             println!("indicator {id} ({} {}) revoked", i.kind, i.value);
+        }
+        IndicatorsCommand::Import { file, partner, distribution, community } => {
+            let community = sharing_community(&store, distribution, community)?;
+            let text = std::fs::read(&file).map_err(|e| Usage(format!("cannot read {}: {e}", file.display())))?;
+            let bundle: serde_json::Value =
+                serde_json::from_slice(&text).map_err(|e| Usage(format!("{} is not JSON: {e}", file.display())))?;
+            let objects = bundle.get("objects").and_then(|o| o.as_array()).ok_or_else(|| {
+                Usage(format!(
+                    "{} is neither a STIX bundle nor a TAXII envelope: it has no \"objects\"",
+                    file.display()
+                ))
+            })?;
+            let (mut kept, mut unchanged, mut refused) = (0, 0, Vec::new());
+            for o in objects.iter().filter(|o| o["type"] == "indicator") {
+                match farol_share::stix::read_indicator(o) {
+                    Ok(r) => {
+                        let i =
+                            r.into_indicator(Origin::Partner(partner.clone()), distribution, community, vec![], now);
+                        if store.put_indicator(&i, now)?.modified >= now { kept += 1 } else { unchanged += 1 }
+                    }
+                    Err(e) => refused.push(e),
+                }
+            }
+            println!(
+                "{}: {kept} indicators new or changed, {unchanged} unchanged, {} not kept, {} other objects",
+                file.display(),
+                refused.len(),
+                objects.iter().filter(|o| o["type"] != "indicator").count()
+            );
+            for reason in refused.iter().take(10) {
+                println!("  not kept: {reason}");
+            }
         }
         IndicatorsCommand::Export { format, select, out } => {
             let all = store.indicators(&select.query(&store, now)?)?;
@@ -477,4 +516,16 @@ pub fn record(store: &dyn Store, partner: &str, error: Option<&farol_collect::Er
     let now = Timestamp::now().to_rfc3339();
     let text = error.map_or_else(|| format!("{now} ok"), |e| format!("{now} error: {e}"));
     Ok(store.set_collector_state(&result_key(partner), &text)?)
+}
+
+/// The community `--community` names, which goes with `--distribution community` only.
+fn sharing_community(store: &dyn Store, distribution: Distribution, community: Option<String>) -> Result<Option<i64>> {
+    Ok(match (distribution, community) {
+        (Distribution::Community, Some(c)) => Some(find(store, &c)?.id),
+        (Distribution::Community, None) => {
+            anyhow::bail!(Usage("--distribution community needs --community NAME".into()))
+        }
+        (_, Some(_)) => anyhow::bail!(Usage("--community goes with --distribution community".into())),
+        (_, None) => None,
+    })
 }
