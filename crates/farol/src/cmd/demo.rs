@@ -261,6 +261,13 @@ fn build(args: &Args) -> Result<()> {
         farol(dir, &cmd, Some(&password(args.seed, email)))?;
     }
 
+    step("a sharing community of the hospitals");
+    let mut community = vec!["community", "add", "health-isac", "--description", "Hospitals and health services"];
+    for o in orgs.iter().filter(|o| o.sector == "health") {
+        community.extend(["--member", o.name.as_str()]);
+    }
+    farol(dir, &community, None)?;
+
     step("incidents, as analysts would have opened them, and messages to the organizations");
     let first_of = |sector: &str| orgs.iter().find(|o| o.sector == sector).map(|o| o.name.as_str()).unwrap_or("MEO");
     // (title, class, severity, organizations, status after opening)
@@ -323,11 +330,11 @@ const FEEDS: [(&str, &str); 4] = [
     ),
     (
         "urlhaus",
-        "# Synthetic: abuse.ch URLhaus, malware URLs.\nprovider = \"abuse.ch\"\nformat = \"urlhaus\"\ntlp = \"CLEAR\"\n",
+        "# Synthetic: abuse.ch URLhaus, malware URLs (public: shared with every constituent).\nprovider = \"abuse.ch\"\nformat = \"urlhaus\"\ntlp = \"CLEAR\"\ndistribution = \"constituents\"\n",
     ),
     (
         "feodo",
-        "# Synthetic: abuse.ch Feodo Tracker, botnet C2 servers.\nprovider = \"abuse.ch\"\nformat = \"feodo\"\ntlp = \"CLEAR\"\n",
+        "# Synthetic: abuse.ch Feodo Tracker, botnet C2 servers (public: shared with every constituent).\nprovider = \"abuse.ch\"\nformat = \"feodo\"\ntlp = \"CLEAR\"\ndistribution = \"constituents\"\n",
     ),
 ];
 
