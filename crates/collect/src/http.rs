@@ -200,8 +200,9 @@ pub(crate) fn shown(url: &reqwest::Url) -> String {
     u.to_string()
 }
 
-pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Result<Run, Error> {
-    let (store, workdir) = (ctx.store.clone(), ctx.workdir.as_path());
+/// The configuration's URL, if farol may fetch it: http(s), and not a loopback, private or
+/// link-local address unless allowed.
+pub(crate) fn checked_url(config: &HttpConfig) -> Result<reqwest::Url, Error> {
     let url = reqwest::Url::parse(&config.url).map_err(|e| Error::Fetch(format!("url {:?}: {e}", config.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Fetch(format!("url {}: only http and https are collected", shown(&url))));
@@ -216,14 +217,19 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Resu
             shown(&url)
         )));
     }
-    let client = client(config)?;
-    let state: State = {
-        let (store, name) = (store.clone(), feed.name.clone());
-        let text = tokio::task::spawn_blocking(move || store.collector_state(&name)).await.ok().transpose()?.flatten();
-        text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
-    };
+    Ok(url)
+}
+
+/// A GET with the configuration's headers and credentials (and `extra`), retried with backoff
+/// after timeouts, connection errors, 429 and 5xx answers.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    config: &HttpConfig,
+    url: &reqwest::Url,
+    extra: &[(reqwest::header::HeaderName, String)],
+) -> Result<reqwest::Response, Error> {
     let mut attempt = 0;
-    let response = loop {
+    loop {
         let mut request = client.get(url.clone());
         for (k, v) in &config.headers {
             request = request.header(k.as_str(), expand(v)?);
@@ -231,11 +237,8 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Resu
         if let Some(user) = &config.username {
             request = request.basic_auth(expand(user)?, config.password.as_deref().map(expand).transpose()?);
         }
-        if let Some(etag) = &state.etag {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
-        }
-        if let Some(lm) = &state.last_modified {
-            request = request.header(reqwest::header::IF_MODIFIED_SINCE, lm);
+        for (k, v) in extra {
+            request = request.header(k, v);
         }
         let result = request.send().await;
         let retryable = match &result {
@@ -244,13 +247,32 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Resu
         };
         if retryable && attempt < config.retries {
             let delay = config.retry_delay_ms.saturating_mul(1 << attempt.min(10));
-            tracing::info!(feed = %feed.name, url = %shown(&url), attempt, delay_ms = delay, "retrying the download");
+            tracing::info!(url = %shown(url), attempt, delay_ms = delay, "retrying the download");
             tokio::time::sleep(Duration::from_millis(delay)).await;
             attempt += 1;
             continue;
         }
-        break result.map_err(|e| Error::Fetch(format!("downloading {} failed: {}", shown(&url), chain(&e))))?;
+        return result.map_err(|e| Error::Fetch(format!("downloading {} failed: {}", shown(url), chain(&e))));
+    }
+}
+
+pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Result<Run, Error> {
+    let (store, workdir) = (ctx.store.clone(), ctx.workdir.as_path());
+    let url = checked_url(config)?;
+    let client = client(config)?;
+    let state: State = {
+        let (store, name) = (store.clone(), feed.name.clone());
+        let text = tokio::task::spawn_blocking(move || store.collector_state(&name)).await.ok().transpose()?.flatten();
+        text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
     };
+    let mut conditions = Vec::new();
+    if let Some(etag) = &state.etag {
+        conditions.push((reqwest::header::IF_NONE_MATCH, etag.clone()));
+    }
+    if let Some(lm) = &state.last_modified {
+        conditions.push((reqwest::header::IF_MODIFIED_SINCE, lm.clone()));
+    }
+    let response = get(&client, config, &url, &conditions).await?;
     if response.status() == reqwest::StatusCode::NOT_MODIFIED {
         return Ok(Run { unchanged: true, ..Run::default() });
     }
@@ -291,7 +313,12 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Resu
 
 /// Streams the body into `path`, refusing more than `max` bytes; the file is complete only if
 /// this returns Ok.
-async fn download(response: reqwest::Response, path: &Path, max: u64, url: &reqwest::Url) -> Result<(), Error> {
+pub(crate) async fn download(
+    response: reqwest::Response,
+    path: &Path,
+    max: u64,
+    url: &reqwest::Url,
+) -> Result<(), Error> {
     if let Some(len) = response.content_length().filter(|&l| l > max) {
         return Err(Error::Fetch(format!("{} is {len} bytes, more than max_bytes ({max})", shown(url))));
     }

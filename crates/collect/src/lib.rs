@@ -4,6 +4,7 @@
 //! a broken feed never stops the others.
 
 mod http;
+mod misp;
 mod schedule;
 mod spool;
 mod taxii;
@@ -29,6 +30,9 @@ pub enum CollectorConfig {
     Spool { dir: PathBuf },
     /// An HTTP(S) download.
     Http(HttpConfig),
+    /// A MISP feed: its manifest, then each event that is new or changed, as a report.
+    #[serde(rename = "misp-feed")]
+    MispFeed(HttpConfig),
 }
 
 /// Why a collector run failed.
@@ -97,6 +101,7 @@ async fn run_inner(ctx: &Context, collector: &Collector) -> Result<Run, Error> {
             blocking(move || spool::run(&ctx, &feed, &dir)).await
         }
         CollectorConfig::Http(config) => http::run(ctx, &feed, config).await,
+        CollectorConfig::MispFeed(config) => misp::run(ctx, &feed, config).await,
     }
 }
 

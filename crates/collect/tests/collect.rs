@@ -197,3 +197,59 @@ async fn a_spool_directory_ingests_each_file_once() {
     let reason = std::fs::read_to_string(spool.join("failed/c.csv.error")).unwrap();
     assert!(reason.contains("cannot tell the format"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_misp_feed_is_taken_event_by_event_once_each() {
+    let event = |uuid: &str, value: &str, timestamp: u32| {
+        format!(
+            "{{\"Event\": {{\"uuid\": \"{uuid}\", \"info\": \"partner event\", \"date\": \"2026-11-01\", \"timestamp\": \"{timestamp}\",
+              \"Attribute\": [{{\"uuid\": \"57f4f6d9-0000-4000-8000-{timestamp:012}\", \"type\": \"ip-dst\", \"category\": \"Network activity\",
+              \"value\": \"{value}\", \"to_ids\": true, \"timestamp\": \"{timestamp}\", \"Tag\": [{{\"name\": \"tlp:green\"}}]}}]}}}}"
+        )
+    };
+    let (a, b) = ("5e0e1c2a-0b6c-4c5e-9f4a-0a1b2c3d4e5f", "6f1f2d3b-1c7d-4d6f-8a5b-1b2c3d4e5f60");
+    let second = Arc::new(AtomicUsize::new(1_700_000_000));
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (s2, r2) = (second.clone(), requests.clone());
+    let url = server(move |line, _| {
+        let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
+        r2.lock().unwrap().push(path.clone());
+        let b_stamp = s2.load(Ordering::SeqCst);
+        match path.as_str() {
+            "/feed/manifest.json" => ok(
+                &format!(
+                    "{{\"{a}\": {{\"timestamp\": 1600000000}}, \"{b}\": {{\"timestamp\": \"{b_stamp}\"}}, \"../../etc/passwd\": {{\"timestamp\": 1}}}}"
+                ),
+                "",
+            ),
+            p if p == format!("/feed/{a}.json") => ok(&event(a, "198.51.100.1", 1_600_000_000), ""),
+            p if p == format!("/feed/{b}.json") => {
+                ok(&event(b, &format!("198.51.100.{}", b_stamp % 200), b_stamp as u32), "")
+            }
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+        }
+    });
+    let (dir, store) = setup();
+    let config: HttpConfig = toml::from_str(&format!("url = \"{url}/feed\"\nallow_private = true")).unwrap();
+    let collector = Collector {
+        feed: Feed::adhoc("misp-partner", Some("misp")),
+        config: CollectorConfig::MispFeed(config),
+        schedule: None,
+    };
+    let first = run_once(&ctx(&store, dir.path()), &collector).await.unwrap();
+    assert_eq!(first.ingested.len(), 2);
+    assert_eq!(events(store.as_ref()), 2);
+    assert!(
+        !requests.lock().unwrap().iter().any(|p| p.contains("passwd")),
+        "names that are not UUIDs are never fetched"
+    );
+    // Nothing changed: the manifest only.
+    requests.lock().unwrap().clear();
+    assert!(run_once(&ctx(&store, dir.path()), &collector).await.unwrap().unchanged);
+    assert_eq!(*requests.lock().unwrap(), ["/feed/manifest.json"]);
+    // One event changed: that one again.
+    second.store(1_700_000_100, Ordering::SeqCst);
+    let again = run_once(&ctx(&store, dir.path()), &collector).await.unwrap();
+    assert_eq!(again.ingested.len(), 1);
+    assert_eq!(events(store.as_ref()), 3);
+}

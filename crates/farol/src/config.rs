@@ -971,7 +971,7 @@ peers = []
 # # runs them on their schedules.
 # schedule = "1h"
 # [feeds.example-sinkhole.collector]
-# kind = "http"                            # http, file (path = ...) or spool (dir = ...)
+# kind = "http"                            # http, misp-feed, file (path = ...) or spool (dir = ...)
 # url = "https://feeds.example.org/sinkhole/latest.csv"
 # headers = {{ "Auth-Key" = "${{EXAMPLE_KEY}}" }}   # ${{VAR}} is read from the environment
 # # username = "${{EXAMPLE_USER}}"  password = "${{EXAMPLE_PASSWORD}}"

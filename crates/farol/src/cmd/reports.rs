@@ -133,6 +133,7 @@ pub fn feeds(dir: &Path) -> Result<()> {
                     farol_collect::CollectorConfig::File { .. } => "file",
                     farol_collect::CollectorConfig::Spool { .. } => "spool",
                     farol_collect::CollectorConfig::Http(_) => "http",
+                    farol_collect::CollectorConfig::MispFeed(_) => "misp-feed",
                 };
                 c.schedule.as_ref().map_or_else(|| kind.to_owned(), |s| format!("{kind}, {s}"))
             },
