@@ -506,10 +506,47 @@ async fn incident(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(raw): Path<String>,
+    Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Response, Failure> {
     let p = who(&app, &headers).await?;
+    let stix = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("stix") => true,
+        Some(other) => return Err(Failure::bad(format!("format {other:?}: json or stix"))),
+    };
+    if let Some(other) = params.keys().find(|k| *k != "format") {
+        return Err(Failure::bad(format!("unknown parameter {other:?}; this route takes format")));
+    }
     let view = app.incident_view(&p, id(&raw)?).await?;
-    Ok(Json(view.json()).into_response())
+    if !stix {
+        return Ok(Json(view.json()).into_response());
+    }
+    // The addresses of the events the viewer may see, when and how often.
+    let (visible, ids) = (farol_policy::events(&p.viewer), view.incident.events.clone());
+    let events = app
+        .blocking(move |s| {
+            ids.iter().map(|&e| s.event(e, &visible)).filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let mut seen: BTreeMap<String, farol_share::stix::Seen> = BTreeMap::new();
+    for e in &events {
+        let Some(ip) = e.event.source_ip else { continue };
+        let (first, last, count) = e.aggregate.map_or((e.filed, e.filed, 1), |a| (a.first_seen, a.last_seen, a.count));
+        let entry = seen.entry(ip.to_string()).or_insert(farol_share::stix::Seen {
+            address: ip.to_string(),
+            first,
+            last,
+            count: 0,
+        });
+        entry.first = entry.first.min(first);
+        entry.last = entry.last.max(last);
+        entry.count += count;
+    }
+    let modified = view.timeline.iter().map(|(e, _)| e.at).max().unwrap_or(view.incident.created);
+    let producer = farol_share::stix::Producer { name: app.config.center.clone() };
+    let seen: Vec<_> = seen.into_values().collect();
+    let bundle = producer.incident_bundle(&view.incident, modified, &seen);
+    Ok(([(header::CONTENT_TYPE, "application/stix+json;version=2.1")], bundle.to_string()).into_response())
 }
 
 /// The principal of a request that changes something, and its JSON body.

@@ -187,6 +187,17 @@ pub(crate) fn document() -> Value {
             let kind = if name == "name" { "string" } else { "integer" };
             parameters.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": kind } }));
         }
+        if *path == "/incidents/{id}" && *method == "get" {
+            parameters.push(json!({ "name": "format", "in": "query", "required": false,
+                "description": "json (default), or stix: a STIX 2.1 bundle of the incident and the addresses of its events",
+                "schema": { "enum": ["json", "stix"] } }));
+            responses.insert(
+                "200".into(),
+                json!({ "description": "OK", "content": {
+                "application/json": { "schema": { "$ref": "#/components/schemas/IncidentDetail" } },
+                "application/stix+json": { "schema": { "type": "object" } } } }),
+            );
+        }
         if *path == "/incidents" && *method == "get" {
             for (name, description) in
                 [("open", "New, open and stalled ones only"), ("overdue", "Open ones past a deadline only")]

@@ -181,7 +181,11 @@ async fn incidents_their_timelines_and_files_reach_exactly_whom_the_model_allows
         for (id, orgs, tlp, entries, files) in &incidents {
             let visible = sees_incident(v, orgs, *tlp);
             let want = if visible { StatusCode::OK } else { StatusCode::NOT_FOUND };
-            for path in [format!("/api/v1/incidents/{id}"), format!("/incidents/{id}")] {
+            for path in [
+                format!("/api/v1/incidents/{id}"),
+                format!("/api/v1/incidents/{id}?format=stix"),
+                format!("/incidents/{id}"),
+            ] {
                 let got = get(path.clone(), secret).await.unwrap().status();
                 differ(format!("{who} GET {path}"), got.to_string(), want.to_string());
             }

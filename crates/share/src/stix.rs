@@ -8,6 +8,7 @@
 //! tells versions apart by `modified`: observables with the namespace STIX gives them, the rest
 //! with farol's own namespace and the center's name.
 
+use farol_model::incident::Incident;
 use farol_model::indicator::{Indicator, IndicatorKind, Origin};
 use farol_model::org::{Distribution, OrgId};
 use farol_model::{ClassificationType, Timestamp, Tlp};
@@ -246,6 +247,15 @@ pub fn marking(tlp: Tlp) -> Value {
     })
 }
 
+/// An address an incident's events came from, and when and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub address: String,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub count: u64,
+}
+
 /// Who writes the bundle.
 #[derive(Debug, Clone)]
 pub struct Producer {
@@ -378,6 +388,51 @@ impl Producer {
         out
     }
 
+    /// An incident as a STIX bundle: the `incident` (its class, severity and status as labels),
+    /// and for each address its events came from, the observable and the `observed-data` of
+    /// those events, `related-to` the incident; all marked with the incident's TLP.
+    pub fn incident_bundle(&self, i: &Incident, modified: Timestamp, seen: &[Seen]) -> Value {
+        let me = self.id("identity", "");
+        let id = self.id("incident", &i.id.to_string());
+        let marking = [i.tlp.stix_marking_id()];
+        let (created, modified) = (time(i.created), time(modified.max(i.created)));
+        let mut objects = vec![
+            self.identity(),
+            self::marking(i.tlp),
+            json!({
+                "type": "incident",
+                "spec_version": "2.1",
+                "id": id,
+                "created": created,
+                "modified": modified,
+                "created_by_ref": me,
+                "name": i.title,
+                "description": format!("{} incident {} ({}), {} severity, {}", self.name, i.id, i.class, i.severity, i.status),
+                "labels": [i.class.as_str(), i.severity.as_str(), i.status.as_str()],
+                "object_marking_refs": marking,
+            }),
+        ];
+        for s in seen {
+            let kind = if s.address.contains(':') { "ipv6-addr" } else { "ipv4-addr" };
+            let properties = json!({ "value": s.address });
+            let sco_id = observable_id(kind, &properties);
+            let observed = self.id("observed-data", &format!("{id}\0{}", s.address));
+            objects.push(json!({ "type": kind, "spec_version": "2.1", "id": sco_id, "value": s.address, "object_marking_refs": marking }));
+            objects.push(json!({
+                "type": "observed-data", "spec_version": "2.1", "id": observed, "created": created, "modified": modified,
+                "created_by_ref": me, "first_observed": time(s.first), "last_observed": time(s.last),
+                "number_observed": s.count.clamp(1, MAX_COUNT), "object_refs": [sco_id], "object_marking_refs": marking,
+            }));
+            objects.push(json!({
+                "type": "relationship", "spec_version": "2.1", "id": self.id("relationship", &format!("{observed}\0related-to")),
+                "created": created, "modified": modified, "created_by_ref": me, "relationship_type": "related-to",
+                "source_ref": observed, "target_ref": id, "object_marking_refs": marking,
+            }));
+        }
+        let content: String = objects.iter().map(|o| format!("{}{}", o["id"], o["modified"])).collect();
+        json!({ "type": "bundle", "id": format!("bundle--{}", farol_uuid(&content)), "objects": objects })
+    }
+
     /// A malware family's object: fixed, so that it is the same in every bundle.
     pub fn malware(&self, family: &str) -> Value {
         json!({
@@ -491,6 +546,33 @@ mod tests {
         let two = json!({"type": "indicator", "id": "indicator--x", "valid_from": "2026-01-01T00:00:00Z",
             "pattern": "[ipv4-addr:value = '192.0.2.1'] AND [domain-name:value = 'x.example']"});
         assert!(read_indicator(&two).unwrap_err().contains("combines observables"));
+    }
+
+    #[test]
+    fn incidents_carry_the_addresses_of_their_events() {
+        use farol_model::incident::Severity;
+        let p = Producer { name: "CERT.PT".into() };
+        let t = Timestamp::from_ymd_hms(2026, 10, 1, 0, 0, 0).unwrap();
+        let mut i = Incident::new(
+            "Emotet at a hospital",
+            ClassificationType::InfectedSystem,
+            Severity::High,
+            Tlp::AmberStrict,
+            t,
+        );
+        i.id = 7;
+        let seen = [Seen { address: "192.0.2.7".into(), first: t, last: t.add_secs(60).unwrap(), count: 3 }];
+        let b = p.incident_bundle(&i, t.add_secs(3600).unwrap(), &seen);
+        let objects = b["objects"].as_array().unwrap();
+        let incident = objects.iter().find(|o| o["type"] == "incident").unwrap();
+        assert_eq!(incident["name"], "Emotet at a hospital");
+        assert_eq!(incident["object_marking_refs"][0], Tlp::AmberStrict.stix_marking_id());
+        assert_eq!(objects.iter().filter(|o| o["type"] == "observed-data").count(), 1);
+        let related = objects.iter().find(|o| o["type"] == "relationship").unwrap();
+        assert_eq!(related["target_ref"], incident["id"]);
+        assert!(objects.iter().all(|o| o["type"] == "marking-definition"
+            || o["type"] == "identity"
+            || o["object_marking_refs"][0] == Tlp::AmberStrict.stix_marking_id()));
     }
 
     #[test]
