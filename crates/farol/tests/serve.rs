@@ -37,28 +37,6 @@ fn get(port: u16, path: &str, token: &str) -> (String, String) {
     (status, body)
 }
 
-/// `farol serve` on a free port, once it accepts connections.
-fn serve(d: &common::Dir) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_farol"))
-        .arg("-d")
-        .arg(&d.path)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--reload-every", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (server, port);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    panic!("farol serve did not start");
-}
-
 /// A plain HTTP/1.1 POST of a report for a feed: the status line and the body.
 fn upload(port: u16, feed: &str, token: &str, report: &str) -> (String, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -87,7 +65,7 @@ fn ip_data_loaded_while_serving_enriches_the_next_reports() {
     );
     assert!(pw.status.success());
     let token = stdout(&farol(&d, &["user", "token", "ana@cert.example", "--scope", "write"])).trim().to_owned();
-    let (mut server, port) = serve(&d);
+    let (mut server, port) = common::serve(&d, &["--reload-every", "1s"]);
     let line = |ip: &str| {
         format!(
             "{{\"source.ip\": \"{ip}\", \"time.source\": \"2024-06-01T00:00:00Z\", \"classification.type\": \"scanner\"}}\n"
@@ -137,7 +115,7 @@ fn users_and_tokens_from_the_command_line_work_against_the_server() {
     let token = stdout(&token).trim().to_owned();
     assert!(token.starts_with("farol_"));
 
-    let (mut server, port) = serve(&d);
+    let (mut server, port) = common::serve(&d, &["--reload-every", "1s"]);
     let (status, body) = get(port, "/api/v1/me", &token);
     assert!(status.contains("200"), "{status} {body}");
     assert!(body.contains("ana@cert.example"));

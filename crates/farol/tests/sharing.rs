@@ -11,25 +11,6 @@ use std::process::{Command, Stdio};
 
 use common::{farol, init, stderr, stdout};
 
-/// `farol serve` on a free port, once it accepts connections.
-fn serve(d: &common::Dir) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = common::command(d, &["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (server, port);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    panic!("farol serve did not start");
-}
-
 fn get(port: u16, path: &str, token: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\nConnection: close\r\n\r\n")
@@ -81,7 +62,7 @@ fn two_centers_exchange_indicators_over_taxii() {
             ],
         ));
     }
-    let (mut server, port) = serve(&a);
+    let (mut server, port) = common::serve(&a, &[]);
     let collections: serde_json::Value = serde_json::from_str(&get(port, "/taxii2/api/collections/", &token)).unwrap();
     let partners = collections["collections"].as_array().unwrap().iter().find(|c| c["alias"] == "partners").unwrap();
     let url = format!("http://127.0.0.1:{port}/taxii2/api/collections/{}/", partners["id"].as_str().unwrap());

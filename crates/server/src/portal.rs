@@ -1364,17 +1364,20 @@ async fn sharing_page(app: &Arc<App>, p: &Principal, error: Option<String>) -> R
     page(app, "sharing.html", Some(p), context! { indicators, collections, communities, formats, manage, orgs, error })
 }
 
+/// The refusal of a community form without the session's CSRF token or from outside the center.
+fn may_manage_communities(app: &App, p: &Principal, csrf: &str) -> Option<Response> {
+    refused(app, p, csrf)
+        .or_else(|| (!may(&p.viewer, Action::ManageOrgs)).then(|| error_page(app, Some(p), Failure::forbidden())))
+}
+
 async fn add_community(
     State(app): State<Arc<App>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Portal(p): Portal,
     axum::Form(form): axum::Form<HandleForm>,
 ) -> Response {
-    if let Some(r) = refused(&app, &p, &form.csrf) {
+    if let Some(r) = may_manage_communities(&app, &p, &form.csrf) {
         return r;
-    }
-    if !may(&p.viewer, Action::ManageOrgs) {
-        return error_page(&app, Some(&p), Failure::forbidden());
     }
     let name = form.get("name").unwrap_or_default();
     if let Err(e) = farol_model::indicator::Community::check_name(&name) {
@@ -1403,11 +1406,8 @@ async fn change_community(
     Path((id, change)): Path<(i64, String)>,
     axum::Form(form): axum::Form<HandleForm>,
 ) -> Response {
-    if let Some(r) = refused(&app, &p, &form.csrf) {
+    if let Some(r) = may_manage_communities(&app, &p, &form.csrf) {
         return r;
-    }
-    if !may(&p.viewer, Action::ManageOrgs) {
-        return error_page(&app, Some(&p), Failure::forbidden());
     }
     let org = form.get("org").and_then(|o| o.parse::<i64>().ok()).map(OrgId);
     let done = app

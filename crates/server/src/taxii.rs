@@ -432,27 +432,38 @@ fn next_token(items: &[Item], more: bool) -> Option<String> {
     Some(format!("{}.{}.{}", last.key.0, last.key.1, last.key.2))
 }
 
+/// The page of a collection's objects a request asks for, as its principal may read it.
+async fn asked(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    id: &str,
+    filter: impl FnOnce() -> Result<Filter, TaxiiError>,
+) -> Result<(Vec<Item>, bool), TaxiiError> {
+    let p = who(app, headers).await?;
+    let d = find(app, &p, id).await?;
+    page(app, &p, &d, filter()?).await
+}
+
+/// A listing's body: `{}` when empty, else `more`, the records of the items, and `next`.
+fn body(items: &[Item], more: bool, record: impl Fn(&Item) -> Value) -> Value {
+    if items.is_empty() {
+        return json!({});
+    }
+    let mut body = json!({ "more": more, "objects": items.iter().map(record).collect::<Vec<_>>() });
+    if let Some(next) = next_token(items, more) {
+        body["next"] = next.into();
+    }
+    body
+}
+
 async fn objects(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let p = who(&app, &headers).await?;
-    let d = find(&app, &p, &id).await?;
-    let (items, more) = page(&app, &p, &d, filter(q.as_deref())?).await?;
-    Ok(listing(envelope(&items, more), &items))
-}
-
-fn envelope(items: &[Item], more: bool) -> Value {
-    if items.is_empty() {
-        return json!({});
-    }
-    let mut body = json!({ "more": more, "objects": items.iter().map(|i| i.object.clone()).collect::<Vec<_>>() });
-    if let Some(next) = next_token(items, more) {
-        body["next"] = next.into();
-    }
-    body
+    let (items, more) = asked(&app, &headers, &id, || filter(q.as_deref())).await?;
+    Ok(listing(body(&items, more, |i| i.object.clone()), &items))
 }
 
 async fn manifest(
@@ -461,18 +472,9 @@ async fn manifest(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let p = who(&app, &headers).await?;
-    let d = find(&app, &p, &id).await?;
-    let (items, more) = page(&app, &p, &d, filter(q.as_deref())?).await?;
-    let records: Vec<Value> = items
-        .iter()
-        .map(|i| json!({ "id": i.id(), "date_added": stix::time(i.added), "version": i.version(), "media_type": STIX }))
-        .collect();
-    let mut body = if records.is_empty() { json!({}) } else { json!({ "more": more, "objects": records }) };
-    if let Some(next) = next_token(&items, more) {
-        body["next"] = next.into();
-    }
-    Ok(listing(body, &items))
+    let (items, more) = asked(&app, &headers, &id, || filter(q.as_deref())).await?;
+    let record = |i: &Item| json!({ "id": i.id(), "date_added": stix::time(i.added), "version": i.version(), "media_type": STIX });
+    Ok(listing(body(&items, more, record), &items))
 }
 
 /// The filter of an object's endpoints: that object, with the request's other parameters.
@@ -485,19 +487,29 @@ fn object_filter(q: Option<&str>, object: &str) -> Result<Filter, TaxiiError> {
     Ok(f)
 }
 
+/// The versions of one object the request asks for; "not found" when there are none.
+async fn one(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    id: &str,
+    object: &str,
+    q: Option<&str>,
+) -> Result<(Vec<Item>, bool), TaxiiError> {
+    let (items, more) = asked(app, headers, id, || object_filter(q, object)).await?;
+    if items.is_empty() {
+        return Err(not_found("object"));
+    }
+    Ok((items, more))
+}
+
 async fn object(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path((id, object)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let p = who(&app, &headers).await?;
-    let d = find(&app, &p, &id).await?;
-    let (items, more) = page(&app, &p, &d, object_filter(q.as_deref(), &object)?).await?;
-    if items.is_empty() {
-        return Err(not_found("object"));
-    }
-    Ok(listing(envelope(&items, more), &items))
+    let (items, more) = one(&app, &headers, &id, &object, q.as_deref()).await?;
+    Ok(listing(body(&items, more, |i| i.object.clone()), &items))
 }
 
 async fn versions(
@@ -506,12 +518,7 @@ async fn versions(
     Path((id, object)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let p = who(&app, &headers).await?;
-    let d = find(&app, &p, &id).await?;
-    let (items, more) = page(&app, &p, &d, object_filter(q.as_deref(), &object)?).await?;
-    if items.is_empty() {
-        return Err(not_found("object"));
-    }
+    let (items, more) = one(&app, &headers, &id, &object, q.as_deref()).await?;
     let versions: Vec<String> = items.iter().map(Item::version).collect();
     Ok(listing(json!({ "more": more, "versions": versions }), &items))
 }

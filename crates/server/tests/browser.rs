@@ -364,9 +364,8 @@ async fn statistics_are_drawn_in_the_portal_for_each_viewer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn communities_are_managed_and_indicators_shared_in_the_portal() {
-    use farol_model::indicator::{Indicator, IndicatorKind, Origin};
     use farol_model::org::Distribution;
-    use farol_model::{ClassificationType, Timestamp, Tlp};
+    use farol_model::{Timestamp, Tlp};
     let Some(b) = Browser::start().await else { return };
     let s = start().await;
     let center = org(s.store.as_ref(), "CERT", Sector::NationalCenter);
@@ -375,30 +374,12 @@ async fn communities_are_managed_and_indicators_shared_in_the_portal() {
     user(s.store.as_ref(), "ana@cert.example", center, Role::Analyst);
     user(s.store.as_ref(), "soc@hospital-a.example", a, Role::OrgAdmin);
     let now = Timestamp::now();
-    let indicator = |value: &str, tlp| Indicator {
-        id: 0,
-        kind: IndicatorKind::Ip,
-        value: value.into(),
-        category: ClassificationType::C2Server,
-        family: Some("emotet".into()),
-        tlp,
-        distribution: Distribution::Constituents,
-        community: None,
-        orgs: vec![],
-        confidence: 80,
-        valid_from: now,
-        valid_until: None,
-        first_seen: now,
-        last_seen: now,
-        sightings: 1,
-        origin: Origin::Feed("feodo".into()),
-        description: None,
-        created: now,
-        modified: now,
-        revoked: false,
-    };
-    s.store.put_indicator(&indicator("192.0.2.10", Tlp::Green), now).unwrap();
-    s.store.put_indicator(&indicator("192.0.2.66", Tlp::Red), now).unwrap();
+    s.store
+        .put_indicator(&common::indicator("192.0.2.10", Tlp::Green, Distribution::Constituents, None, &[]), now)
+        .unwrap();
+    s.store
+        .put_indicator(&common::indicator("192.0.2.66", Tlp::Red, Distribution::Constituents, None, &[]), now)
+        .unwrap();
 
     // The analyst makes a community and adds the hospital to it.
     b.login(&s, "ana@cert.example").await;

@@ -8,42 +8,16 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{org, start, token, user};
-use farol_model::indicator::{Community, Indicator, IndicatorKind, Origin};
-use farol_model::org::{Distribution, OrgId, Role, Sector};
-use farol_model::{ClassificationType, Timestamp, Tlp};
+use common::{indicator, org, start, token, user};
+use farol_model::indicator::Community;
+use farol_model::org::{Distribution, Role, Sector};
+use farol_model::{Timestamp, Tlp};
 use farol_store::{Store, TokenScope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const TAXII: &str = "application/taxii+json;version=2.1";
 const PASSWORD: &str = "a good long passphrase";
-
-fn indicator(value: &str, tlp: Tlp, distribution: Distribution, community: Option<i64>, orgs: &[OrgId]) -> Indicator {
-    let now = Timestamp::now();
-    Indicator {
-        id: 0,
-        kind: IndicatorKind::Ip,
-        value: value.into(),
-        category: ClassificationType::C2Server,
-        family: Some("emotet".into()),
-        tlp,
-        distribution,
-        community,
-        orgs: orgs.to_vec(),
-        confidence: 80,
-        valid_from: now,
-        valid_until: None,
-        first_seen: now,
-        last_seen: now,
-        sightings: 2,
-        origin: Origin::Feed("feodo".into()),
-        description: None,
-        created: now,
-        modified: now,
-        revoked: false,
-    }
-}
 
 struct Client<'a> {
     s: &'a common::Server,

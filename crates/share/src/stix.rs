@@ -263,23 +263,53 @@ pub struct Producer {
     pub name: String,
 }
 
+/// A STIX object: `type`, `spec_version` and `id`, then `properties`.
+fn object(kind: &str, id: &str, properties: Value) -> Value {
+    let mut o = json!({ "type": kind, "spec_version": "2.1", "id": id });
+    if let (Value::Object(o), Value::Object(p)) = (&mut o, properties) {
+        o.extend(p);
+    }
+    o
+}
+
+/// When a fixed object (the center, a malware family) was made: the same in every bundle.
+const FIXED: &str = "1970-01-01T00:00:00.000000Z";
+
+/// What the objects about one thing share: their creation, version and TLP marking.
+struct Stamp<'a> {
+    created: String,
+    modified: String,
+    marking: &'a str,
+}
+
 impl Producer {
     fn id(&self, kind: &str, name: &str) -> String {
         format!("{kind}--{}", farol_uuid(&format!("{}\0{kind}\0{name}", self.name)))
     }
 
+    /// A domain or relationship object this center made, with the stamp's times and marking.
+    fn made(&self, kind: &str, id: &str, stamp: &Stamp<'_>, properties: Value) -> Value {
+        let mut o = object(kind, id, properties);
+        o["created"] = stamp.created.clone().into();
+        o["modified"] = stamp.modified.clone().into();
+        o["created_by_ref"] = self.id("identity", "").into();
+        o["object_marking_refs"] = json!([stamp.marking]);
+        o
+    }
+
+    /// An observable of the stamp's marking, and its id.
+    fn marked_observable(kind: &str, properties: Value, stamp: &Stamp<'_>) -> (String, Value) {
+        let id = observable_id(kind, &properties);
+        let mut o = object(kind, &id, properties);
+        o["object_marking_refs"] = json!([stamp.marking]);
+        (id, o)
+    }
+
     /// The center as a STIX identity.
     pub fn identity(&self) -> Value {
-        json!({
-            "type": "identity",
-            "spec_version": "2.1",
-            "id": self.id("identity", ""),
-            "created": "1970-01-01T00:00:00.000000Z",
-            "modified": "1970-01-01T00:00:00.000000Z",
-            "name": self.name,
-            "identity_class": "organization",
-            "sectors": ["government-national"],
-        })
+        let properties = json!({ "created": FIXED, "modified": FIXED, "name": self.name,
+            "identity_class": "organization", "sectors": ["government-national"] });
+        object("identity", &self.id("identity", ""), properties)
     }
 
     /// The id an indicator has in every bundle.
@@ -289,10 +319,8 @@ impl Producer {
 
     /// The STIX objects of one indicator, the indicator first.
     pub fn objects(&self, i: &Indicator) -> Vec<Value> {
-        let me = self.id("identity", "");
         let id = self.indicator_id(i);
-        let (created, modified) = (time(i.created), time(i.modified));
-        let marking = [i.tlp.stix_marking_id()];
+        let stamp = Stamp { created: time(i.created), modified: time(i.modified), marking: i.tlp.stix_marking_id() };
         let indicator_types = match i.category.as_str() {
             "scanner" | "brute-force" | "spam" | "ddos" => "anomalous-activity",
             _ => "malicious-activity",
@@ -300,26 +328,6 @@ impl Producer {
         let mut name = format!("{} {}", i.category, i.value);
         if let Some(f) = &i.family {
             name = format!("{f} {name}");
-        }
-        let mut indicator = json!({
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": id,
-            "created": created,
-            "modified": modified,
-            "created_by_ref": me,
-            "name": name.chars().take(256).collect::<String>(),
-            "indicator_types": [indicator_types],
-            "pattern": pattern(i),
-            "pattern_type": "stix",
-            "pattern_version": "2.1",
-            "valid_from": time(i.valid_from),
-            "confidence": i.confidence,
-            "labels": [i.category.as_str()],
-            "object_marking_refs": marking,
-        });
-        if let Some(until) = i.valid_until.filter(|u| *u > i.valid_from) {
-            indicator["valid_until"] = time(until).into();
         }
         let seen = format!(
             "Seen {} time(s) from {} to {} ({}, {})",
@@ -329,126 +337,109 @@ impl Producer {
             i.origin,
             i.tlp.label()
         );
-        indicator["description"] = i.description.clone().unwrap_or(seen).into();
+        let mut indicator = self.made(
+            "indicator",
+            &id,
+            &stamp,
+            json!({
+                "name": name.chars().take(256).collect::<String>(),
+                "description": i.description.clone().unwrap_or(seen),
+                "indicator_types": [indicator_types],
+                "pattern": pattern(i),
+                "pattern_type": "stix",
+                "pattern_version": "2.1",
+                "valid_from": time(i.valid_from),
+                "confidence": i.confidence,
+                "labels": [i.category.as_str()],
+            }),
+        );
+        if let Some(until) = i.valid_until.filter(|u| *u > i.valid_from) {
+            indicator["valid_until"] = time(until).into();
+        }
         if i.revoked {
             indicator["revoked"] = true.into();
         }
         let (kind, properties) = observable(i);
-        let observable_id = observable_id(kind, &properties);
-        let mut sco =
-            json!({ "type": kind, "spec_version": "2.1", "id": observable_id, "object_marking_refs": marking });
-        if let (Value::Object(sco), Value::Object(p)) = (&mut sco, properties) {
-            sco.extend(p);
-        }
+        let (observable_id, sco) = Producer::marked_observable(kind, properties, &stamp);
         let count = i.sightings.clamp(1, MAX_COUNT);
-        let observed = json!({
-            "type": "observed-data",
-            "spec_version": "2.1",
-            "id": self.id("observed-data", &id),
-            "created": created,
-            "modified": modified,
-            "created_by_ref": me,
-            "first_observed": time(i.first_seen),
-            "last_observed": time(i.last_seen),
-            "number_observed": count,
-            "object_refs": [observable_id],
-            "object_marking_refs": marking,
-        });
-        let sighting = json!({
-            "type": "sighting",
-            "spec_version": "2.1",
-            "id": self.id("sighting", &id),
-            "created": created,
-            "modified": modified,
-            "created_by_ref": me,
-            "sighting_of_ref": id,
-            "first_seen": time(i.first_seen),
-            "last_seen": time(i.last_seen),
-            "count": count,
-            "observed_data_refs": [observed["id"]],
-            "where_sighted_refs": [me],
-            "object_marking_refs": marking,
-        });
+        let observed_id = self.id("observed-data", &id);
+        let observed = self.made(
+            "observed-data",
+            &observed_id,
+            &stamp,
+            json!({ "first_observed": time(i.first_seen), "last_observed": time(i.last_seen),
+                "number_observed": count, "object_refs": [observable_id] }),
+        );
+        let sighting = self.made(
+            "sighting",
+            &self.id("sighting", &id),
+            &stamp,
+            json!({ "sighting_of_ref": id, "first_seen": time(i.first_seen), "last_seen": time(i.last_seen),
+                "count": count, "observed_data_refs": [observed_id], "where_sighted_refs": [self.id("identity", "")] }),
+        );
         let mut out = vec![indicator, sco, observed, sighting];
         if let Some(family) = &i.family {
             let malware = self.id("malware", &family.to_lowercase());
-            out.push(json!({
-                "type": "relationship",
-                "spec_version": "2.1",
-                "id": self.id("relationship", &format!("{id}\0indicates\0{malware}")),
-                "created": created,
-                "modified": modified,
-                "created_by_ref": me,
-                "relationship_type": "indicates",
-                "source_ref": id,
-                "target_ref": malware,
-                "object_marking_refs": marking,
-            }));
+            out.push(self.relationship(&id, "indicates", &malware, &stamp));
         }
         out
+    }
+
+    fn relationship(&self, source: &str, kind: &str, target: &str, stamp: &Stamp<'_>) -> Value {
+        let id = self.id("relationship", &format!("{source}\0{kind}\0{target}"));
+        self.made(
+            "relationship",
+            &id,
+            stamp,
+            json!({ "relationship_type": kind, "source_ref": source, "target_ref": target }),
+        )
     }
 
     /// An incident as a STIX bundle: the `incident` (its class, severity and status as labels),
     /// and for each address its events came from, the observable and the `observed-data` of
     /// those events, `related-to` the incident; all marked with the incident's TLP.
     pub fn incident_bundle(&self, i: &Incident, modified: Timestamp, seen: &[Seen]) -> Value {
-        let me = self.id("identity", "");
         let id = self.id("incident", &i.id.to_string());
-        let marking = [i.tlp.stix_marking_id()];
-        let (created, modified) = (time(i.created), time(modified.max(i.created)));
-        let mut objects = vec![
-            self.identity(),
-            self::marking(i.tlp),
-            json!({
-                "type": "incident",
-                "spec_version": "2.1",
-                "id": id,
-                "created": created,
-                "modified": modified,
-                "created_by_ref": me,
-                "name": i.title,
-                "description": format!("{} incident {} ({}), {} severity, {}", self.name, i.id, i.class, i.severity, i.status),
-                "labels": [i.class.as_str(), i.severity.as_str(), i.status.as_str()],
-                "object_marking_refs": marking,
-            }),
-        ];
+        let stamp = Stamp {
+            created: time(i.created),
+            modified: time(modified.max(i.created)),
+            marking: i.tlp.stix_marking_id(),
+        };
+        let description =
+            format!("{} incident {} ({}), {} severity, {}", self.name, i.id, i.class, i.severity, i.status);
+        let incident = self.made(
+            "incident",
+            &id,
+            &stamp,
+            json!({ "name": i.title, "description": description,
+                "labels": [i.class.as_str(), i.severity.as_str(), i.status.as_str()] }),
+        );
+        let mut objects = vec![self.identity(), marking(i.tlp), incident];
         for s in seen {
             let kind = if s.address.contains(':') { "ipv6-addr" } else { "ipv4-addr" };
-            let properties = json!({ "value": s.address });
-            let sco_id = observable_id(kind, &properties);
-            let observed = self.id("observed-data", &format!("{id}\0{}", s.address));
-            objects.push(json!({ "type": kind, "spec_version": "2.1", "id": sco_id, "value": s.address, "object_marking_refs": marking }));
-            objects.push(json!({
-                "type": "observed-data", "spec_version": "2.1", "id": observed, "created": created, "modified": modified,
-                "created_by_ref": me, "first_observed": time(s.first), "last_observed": time(s.last),
-                "number_observed": s.count.clamp(1, MAX_COUNT), "object_refs": [sco_id], "object_marking_refs": marking,
-            }));
-            objects.push(json!({
-                "type": "relationship", "spec_version": "2.1", "id": self.id("relationship", &format!("{observed}\0related-to")),
-                "created": created, "modified": modified, "created_by_ref": me, "relationship_type": "related-to",
-                "source_ref": observed, "target_ref": id, "object_marking_refs": marking,
-            }));
+            let (sco_id, sco) = Producer::marked_observable(kind, json!({ "value": s.address }), &stamp);
+            let observed_id = self.id("observed-data", &format!("{id}\0{}", s.address));
+            let observed = self.made(
+                "observed-data",
+                &observed_id,
+                &stamp,
+                json!({ "first_observed": time(s.first), "last_observed": time(s.last),
+                    "number_observed": s.count.clamp(1, MAX_COUNT), "object_refs": [sco_id] }),
+            );
+            objects.extend([sco, observed, self.relationship(&observed_id, "related-to", &id, &stamp)]);
         }
-        let content: String = objects.iter().map(|o| format!("{}{}", o["id"], o["modified"])).collect();
-        json!({ "type": "bundle", "id": format!("bundle--{}", farol_uuid(&content)), "objects": objects })
+        bundle_of(objects)
     }
 
     /// A malware family's object: fixed, so that it is the same in every bundle.
     pub fn malware(&self, family: &str) -> Value {
-        json!({
-            "type": "malware",
-            "spec_version": "2.1",
-            "id": self.id("malware", &family.to_lowercase()),
-            "created": "1970-01-01T00:00:00.000000Z",
-            "modified": "1970-01-01T00:00:00.000000Z",
-            "created_by_ref": self.id("identity", ""),
-            "name": family,
-            "is_family": true,
-        })
+        let properties = json!({ "created": FIXED, "modified": FIXED, "created_by_ref": self.id("identity", ""),
+            "name": family, "is_family": true });
+        object("malware", &self.id("malware", &family.to_lowercase()), properties)
     }
 
     /// A bundle of indicators with everything they refer to: the center's identity, the
-    /// malware families, the TLP markings. Its id follows from what it holds.
+    /// malware families, the TLP markings, and a report that names them all.
     pub fn bundle(&self, indicators: &[Indicator]) -> Value {
         let mut objects = vec![self.identity()];
         let mut families: Vec<&str> = indicators.iter().filter_map(|i| i.family.as_deref()).collect();
@@ -462,29 +453,29 @@ impl Producer {
         for i in indicators {
             objects.extend(self.objects(i));
         }
-        // A report that names them all, marked as the most restrictive of them.
+        // The report is marked as the most restrictive of them.
         if let (Some(newest), Some(tlp)) =
             (indicators.iter().map(|i| i.modified).max(), indicators.iter().map(|i| i.tlp).max())
         {
             let refs: Vec<String> = indicators.iter().map(|i| self.indicator_id(i)).collect();
-            objects.push(json!({
-                "type": "report",
-                "spec_version": "2.1",
-                "id": self.id("report", &refs.concat()),
-                "created": time(newest),
-                "modified": time(newest),
-                "created_by_ref": self.id("identity", ""),
-                "name": format!("{} indicators", self.name),
-                "description": format!("{} indicators shared by {}", indicators.len(), self.name),
-                "report_types": ["indicator"],
-                "published": time(newest),
-                "object_refs": refs,
-                "object_marking_refs": [tlp.stix_marking_id()],
-            }));
+            let stamp = Stamp { created: time(newest), modified: time(newest), marking: tlp.stix_marking_id() };
+            objects.push(self.made(
+                "report",
+                &self.id("report", &refs.concat()),
+                &stamp,
+                json!({ "name": format!("{} indicators", self.name),
+                    "description": format!("{} indicators shared by {}", indicators.len(), self.name),
+                    "report_types": ["indicator"], "published": time(newest), "object_refs": refs }),
+            ));
         }
-        let content: String = objects.iter().map(|o| format!("{}{}", o["id"], o["modified"])).collect();
-        json!({ "type": "bundle", "id": format!("bundle--{}", farol_uuid(&content)), "objects": objects })
+        bundle_of(objects)
     }
+}
+
+/// A bundle of these objects; its id follows from what it holds.
+fn bundle_of(objects: Vec<Value>) -> Value {
+    let content: String = objects.iter().map(|o| format!("{}{}", o["id"], o["modified"])).collect();
+    json!({ "type": "bundle", "id": format!("bundle--{}", farol_uuid(&content)), "objects": objects })
 }
 
 #[cfg(test)]

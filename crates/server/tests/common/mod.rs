@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use farol_model::indicator::{Indicator, IndicatorKind, Origin};
 use farol_model::org::{Distribution, Org, OrgId, Role, Sector};
-use farol_model::{Event, Position, Record, Routing, Scope, Timestamp};
+use farol_model::{ClassificationType, Event, Position, Record, Routing, Scope, Timestamp, Tlp};
 use farol_pipeline::Feed;
 use farol_server::{App, Config, auth};
 use farol_store::{Archived, NewReport, Outcome, Row, SqliteStore, Store, TokenScope, User};
@@ -134,4 +135,37 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
 pub(crate) fn client() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+}
+
+/// A command-and-control address of the Emotet family, from a feed, seen now.
+pub(crate) fn indicator(
+    value: &str,
+    tlp: Tlp,
+    distribution: Distribution,
+    community: Option<i64>,
+    orgs: &[OrgId],
+) -> Indicator {
+    let now = Timestamp::now();
+    Indicator {
+        id: 0,
+        kind: IndicatorKind::Ip,
+        value: value.into(),
+        category: ClassificationType::C2Server,
+        family: Some("emotet".into()),
+        tlp,
+        distribution,
+        community,
+        orgs: orgs.to_vec(),
+        confidence: 80,
+        valid_from: now,
+        valid_until: None,
+        first_seen: now,
+        last_seen: now,
+        sightings: 2,
+        origin: Origin::Feed("feodo".into()),
+        description: None,
+        created: now,
+        modified: now,
+        revoked: false,
+    }
 }
