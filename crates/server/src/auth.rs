@@ -37,6 +37,13 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// The work of checking a password against no account, so that the answer for an account
+/// that does not exist takes as long as for one that does.
+pub fn verify_nobody(password: &str) {
+    let nobody = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let _ = verify_password(nobody, password);
+}
+
 /// A new user of `org`, checked: an e-mail address, a role that belongs to that kind of
 /// organization (the center's roles to the center only), and a password long enough if given.
 pub fn new_user(email: &str, org: &Org, role: Role, password: Option<&str>) -> Result<User, String> {

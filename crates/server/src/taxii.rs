@@ -132,7 +132,10 @@ async fn who(app: &Arc<App>, headers: &HeaderMap) -> Result<Principal, TaxiiErro
     let user = app.blocking(move |s| s.user_by_email(&email)).await?;
     let now = Timestamp::now();
     let wrong = || unauthorized("wrong e-mail or password, or the account is locked (15 minutes after 5 failures)");
-    let Some(mut user) = user.filter(|u| !u.disabled) else { return Err(wrong()) };
+    let Some(mut user) = user.filter(|u| !u.disabled) else {
+        let _ = tokio::task::spawn_blocking(move || auth::verify_nobody(&password)).await;
+        return Err(wrong());
+    };
     if user.locked_until.is_some_and(|t| t > now) {
         return Err(wrong());
     }

@@ -129,12 +129,8 @@ pub fn derive(
         let mut found: HashMap<(IndicatorKind, String), Sighting> = HashMap::new();
         let mut after = 0;
         loop {
-            let page = match store.report_events(report, &types, after, PAGE) {
-                Ok(page) => page,
-                // Removed (an abandoned upload): nothing to derive.
-                Err(StoreError::NoReport(_)) => Vec::new(),
-                Err(e) => return Err(e),
-            };
+            // A removed report (an abandoned upload) has no events: nothing to derive.
+            let page = store.report_events(report, &types, after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.id;
             done.events += page.len() as u64;
