@@ -1321,7 +1321,13 @@ async fn sharing_page(app: &Arc<App>, p: &Principal, error: Option<String>) -> R
         Err(f) => return error_page(app, Some(p), f),
     };
     let grants = farol_policy::indicators(&p.viewer, &communities);
-    let q = farol_store::IndicatorQuery { grants, valid_at: Some(Timestamp::now()), limit: 200, ..Default::default() };
+    let q = farol_store::IndicatorQuery {
+        grants,
+        valid_at: Some(Timestamp::now()),
+        newest_first: true,
+        limit: 200,
+        ..Default::default()
+    };
     let (indicators, collections) =
         match tokio::try_join!(app.blocking(move |s| s.indicators(&q)), crate::taxii::readable(app, p)) {
             Ok(v) => v,

@@ -189,6 +189,11 @@ fn versions_page_without_gaps() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 50);
+    // For people, the newest first: the same versions the other way round.
+    let oldest = all(&store);
+    let q = IndicatorQuery { grants: vec![Grant::All], newest_first: true, limit: usize::MAX, ..Default::default() };
+    let newest: Vec<_> = store.indicators(&q).unwrap().into_iter().rev().collect();
+    assert_eq!(newest, oldest);
     // Every version is its own: one time, one indicator.
     let mut versions: Vec<i64> = all(&store).iter().map(|i| i.modified.micros()).collect();
     versions.dedup();

@@ -511,7 +511,7 @@ pub trait Store: Send + Sync {
     /// `created` are ignored), with a new version; returns it as stored.
     fn put_indicator(&self, indicator: &Indicator, now: Timestamp) -> Result<Indicator>;
 
-    /// Indicators, oldest version first, as far as the query's grants allow.
+    /// Indicators, in version order, as far as the query's grants allow.
     fn indicators(&self, query: &IndicatorQuery) -> Result<Vec<Indicator>>;
 
     /// Removes an indicator; false when there was none.

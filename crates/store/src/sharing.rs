@@ -49,7 +49,7 @@ pub struct Version {
     pub id: i64,
 }
 
-/// Which indicators to read, oldest version first. What no grant allows is never returned;
+/// Which indicators to read, oldest version first unless asked otherwise. What no grant allows is never returned;
 /// no grant at all returns nothing.
 #[derive(Debug, Clone, Default)]
 pub struct IndicatorQuery {
@@ -65,5 +65,7 @@ pub struct IndicatorQuery {
     pub after: Option<Version>,
     /// Only those whose value contains this text.
     pub search: Option<String>,
+    /// The newest versions first (for people; `after` pages oldest first).
+    pub newest_first: bool,
     pub limit: usize,
 }

@@ -117,7 +117,7 @@ enum IndicatorsCommand {
     /// Derive indicators from the events of the reports processed since the last time
     /// (`farol ingest` and `farol serve` do this themselves)
     Derive,
-    /// List indicators, oldest version first
+    /// List indicators, the newest versions first
     List {
         #[command(flatten)]
         select: Select,
@@ -261,7 +261,7 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
             }
         }
         IndicatorsCommand::List { select, search, limit } => {
-            let q = IndicatorQuery { search, limit, ..select.query(&store, now)? };
+            let q = IndicatorQuery { search, limit, newest_first: true, ..select.query(&store, now)? };
             let communities: HashMap<i64, String> = store.communities()?.into_iter().map(|c| (c.id, c.name)).collect();
             let mut table = Table::new(&[
                 "id",

@@ -293,8 +293,9 @@ pub(super) fn read(conn: &Connection, q: &IndicatorQuery) -> Result<Vec<Indicato
                 i.confidence, i.valid_from, i.valid_until, i.first_seen, i.last_seen, i.sightings, i.description,
                 i.created, i.modified, i.revoked,
                 (SELECT group_concat(org_id) FROM indicator_orgs o WHERE o.indicator_id = i.id)
-         FROM indicators i WHERE {} ORDER BY i.modified, i.id LIMIT {limit}",
-        conds.join(" AND ")
+         FROM indicators i WHERE {} ORDER BY i.modified {order}, i.id {order} LIMIT {limit}",
+        conds.join(" AND "),
+        order = if q.newest_first { "DESC" } else { "ASC" },
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
