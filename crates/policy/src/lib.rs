@@ -181,6 +181,32 @@ impl Collection {
             Collection::Org(o) => Grant::Inside(o, OWN_NETWORKS),
         }
     }
+
+    /// How what is added to it is shared: its distribution, community and organizations.
+    pub fn sharing(self) -> (Distribution, Option<i64>, Vec<OrgId>) {
+        match self {
+            Collection::Constituency => (Distribution::Constituents, None, vec![]),
+            Collection::Partners => (Distribution::Partners, None, vec![]),
+            Collection::Community(c) => (Distribution::Community, Some(c), vec![]),
+            Collection::Org(o) => (Distribution::Affected, None, vec![o]),
+        }
+    }
+
+    /// Why an indicator of this TLP is not added to it: above what it shares, it would reach
+    /// nobody there.
+    pub fn refuses(self, tlp: Tlp) -> Option<String> {
+        let most = match self.grant() {
+            Grant::All => Tlp::Red,
+            Grant::Inside(_, t) | Grant::Community(_, t) | Grant::Reach(_, t) => t,
+        };
+        (tlp > most).then(|| {
+            format!(
+                "this collection shares up to {}: a {} indicator would reach nobody in it",
+                most.label(),
+                tlp.label()
+            )
+        })
+    }
 }
 
 /// The collections a viewer may read: the center every one; an organization's users the

@@ -72,6 +72,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/stats", get(stats))
         .route("/sharing", get(sharing))
         .route("/communities", post(add_community))
+        .route("/indicators", post(share_indicator))
         .route("/communities/{id}/{change}", post(change_community))
         .route("/incidents", get(incidents).post(report_incident))
         .route("/incidents/{id}", get(incident))
@@ -1362,8 +1363,10 @@ async fn sharing_page(app: &Arc<App>, p: &Principal, error: Option<String>) -> R
         })
         .collect();
     let formats: Vec<&str> = farol_share::export::Format::ALL.iter().map(|(n, _, _)| *n).collect();
+    let kinds: Vec<&str> = farol_model::indicator::IndicatorKind::ALL.iter().map(|k| k.as_str()).collect();
     let orgs: Vec<Value> = orgs.iter().map(|o| context! { id => o.id.0, name => o.name }).collect();
-    page(app, "sharing.html", Some(p), context! { indicators, collections, communities, formats, manage, orgs, error })
+    let ctx = context! { indicators, collections, communities, formats, kinds, manage, orgs, error };
+    page(app, "sharing.html", Some(p), ctx)
 }
 
 /// The refusal of a community form without the session's CSRF token or from outside the center.
@@ -1437,6 +1440,81 @@ async fn change_community(
     match done {
         Ok(what) => {
             app.audit(Some(&p.user), addr, "community.change", Some(what)).await;
+            Redirect::to("/sharing").into_response()
+        }
+        Err(f) => sharing_page(&app, &p, Some(f.message)).await,
+    }
+}
+
+/// An indicator a user shares through the portal, into a collection it may write to: origin
+/// `user:` its e-mail address, shared as the collection shares.
+async fn share_indicator(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Portal(p): Portal,
+    axum::Form(form): axum::Form<HandleForm>,
+) -> Response {
+    if let Some(r) = refused(&app, &p, &form.csrf) {
+        return r;
+    }
+    let collections = match crate::taxii::readable(&app, &p).await {
+        Ok(c) => c,
+        Err(f) => return error_page(&app, Some(&p), f),
+    };
+    let target = form.get("collection").unwrap_or_default();
+    let Some(d) = collections.iter().find(|d| d.id == target && farol_policy::may_write(&p.viewer, d.collection))
+    else {
+        return sharing_page(&app, &p, Some("Choose a collection you may add to.".into())).await;
+    };
+    let now = Timestamp::now();
+    let checked = (|| -> Result<farol_model::indicator::Indicator, String> {
+        let kind: farol_model::indicator::IndicatorKind = form.get("kind").unwrap_or_default().parse()?;
+        let value = kind.normalize(&form.get("value").unwrap_or_default())?;
+        let category = farol_model::ClassificationType::parse(&form.get("category").unwrap_or_default())
+            .map(|r| r.value())
+            .ok_or("What it indicates: a classification type such as c2-server or phishing.")?;
+        let tlp: farol_model::Tlp = form.get("tlp").unwrap_or_default().parse().map_err(|e| format!("{e}"))?;
+        if let Some(why) = d.collection.refuses(tlp) {
+            return Err(why);
+        }
+        let days: u32 = form
+            .get("valid_days")
+            .unwrap_or_else(|| "30".into())
+            .parse()
+            .map_err(|_| "Valid for: a number of days.")?;
+        let until = now.add_secs(i64::from(days.clamp(1, 3650)) * 86_400);
+        let (distribution, community, orgs) = d.collection.sharing();
+        Ok(farol_model::indicator::Indicator {
+            id: 0,
+            kind,
+            value,
+            category,
+            family: form.get("family"),
+            tlp,
+            distribution,
+            community,
+            orgs,
+            confidence: 75,
+            valid_from: now,
+            valid_until: until,
+            first_seen: now,
+            last_seen: now,
+            sightings: 0,
+            origin: farol_model::indicator::Origin::User(p.user.email.clone()),
+            description: form.get("description"),
+            created: now,
+            modified: now,
+            revoked: false,
+        })
+    })();
+    let indicator = match checked {
+        Ok(i) => i,
+        Err(e) => return sharing_page(&app, &p, Some(e)).await,
+    };
+    let what = format!("{} {} to {}", indicator.kind, indicator.value, d.alias);
+    match app.blocking(move |s| s.put_indicator(&indicator, now)).await {
+        Ok(_) => {
+            app.audit(Some(&p.user), addr, "indicator.share", Some(what)).await;
             Redirect::to("/sharing").into_response()
         }
         Err(f) => sharing_page(&app, &p, Some(f.message)).await,

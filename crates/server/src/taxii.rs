@@ -20,7 +20,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use farol_model::Timestamp;
 use farol_model::indicator::{Indicator, Origin};
-use farol_model::org::{Distribution, Role};
+use farol_model::org::Role;
 use farol_policy::Collection;
 use farol_share::stix::{self, Producer};
 use farol_store::{IndicatorQuery, Store, Version};
@@ -571,18 +571,14 @@ async fn add_objects(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): 
         envelope.get("objects").and_then(Value::as_array).ok_or_else(|| bad("an envelope has \"objects\": [...]"))?;
     let now = Timestamp::now();
     let origin = partner_origin(&app, &p).await?.unwrap_or_else(|| Origin::User(p.user.email.clone()));
-    let (distribution, community, orgs) = match d.collection {
-        Collection::Constituency => (Distribution::Constituents, None, vec![]),
-        Collection::Partners => (Distribution::Partners, None, vec![]),
-        Collection::Community(c) => (Distribution::Community, Some(c), vec![]),
-        Collection::Org(o) => (Distribution::Affected, None, vec![o]),
-    };
+    let (distribution, community, orgs) = d.collection.sharing();
     let (mut successes, mut failures) = (Vec::new(), Vec::new());
     for o in objects {
         let (oid, version) =
             (o["id"].as_str().unwrap_or_default().to_owned(), o["modified"].as_str().map(str::to_owned));
         let read = stix::read_indicator(o)
-            .map(|r| r.into_indicator(origin.clone(), distribution, community, orgs.clone(), now));
+            .map(|r| r.into_indicator(origin.clone(), distribution, community, orgs.clone(), now))
+            .and_then(|i| d.collection.refuses(i.tlp).map_or(Ok(i), Err));
         let detail = |message: Option<String>| {
             let mut d = json!({ "id": oid, "version": version.clone().unwrap_or_default() });
             if let Some(m) = message {

@@ -409,6 +409,20 @@ async fn communities_are_managed_and_indicators_shared_in_the_portal() {
     assert_eq!(b.find_all("form[action='/communities']").await, 0, "organizations do not manage communities");
     let rules = b.fetch("/api/v1/indicators?format=suricata").await;
     assert!(rules.contains("192.0.2.10") && !rules.contains("192.0.2.66"), "{rules}");
+    // It shares a phishing URL with its community (the one collection it may add to)...
+    b.press("#share-kind option:nth-child(4)").await;
+    b.fill("#share-value", "http://fake-hospital-login.example/").await;
+    b.press("#share-category option:nth-child(2)").await;
+    b.click("#share button[type=submit]").await;
+    let page = b.text().await;
+    assert!(page.contains("fake-hospital-login.example") && page.contains("user:soc@hospital-a.example"), "{page}");
+    // ...but not above what a community receives.
+    b.press("#share-kind option:nth-child(4)").await;
+    b.fill("#share-value", "http://other.example/").await;
+    b.press("#share-tlp option:nth-child(3)").await;
+    b.click("#share button[type=submit]").await;
+    let page = b.text().await;
+    assert!(page.contains("shares up to TLP:GREEN") && !page.contains("other.example/ "), "{page}");
     b.screenshot("org-sharing").await;
     let _ = b.call(reqwest::Method::DELETE, "", json!({})).await;
 }

@@ -35,6 +35,7 @@ const ROUTES: &[&str] = &[
     "/sharing",
     "/communities",
     "/communities/1/add",
+    "/indicators",
     "/stats?org=2&from=2024-06-01&to=2024-06-30",
     "/healthz",
     "/metrics",
