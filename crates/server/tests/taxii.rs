@@ -248,6 +248,20 @@ async fn taxii_collections_share_what_each_audience_may_have() {
     let (code, again, _) = member_a.get(&format!("/taxii2/api/status/{}", status["id"].as_str().unwrap())).await;
     assert_eq!((code, &again), (StatusCode::OK, &status));
     assert!(values(&member_a.all(&community, "").await).contains("phish.example"));
+    // Above what a community shares, an object would reach nobody there: refused, with why.
+    let mut amber = envelope["objects"][0].clone();
+    amber["pattern"] = json!("[domain-name:value = 'amber.example']");
+    amber["object_marking_refs"] = json!([Tlp::Amber.stix_marking_id()]);
+    let r = member_a
+        .request(reqwest::Method::POST, &format!("/taxii2/api/collections/{community}/objects/"))
+        .header("content-type", TAXII)
+        .body(json!({ "objects": [amber] }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["failure_count"], 1, "{refused}");
+    assert!(refused["failures"][0]["message"].as_str().unwrap().contains("shares up to TLP:GREEN"), "{refused}");
     assert_eq!(post(&member_b, &constituency).await.unwrap().status(), StatusCode::FORBIDDEN);
     let plain = member_a
         .request(reqwest::Method::POST, &format!("/taxii2/api/collections/{community}/objects/"))
