@@ -212,8 +212,8 @@ pub(crate) fn checked_url(config: &HttpConfig) -> Result<reqwest::Url, Error> {
         && !config.allow_private
     {
         return Err(Error::Fetch(format!(
-            "url {}: {ip} is a loopback, private or link-local address; set allow_private = true in the feed's \
-             collector if it is an internal server",
+            "url {}: {ip} is a loopback, private or link-local address; set allow_private = true (in the feed's \
+             collector, or the partner) if it is an internal server",
             shown(&url)
         )));
     }
