@@ -1394,13 +1394,8 @@ async fn add_community(
         description: form.get("description").unwrap_or_default(),
         members: Vec::new(),
     };
-    match app.blocking(move |s| s.add_community(&c)).await {
-        Ok(_) => {
-            app.audit(Some(&p.user), addr, "community.add", Some(name)).await;
-            Redirect::to("/sharing").into_response()
-        }
-        Err(f) => sharing_page(&app, &p, Some(f.message)).await,
-    }
+    let done = app.blocking(move |s| s.add_community(&c)).await.map(|_| name);
+    sharing_changed(&app, &p, addr, "community.add", done).await
 }
 
 /// `add` or `remove` a member (the form's `org`), or `delete` the community.
@@ -1437,13 +1432,7 @@ async fn change_community(
             Ok(format!("{} {change}", c.name))
         })
         .await;
-    match done {
-        Ok(what) => {
-            app.audit(Some(&p.user), addr, "community.change", Some(what)).await;
-            Redirect::to("/sharing").into_response()
-        }
-        Err(f) => sharing_page(&app, &p, Some(f.message)).await,
-    }
+    sharing_changed(&app, &p, addr, "community.change", done).await
 }
 
 /// An indicator a user shares through the portal, into a collection it may write to: origin
@@ -1512,11 +1501,23 @@ async fn share_indicator(
         Err(e) => return sharing_page(&app, &p, Some(e)).await,
     };
     let what = format!("{} {} to {}", indicator.kind, indicator.value, d.alias);
-    match app.blocking(move |s| s.put_indicator(&indicator, now)).await {
-        Ok(_) => {
-            app.audit(Some(&p.user), addr, "indicator.share", Some(what)).await;
+    let done = app.blocking(move |s| s.put_indicator(&indicator, now)).await.map(|_| what);
+    sharing_changed(&app, &p, addr, "indicator.share", done).await
+}
+
+/// After a change on the Sharing page: audited and back to the page, or the page with why not.
+async fn sharing_changed(
+    app: &Arc<App>,
+    p: &Principal,
+    addr: SocketAddr,
+    action: &str,
+    done: Result<String, Failure>,
+) -> Response {
+    match done {
+        Ok(what) => {
+            app.audit(Some(&p.user), addr, action, Some(what)).await;
             Redirect::to("/sharing").into_response()
         }
-        Err(f) => sharing_page(&app, &p, Some(f.message)).await,
+        Err(f) => sharing_page(app, p, Some(f.message)).await,
     }
 }

@@ -9,11 +9,12 @@
 //! factor, which use a token), or an API token as `Bearer` or `Token`.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -529,6 +530,7 @@ async fn versions(
 /// Removes the indicator an `indicator` object stands for (with its other objects).
 async fn delete_object(
     State(app): State<Arc<App>>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((id, object)): Path<(String, String)>,
     RawQuery(q): RawQuery,
@@ -546,14 +548,20 @@ async fn delete_object(
     };
     let indicator = item.key.1;
     app.blocking(move |s| s.remove_indicator(indicator)).await?;
-    app.audit(Some(&p.user), ([127, 0, 0, 1], 0).into(), "taxii.delete", Some(object.clone())).await;
+    app.audit(Some(&p.user), from, "taxii.delete", Some(object.clone())).await;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, TAXII)], "").into_response())
 }
 
 /// Takes in an envelope of STIX objects: each indicator of one observable is kept, shared as
 /// the collection shares (its TLP as marked, TLP:AMBER when unmarked); other objects are
 /// failures with the reason. Done at once: the status is complete.
-async fn add_objects(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Answer {
+async fn add_objects(
+    State(app): State<Arc<App>>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
     let p = who(&app, &headers).await?;
     let d = find(&app, &p, &id).await?;
     if !farol_policy::may_write(&p.viewer, d.collection) || !p.may_write(None) {
@@ -594,13 +602,7 @@ async fn add_objects(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): 
             Err(e) => failures.push(detail(Some(e))),
         }
     }
-    app.audit(
-        Some(&p.user),
-        ([127, 0, 0, 1], 0).into(),
-        "taxii.add",
-        Some(format!("{} ({} kept)", d.alias, successes.len())),
-    )
-    .await;
+    app.audit(Some(&p.user), from, "taxii.add", Some(format!("{} ({} kept)", d.alias, successes.len()))).await;
     let status_id = uuid4();
     let status = json!({
         "id": status_id,

@@ -248,6 +248,8 @@ async fn taxii_collections_share_what_each_audience_may_have() {
     let (code, again, _) = member_a.get(&format!("/taxii2/api/status/{}", status["id"].as_str().unwrap())).await;
     assert_eq!((code, &again), (StatusCode::OK, &status));
     assert!(values(&member_a.all(&community, "").await).contains("phish.example"));
+    let audit = store.audit_log(None, 50).unwrap();
+    assert!(audit.iter().any(|e| e.action == "taxii.add" && e.ip.as_deref() == Some("127.0.0.1")), "{audit:?}");
     // Above what a community shares, an object would reach nobody there: refused, with why.
     let mut amber = envelope["objects"][0].clone();
     amber["pattern"] = json!("[domain-name:value = 'amber.example']");

@@ -454,10 +454,7 @@ pub fn partners(dir: &Path, args: PartnersArgs) -> Result<()> {
         PartnersCommand::List => {
             let mut table = Table::new(&["name", "collection", "schedule", "shared as", "push", "last exchange"]);
             for p in &config.partners {
-                let last = match store.collector_state(&result_key(&p.name))? {
-                    Some(text) => text,
-                    None => "never".to_owned(),
-                };
+                let last = store.collector_state(&result_key(&p.name))?.unwrap_or_else(|| "never".to_owned());
                 table.row(vec![
                     p.name.clone(),
                     p.http.url.clone(),
