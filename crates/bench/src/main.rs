@@ -10,7 +10,9 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use farol_model::Timestamp;
 
+mod intelmq;
 mod latency;
+mod workers;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -64,6 +66,32 @@ enum Cmd {
         #[arg(long)]
         bare: bool,
     },
+    /// Side by side with IntelMQ: its own Shadowserver parser bot (from PyPI, in a virtualenv
+    /// made here) and `farol ingest` on the same generated Shadowserver report
+    Intelmq {
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// The IntelMQ release from PyPI
+        #[arg(long, default_value = "3.5.0")]
+        version: String,
+        /// Where inputs, stores and the virtualenv are kept (default: target/bench)
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
+    /// Ingest by `farol worker` processes: N rows in reports queued first, processed by one
+    /// worker, then by two, with enrichment and routing on
+    Workers {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 8)]
+        reports: u64,
+        /// How many workers, one run each
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        workers: Vec<usize>,
+        /// Where inputs and stores are kept (default: target/bench)
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
     /// Latency of portal pages under a steady load from wrk, on a store of N events over the
     /// last 7 days (built once a day, then reused)
     Latency {
@@ -100,6 +128,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Ingest { rows, seed, work, bare } => ingest(rows, seed, work, bare),
+        Cmd::Intelmq { rows, version, work } => intelmq::run(rows, &version, work),
+        Cmd::Workers { rows, reports, workers, work } => workers::run(rows, reports, &workers, work),
         Cmd::Latency { rows, rate, seconds, work } => latency::run(rows, rate, seconds, work),
         Cmd::Parse { format, rows } => parse(&format, rows),
         Cmd::Lookup { prefixes, lookups } => lookup(prefixes, lookups),
@@ -279,50 +309,13 @@ fn farol_binary() -> Result<PathBuf> {
 fn ingest(rows: u64, seed: u64, work: Option<PathBuf>, bare: bool) -> Result<()> {
     let farol = farol_binary()?;
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
-    std::fs::create_dir_all(&work)?;
-    let input = work.join(format!("2024-06-01-event4_sinkhole-{rows}-{seed}.csv"));
-    if !input.exists() {
-        eprintln!("generating {} rows into {}", rows, input.display());
-        let tmp = input.with_extension("tmp");
-        let mut f = BufWriter::new(std::fs::File::create(&tmp)?);
-        farol_synth::sinkhole_csv(&mut f, rows, seed, Timestamp::parse("2024-06-01").context("date")?)?;
-        f.flush()?;
-        drop(f);
-        std::fs::rename(&tmp, &input)?;
-    }
+    let input = generated(&work, rows, seed)?;
     let size = std::fs::metadata(&input)?.len();
-    let dir = work.join("store");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    let status = Command::new(&farol).args(["init", "--center", "BENCH"]).arg(&dir).stdout(Stdio::null()).status()?;
-    if !status.success() {
-        bail!("farol init failed");
-    }
-    let feeds = Path::new("examples/feeds/example-sinkhole.toml");
-    std::fs::copy(feeds, dir.join("feeds.d/example-sinkhole.toml")).context("run from the repository root")?;
-    if !bare {
-        constituency(&farol, &dir)?;
-    }
-
+    let dir = fresh_store(&farol, &work, bare)?;
     eprintln!("ingesting {} ({:.0} MB)", input.display(), size as f64 / 1e6);
-    let started = Instant::now();
-    let child = Command::new(&farol)
-        .arg("-d")
-        .arg(&dir)
-        .args(["--quiet", "ingest", "--feed", "example-sinkhole"])
-        .arg(&input)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let peak = watch_peak_rss(child.id());
-    let output = child.wait_with_output()?;
-    let elapsed = started.elapsed();
-    let peak_kib = peak.join().unwrap_or(0);
-    if !output.status.success() {
-        bail!("farol ingest failed: {}", String::from_utf8_lossy(&output.stdout));
-    }
+    let (elapsed, peak_kib, stdout) = farol_ingest(&farol, &dir, &input)?;
     let db = std::fs::metadata(dir.join("data/farol.db"))?.len();
-    println!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    println!("{}", stdout.trim());
     println!();
     println!("| rows | input | wall time | events/s end to end | peak RSS | store size |");
     println!("|---:|---:|---:|---:|---:|---:|");
@@ -336,6 +329,62 @@ fn ingest(rows: u64, seed: u64, work: Option<PathBuf>, bare: bool) -> Result<()>
         db as f64 / 1e6
     );
     Ok(())
+}
+
+/// A generated sinkhole report of `rows` rows in `work`, made once and then reused.
+fn generated(work: &Path, rows: u64, seed: u64) -> Result<PathBuf> {
+    std::fs::create_dir_all(work)?;
+    let input = work.join(format!("2024-06-01-event4_sinkhole-{rows}-{seed}.csv"));
+    if !input.exists() {
+        eprintln!("generating {} rows into {}", rows, input.display());
+        let tmp = input.with_extension("tmp");
+        let mut f = BufWriter::new(std::fs::File::create(&tmp)?);
+        farol_synth::sinkhole_csv(&mut f, rows, seed, Timestamp::parse("2024-06-01").context("date")?)?;
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, &input)?;
+    }
+    Ok(input)
+}
+
+/// A new farol directory `work/store` with the example sinkhole feed, and unless `bare`, IP data
+/// and organizations.
+fn fresh_store(farol: &Path, work: &Path, bare: bool) -> Result<PathBuf> {
+    let dir = work.join("store");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let status = Command::new(farol).args(["init", "--center", "BENCH"]).arg(&dir).stdout(Stdio::null()).status()?;
+    if !status.success() {
+        bail!("farol init failed");
+    }
+    let feeds = Path::new("examples/feeds/example-sinkhole.toml");
+    std::fs::copy(feeds, dir.join("feeds.d/example-sinkhole.toml")).context("run from the repository root")?;
+    if !bare {
+        constituency(farol, &dir)?;
+    }
+    Ok(dir)
+}
+
+/// `farol ingest` of `input` into `dir`: wall time, peak RSS in KiB and what it printed.
+fn farol_ingest(farol: &Path, dir: &Path, input: &Path) -> Result<(Duration, u64, String)> {
+    let mut ingest = Command::new(farol);
+    ingest.arg("-d").arg(dir).args(["--quiet", "ingest", "--feed", "example-sinkhole"]).arg(input);
+    let (elapsed, peak, output) = measured(&mut ingest)?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!("farol ingest failed: {stdout}");
+    }
+    Ok((elapsed, peak, stdout))
+}
+
+/// Runs a command to its end: wall time, peak RSS in KiB and its output.
+fn measured(command: &mut Command) -> Result<(Duration, u64, std::process::Output)> {
+    let started = Instant::now();
+    let child = command.stdout(Stdio::piped()).spawn()?;
+    let peak = watch_peak_rss(child.id());
+    let output = child.wait_with_output()?;
+    Ok((started.elapsed(), peak.join().unwrap_or(0), output))
 }
 
 /// Polls the child's peak resident set (VmHWM) until it exits; returns the last value in KiB.

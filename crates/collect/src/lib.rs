@@ -72,6 +72,8 @@ pub struct Context {
     pub store: Arc<dyn Store>,
     pub experts: Experts,
     pub workdir: PathBuf,
+    /// Reports are only archived: `farol worker` processes process them.
+    pub queue: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -124,7 +126,7 @@ pub(crate) fn ingest_named(
 ) -> Result<Vec<Ingested>, Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::Fetch(format!("cannot open {}: {e}", path.display())))?;
     let size = file.metadata().ok().map(|m| m.len());
-    let input = Input { reader: Box::new(file), name, size };
+    let input = Input { reader: Box::new(file), name, size, queue: ctx.queue };
     let experts = (ctx.experts)(feed);
     let (ingested, error) = farol_pipeline::ingest_all(&*ctx.store, feed, input, &experts, &Quiet)?;
     match error {

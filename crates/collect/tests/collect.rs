@@ -15,7 +15,12 @@ use farol_store::{EventQuery, SqliteStore, Store};
 const EVENTS: &str = "{\"source.ip\": \"192.0.2.1\", \"time.source\": \"2024-06-01\"}\n{\"source.ip\": \"192.0.2.2\", \"time.source\": \"2024-06-01\"}\n";
 
 fn ctx(store: &Arc<dyn Store>, workdir: &std::path::Path) -> Context {
-    Context { store: store.clone(), experts: Arc::new(|_: &Feed| Vec::new()), workdir: workdir.to_owned() }
+    Context {
+        store: store.clone(),
+        experts: Arc::new(|_: &Feed| Vec::new()),
+        workdir: workdir.to_owned(),
+        queue: false,
+    }
 }
 
 /// A tiny HTTP/1.1 server: `handler` gets the request line and headers, returns the raw response.

@@ -40,6 +40,9 @@ pub struct Config {
     pub indicator_rules: Vec<farol_share::Rule>,
     /// `[partners.NAME]`: partner centers whose TAXII collections farol pulls (and pushes to).
     pub partners: Vec<Partner>,
+    /// `[processing] workers`: reports are only archived where they arrive, and `farol worker`
+    /// processes process them.
+    pub queue: bool,
 }
 
 /// A partner center, checked; its community and pushed collection are names the store resolves.
@@ -364,7 +367,16 @@ struct File {
     #[serde(default)]
     partners: BTreeMap<String, PartnerSection>,
     #[serde(default)]
+    processing: ProcessingSection,
+    #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessingSection {
+    #[serde(default)]
+    workers: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -603,6 +615,7 @@ impl Config {
             stats,
             indicator_rules,
             partners,
+            queue: parsed.processing.workers,
             store_path: dir.join(parsed.store.path),
             feeds,
         })
@@ -943,6 +956,13 @@ peers = []
 # schedule = "1h"
 # distribution = "constituents"          # how its indicators are shared onwards
 # push = "partners"                      # constituency, partners or community:NAME
+
+[processing]
+# Who processes reports. By default the process that receives a report (`farol ingest`, the
+# collectors and uploads of `farol serve`) processes it at once. With workers = true they only
+# archive it, and `farol worker` processes (any number, on this machine or others sharing the
+# store) process the reports in turn; a worker that dies leaves its report to the others.
+workers = false
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

@@ -59,6 +59,8 @@ enum Command {
     Reports(cmd::reports::Args),
     /// Rebuild events from archived reports (after a parser or configuration change)
     Reprocess(cmd::ingest::ReprocessArgs),
+    /// Process the reports that wait, beside other workers on the same store
+    Worker(cmd::worker::Args),
     /// Run feed collectors (HTTP, files, spool directories): once, or on their schedules
     Collect(cmd::collect::Args),
     /// List feeds with their health: last report, last error, events and rejects in 24 hours
@@ -166,6 +168,7 @@ fn main() -> ExitCode {
         Command::Events(args) => cmd::events::run(&cli.dir, args),
         Command::Reports(args) => cmd::reports::run(&cli.dir, args),
         Command::Reprocess(args) => cmd::ingest::reprocess(&cli.dir, args, &ui),
+        Command::Worker(args) => cmd::worker::run(&cli.dir, args, &ui),
         Command::Collect(args) => cmd::collect::run(&cli.dir, args),
         Command::Feeds => cmd::reports::feeds(&cli.dir),
         Command::Formats => cmd::reports::formats(&cli.dir),

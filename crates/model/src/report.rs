@@ -70,6 +70,9 @@ pub struct Report {
     /// The last processing error that was not about a single record.
     pub error: Option<String>,
     pub processed_at: Option<Timestamp>,
+    /// The process that holds the report while it is processed (`host:pid:n`), until its lease
+    /// runs out.
+    pub holder: Option<String>,
 }
 
 /// What processing a report produced.

@@ -12,6 +12,7 @@
 mod aggregate;
 mod decode;
 mod feed;
+mod lease;
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,7 @@ use farol_store::{Archived, NewReport, Outcome, Row, Store, StoreError};
 pub use aggregate::Aggregation;
 pub use decode::Encoding;
 pub use feed::{Defaults, Experts, Feed};
+pub use lease::{LEASE, Lease};
 
 /// Bytes handed to a parser at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -51,6 +53,10 @@ pub enum Error {
     Detect(#[from] farol_feeds::DetectError),
     #[error("zip member {member}: {error}")]
     Member { member: String, error: Box<Error> },
+    #[error("report {report} is being processed by {holder}")]
+    Held { report: farol_model::ReportId, holder: String },
+    #[error("report {0} was taken over by another process after this one stalled longer than its lease")]
+    LeaseLost(farol_model::ReportId),
 }
 
 /// Receives progress from the pipeline's threads.
@@ -77,6 +83,8 @@ pub struct Input<'a> {
     pub name: Option<String>,
     /// Size in bytes, if known, for progress.
     pub size: Option<u64>,
+    /// Only archive: `farol worker` processes will process it.
+    pub queue: bool,
 }
 
 impl std::fmt::Debug for Input<'_> {
@@ -92,6 +100,8 @@ pub enum Ingested {
     Processed(Summary),
     /// The same bytes were already ingested for this feed; nothing was done.
     AlreadyIngested(Report),
+    /// Archived; a worker processes it (the input asked for that, or a worker took it first).
+    Queued(Report),
 }
 
 /// What processing one report did.
@@ -141,7 +151,7 @@ pub fn ingest_all(
         }
         let name = member.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("member-{}", done.len() + 1));
         let size = member.size();
-        let input = Input { reader: Box::new(member), name: Some(name.clone()), size: Some(size) };
+        let input = Input { reader: Box::new(member), name: Some(name.clone()), size: Some(size), queue: input.queue };
         match ingest(store, feed, input, experts, progress) {
             Ok(i) => done.push(i),
             Err(e) => return Ok((done, Some(Error::Member { member: name, error: Box::new(e) }))),
@@ -187,7 +197,14 @@ pub fn ingest(
         }
         Archived::Existing(report) => return Ok(Ingested::AlreadyIngested(report)),
     };
-    process(store, &report, feed, experts, progress).map(Ingested::Processed)
+    if input.queue {
+        return Ok(Ingested::Queued(report));
+    }
+    match Lease::take(store, report.id, LEASE) {
+        Ok(lease) => process(&lease, feed, experts, progress).map(Ingested::Processed),
+        Err(Error::Held { .. }) => Ok(Ingested::Queued(report)),
+        Err(e) => Err(e),
+    }
 }
 
 fn build_parser(feed: &Feed, format: &str, name: Option<&str>) -> Result<Box<dyn Parser>, Error> {
@@ -209,13 +226,13 @@ struct Prepared {
 /// Processes an archived report from its raw bytes. Safe to repeat: earlier events and rejects
 /// of the report are replaced, and events already stored by other reports stay single.
 pub fn process(
-    store: &dyn Store,
-    report: &Report,
+    lease: &Lease<'_>,
     feed: &Feed,
     experts: &[Box<dyn Expert>],
     progress: &dyn Progress,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    let (store, report) = (lease.store(), lease.report());
     let parser = build_parser(feed, feed.format.as_deref().unwrap_or(&report.format), report.name.as_deref())?;
     store.begin_processing(report.id)?;
     let raw = store.raw(report.id)?;
@@ -231,11 +248,12 @@ pub fn process(
         let Ok(producer) = producer else {
             return (None, Err(Error::Input(std::io::Error::other("cannot start the parser thread"))));
         };
-        let written = write(store, report, feed.distribution, rx);
+        let written = write(lease, feed.distribution, rx);
         // If writing failed, the producer stops when its channel closes.
         (producer.join().unwrap_or_else(|_| Some("the parser stopped unexpectedly".to_owned())), written)
     });
     let (mut counts, fatal) = written?;
+    lease.keep()?;
     counts.records = records.load(Ordering::Relaxed);
     let error = if report.size == 0 { Some("the report is empty (0 bytes)".to_owned()) } else { fatal.or(read_error) };
     let report = store.finish_processing(report.id, &Outcome { counts, error })?;
@@ -400,16 +418,17 @@ fn run_experts(experts: &[Box<dyn Expert>], record: &mut Record) -> Verdict {
 /// fields, writes batches; returns the counts and the parser's report-level error, if it had
 /// one.
 fn write(
-    store: &dyn Store,
-    report: &Report,
+    lease: &Lease<'_>,
     distribution: Distribution,
     rx: Receiver<Prepared>,
 ) -> Result<(Counts, Option<String>), Error> {
+    let (store, report) = (lease.store(), lease.report());
     let mut counts = Counts::default();
     let mut fatal = None;
     let mut written = farol_store::Written::default();
     let mut writer: Option<Box<dyn farol_store::EventWriter>> = None;
     for batch in rx {
+        lease.keep()?;
         counts.dropped += batch.dropped;
         counts.rejects += batch.rejects.len() as u64;
         fatal = fatal.or(batch.fatal);

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use farol_model::Timestamp;
-use farol_pipeline::{Aggregation, Feed, Ingested, Input, Quiet, ingest, process};
+use farol_pipeline::{Aggregation, Feed, Ingested, Input, LEASE, Lease, Quiet, ingest, process};
 use farol_store::{EventQuery, SqliteStore, Store};
 use proptest::prelude::*;
 
@@ -59,7 +59,7 @@ proptest! {
         for w in bounds.windows(2) {
             let part = &obs[w[0]..w[1]];
             let text: String = part.iter().map(|o| line(o) + "\n").collect();
-            let ingested = ingest(&store, &feed, Input { reader: Box::new(text.as_bytes()), name: None, size: None }, &[], &Quiet).unwrap();
+            let ingested = ingest(&store, &feed, Input { reader: Box::new(text.as_bytes()), name: None, size: None, queue: false }, &[], &Quiet).unwrap();
             match ingested {
                 Ingested::Processed(s) => {
                     prop_assert!(seen_bytes.insert(text.clone()));
@@ -72,12 +72,13 @@ proptest! {
                     }
                 }
                 Ingested::AlreadyIngested(_) => prop_assert!(seen_bytes.contains(&text)),
+                Ingested::Queued(_) => prop_assert!(false, "nothing was queued"),
             }
         }
         // Processing reports again changes nothing.
         for i in again {
             if let Some(r) = reports.get(i % reports.len().max(1)) {
-                process(&store, r, &feed, &[], &Quiet).unwrap();
+                process(&Lease::take(&store, r.id, LEASE).unwrap(), &feed, &[], &Quiet).unwrap();
             }
         }
         let events = store.events(&EventQuery { visible: farol_store::Visibility::All, limit: 10_000, ..EventQuery::default() }).unwrap();

@@ -7,7 +7,7 @@ use std::io::Write as _;
 
 use farol_model::expert::{Expert, Verdict};
 use farol_model::{Record, ReportStatus};
-use farol_pipeline::{Feed, Ingested, Input, Quiet, ingest};
+use farol_pipeline::{Feed, Ingested, Input, LEASE, Lease, Quiet, ingest};
 use farol_store::{EventQuery, SqliteStore, Store};
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -17,7 +17,7 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
 }
 
 fn input(bytes: &[u8]) -> Input<'_> {
-    Input { reader: Box::new(bytes), name: Some("events.jsonl".into()), size: Some(bytes.len() as u64) }
+    Input { reader: Box::new(bytes), name: Some("events.jsonl".into()), size: Some(bytes.len() as u64), queue: false }
 }
 
 fn run(store: &SqliteStore, feed: &Feed, bytes: &[u8]) -> Ingested {
@@ -27,7 +27,7 @@ fn run(store: &SqliteStore, feed: &Feed, bytes: &[u8]) -> Ingested {
 fn processed(i: Ingested) -> farol_pipeline::Summary {
     match i {
         Ingested::Processed(s) => s,
-        Ingested::AlreadyIngested(r) => panic!("report {} was already ingested", r.id),
+        other => panic!("not processed: {other:?}"),
     }
 }
 
@@ -83,6 +83,39 @@ fn an_interrupted_report_is_finished_by_the_next_ingest() {
             .len(),
         2
     );
+}
+
+#[test]
+fn a_queued_report_waits_for_one_worker() {
+    let (_dir, store) = store();
+    let feed = Feed::adhoc("scans", Some("intelmq"));
+    let queued = ingest(&store, &feed, Input { queue: true, ..input(EVENTS.as_bytes()) }, &[], &Quiet).unwrap();
+    let Ingested::Queued(report) = queued else { panic!("expected queued: {queued:?}") };
+    assert_eq!(report.status, ReportStatus::Stored);
+    assert!(
+        store
+            .events(&EventQuery { visible: farol_store::Visibility::All, limit: 10, ..Default::default() })
+            .unwrap()
+            .is_empty()
+    );
+
+    let lease = Lease::next(&store, LEASE).unwrap().expect("the stored report waits");
+    assert_eq!(lease.report().id, report.id);
+    assert!(Lease::next(&store, LEASE).unwrap().is_none(), "one worker per report");
+    let held = Lease::take(&store, report.id, LEASE).unwrap_err();
+    assert!(
+        matches!(&held, farol_pipeline::Error::Held { holder, .. } if holder.contains(&std::process::id().to_string())),
+        "{held}"
+    );
+    // The same bytes again, inline: the worker has them.
+    assert!(matches!(run(&store, &feed, EVENTS.as_bytes()), Ingested::Queued(r) if r.holder.is_some()));
+
+    let done = farol_pipeline::process(&lease, &feed, &[], &Quiet).unwrap();
+    assert_eq!((done.report.status, done.report.counts.events), (ReportStatus::Done, 2));
+    drop(lease);
+    assert_eq!(store.report(report.id).unwrap().holder, None, "given up");
+    assert!(Lease::next(&store, LEASE).unwrap().is_none(), "nothing waits");
+    assert!(Lease::take(&store, report.id, LEASE).is_ok(), "reprocessing takes it again");
 }
 
 #[test]

@@ -226,6 +226,7 @@ async fn upload(
     let name = params.get("name").cloned();
     let (status, report, body) = match ingest(&app, feed, name, body).await? {
         Ingested::Processed(s) => (StatusCode::ACCEPTED, s.report.id, report_json(&s.report)),
+        Ingested::Queued(r) => (StatusCode::ACCEPTED, r.id, report_json(&r)),
         Ingested::AlreadyIngested(r) => {
             (StatusCode::OK, r.id, json!({ "already_ingested": true, "report": report_json(&r) }))
         }
@@ -246,7 +247,7 @@ pub(crate) async fn ingest(app: &Arc<App>, feed: &str, name: Option<String>, bod
     let experts = (app.config.experts)(&feed);
     let app2 = Arc::clone(app);
     let ingested = tokio::task::spawn_blocking(move || {
-        let input = Input { reader: Box::new(std::io::Cursor::new(body)), name, size: None };
+        let input = Input { reader: Box::new(std::io::Cursor::new(body)), name, size: None, queue: app2.config.queue };
         farol_pipeline::ingest(app2.store.as_ref(), &feed, input, &experts, &Quiet)
     })
     .await

@@ -50,6 +50,8 @@ pub struct Config {
     pub incidents: farol_model::incident::Handling,
     /// The statistics page's nation, peers, marks and IP data.
     pub stats: StatsConfig,
+    /// Uploaded reports are only archived: `farol worker` processes process them.
+    pub queue: bool,
 }
 
 /// The notification settings and writer, as `farol notify` uses them.

@@ -631,6 +631,7 @@ async fn upload(
                     )
                 }
                 Ingested::AlreadyIngested(r) => format!("Already ingested as report {}.", r.id),
+                Ingested::Queued(r) => format!("Report {}: stored; a worker processes it.", r.id),
             };
             app.audit(Some(&p.user), addr, "upload", Some(format!("feed {feed}"))).await;
             upload_form(&app, &p, Some(message), None)

@@ -70,6 +70,17 @@ pub enum Archived {
     Existing(Report),
 }
 
+/// The outcome of claiming a report for processing.
+#[derive(Debug, Clone)]
+pub enum Claimed {
+    /// The report is the claimer's until its lease runs out.
+    Taken(Report),
+    /// Another process holds the report (see [`Report::holder`]).
+    Held(Report),
+    /// No report waits to be processed.
+    Nothing,
+}
+
 /// Which events a reader may see. The access policy (`farol-policy`) builds it; the store
 /// applies it inside every event query. The default sees nothing, so that a query whose
 /// visibility was forgotten fails closed.
@@ -269,6 +280,17 @@ pub trait Store: Send + Sync {
 
     /// Reports that were archived but not processed to the end (interrupted or never started).
     fn unfinished_reports(&self) -> Result<Vec<Report>>;
+
+    /// Takes a report for `holder` until `until`: report `id`, or with `None` the oldest that
+    /// waits (stored, or left unfinished by a holder whose lease ran out before `now`). A report
+    /// whose lease still runs is not taken, unless `holder` is its own.
+    fn claim_report(&self, id: Option<ReportId>, holder: &str, now: Timestamp, until: Timestamp) -> Result<Claimed>;
+
+    /// Extends `holder`'s lease; false when the report is no longer its.
+    fn renew_claim(&self, id: ReportId, holder: &str, until: Timestamp) -> Result<bool>;
+
+    /// Gives the report up, if `holder` still has it.
+    fn release_claim(&self, id: ReportId, holder: &str) -> Result<()>;
 
     /// The raw bytes of a report, as a stream.
     fn raw(&self, id: ReportId) -> Result<Box<dyn Read + Send>>;

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use farol_model::org::Distribution;
 use farol_model::{ClassificationType, Event, Position, Record, Reject, ReportStatus, Timestamp};
-use farol_store::{Archived, Cursor, EventQuery, NewReport, Outcome, Row, SqliteStore, Store, Visibility};
+use farol_store::{Archived, Claimed, Cursor, EventQuery, NewReport, Outcome, Row, SqliteStore, Store, Visibility};
 use proptest::prelude::*;
 
 fn sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -137,6 +137,43 @@ fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
     let done = store.finish_processing(report.id, &Outcome::default()).unwrap();
     assert_eq!(done.status, ReportStatus::Done);
     assert!(store.unfinished_reports().unwrap().is_empty());
+}
+
+#[test]
+fn leases_give_each_report_one_holder_until_they_run_out() {
+    let (_dir, store) = sqlite();
+    let Archived::New(first) = archive(&store, "feed-a", b"one") else { panic!() };
+    let Archived::New(second) = archive(&store, "feed-a", b"two") else { panic!() };
+    let t = Timestamp::parse("2030-01-01T00:00:00Z").unwrap();
+    let at = |secs: i64| t.add_secs(secs).unwrap();
+    let taken = |c: Claimed| match c {
+        Claimed::Taken(r) => r.id,
+        other => panic!("not taken: {other:?}"),
+    };
+
+    // Oldest first; a report taken is not offered again while its lease runs.
+    assert_eq!(taken(store.claim_report(None, "a", at(0), at(60)).unwrap()), first.id);
+    assert_eq!(taken(store.claim_report(None, "b", at(1), at(61)).unwrap()), second.id);
+    assert!(matches!(store.claim_report(None, "c", at(2), at(62)).unwrap(), Claimed::Nothing));
+    let Claimed::Held(held) = store.claim_report(Some(first.id), "c", at(2), at(62)).unwrap() else { panic!() };
+    assert_eq!(held.holder.as_deref(), Some("a"));
+    assert_eq!(taken(store.claim_report(Some(first.id), "a", at(2), at(62)).unwrap()), first.id, "its own again");
+
+    // "a" renews; "b" stops (killed): after its lease, its report goes to "c", and "b" has lost it.
+    assert!(store.renew_claim(first.id, "a", at(120)).unwrap());
+    assert!(matches!(store.claim_report(None, "c", at(90), at(150)).unwrap(), Claimed::Taken(r) if r.id == second.id));
+    assert!(!store.renew_claim(second.id, "b", at(150)).unwrap());
+    store.release_claim(second.id, "b").unwrap();
+    assert_eq!(store.report(second.id).unwrap().holder.as_deref(), Some("c"), "only the holder gives it up");
+
+    // A finished report is not offered again, but can be taken to be reprocessed.
+    store.begin_processing(first.id).unwrap();
+    store.finish_processing(first.id, &Outcome::default()).unwrap();
+    store.release_claim(first.id, "a").unwrap();
+    assert_eq!(store.report(first.id).unwrap().holder, None);
+    assert!(matches!(store.claim_report(None, "d", at(200), at(260)).unwrap(), Claimed::Taken(r) if r.id == second.id));
+    assert!(matches!(store.claim_report(None, "e", at(200), at(260)).unwrap(), Claimed::Nothing));
+    assert_eq!(taken(store.claim_report(Some(first.id), "e", at(200), at(260)).unwrap()), first.id);
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let experts = crate::enrichment::load(&config, &store)?;
     let store: Arc<dyn Store> = Arc::new(store);
     let workdir = config.store_path.parent().unwrap_or(dir).join("tmp");
-    let ctx = farol_collect::Context { store, experts, workdir };
+    let ctx = farol_collect::Context { store, experts, workdir, queue: config.queue };
     let runtime = tokio::runtime::Runtime::new()?;
     if !args.once {
         let scheduled = collectors.iter().filter(|c| c.schedule.is_some()).count();
@@ -67,6 +67,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                                 failed.push(format!("{name}: report {} ended with an error", s.report.id));
                             }
                         }
+                        Ingested::Queued(r) => super::ingest::print_queued(&r),
                         Ingested::AlreadyIngested(r) => {
                             println!("{name}: report {} unchanged since its last collection", r.id)
                         }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use farol_model::{Report, ReportId, ReportStatus};
-use farol_pipeline::{Ingested, Input, Summary};
+use farol_pipeline::{Ingested, Input, LEASE, Lease, Summary};
 use farol_store::Store as _;
 
 use crate::output::{Ui, bytes, count};
@@ -24,6 +24,10 @@ pub struct Args {
     /// Files to ingest, each its own report; `-` reads standard input. gzip and zstd are undone.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Only archive the reports: `farol worker` processes process them (the default when
+    /// farol.toml says `[processing] workers = true`)
+    #[arg(long)]
+    queue: bool,
 }
 
 pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
@@ -32,7 +36,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     let experts = crate::enrichment::load(&config, &store)?;
     let mut partial = Vec::new();
     for file in &args.files {
-        let input = open_input(file)?;
+        let input = open_input(file, args.queue || config.queue)?;
         let bar = Bar::new(ui.quiet);
         let result = farol_pipeline::ingest_all(&store, &feed, input, &experts(&feed), &bar);
         bar.finish();
@@ -50,6 +54,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
                         partial.push(summary.report.id);
                     }
                 }
+                Ingested::Queued(report) => print_queued(&report),
                 Ingested::AlreadyIngested(report) => println!(
                     "report {} ({}): these bytes were already ingested for feed {} at {}; nothing to do \
                      (`farol reprocess {}` processes them again)",
@@ -69,9 +74,9 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     partial_error(&partial)
 }
 
-fn open_input(file: &Path) -> Result<Input<'static>> {
+fn open_input(file: &Path, queue: bool) -> Result<Input<'static>> {
     if file.as_os_str() == "-" {
-        return Ok(Input { reader: Box::new(std::io::stdin()), name: None, size: None });
+        return Ok(Input { reader: Box::new(std::io::stdin()), name: None, size: None, queue });
     }
     let f = std::fs::File::open(file).map_err(|e| {
         let message = format!("cannot open {}: {e}", file.display());
@@ -83,7 +88,15 @@ fn open_input(file: &Path) -> Result<Input<'static>> {
     })?;
     let size = f.metadata().ok().map(|m| m.len());
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-    Ok(Input { reader: Box::new(f), name, size })
+    Ok(Input { reader: Box::new(f), name, size, queue })
+}
+
+pub fn print_queued(r: &Report) {
+    let name = r.name.as_deref().unwrap_or("stdin");
+    match &r.holder {
+        Some(holder) => println!("report {} ({}, {name}): stored; {holder} is processing it", r.id, r.feed),
+        None => println!("report {} ({}, {name}): stored; a `farol worker` processes it", r.id, r.feed),
+    }
 }
 
 pub fn print_summary(s: &Summary) {
@@ -158,8 +171,15 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     for report in &reports {
         let mut feed = config.feed(&report.feed, None)?;
         feed.format.get_or_insert_with(|| report.format.clone());
+        let lease = match Lease::take(&store, report.id, LEASE) {
+            Err(farol_pipeline::Error::Held { report, holder }) => {
+                println!("report {report} is being processed by {holder}: left to it");
+                continue;
+            }
+            lease => lease?,
+        };
         let bar = Bar::new(ui.quiet);
-        let result = farol_pipeline::process(&store, report, &feed, &experts(&feed), &bar);
+        let result = farol_pipeline::process(&lease, &feed, &experts(&feed), &bar);
         bar.finish();
         let summary = result.with_context(|| format!("cannot reprocess report {}", report.id))?;
         print_summary(&summary);

@@ -16,6 +16,7 @@ pub mod serve;
 pub mod share;
 pub mod stats;
 pub mod user;
+pub mod worker;
 
 use std::path::Path;
 

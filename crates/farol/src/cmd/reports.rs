@@ -60,7 +60,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             r.received_at.to_rfc3339(),
             r.name.unwrap_or_else(|| "-".into()),
             bytes(r.size),
-            r.status.to_string(),
+            match &r.holder {
+                Some(holder) => format!("{} by {holder}", r.status),
+                None => r.status.to_string(),
+            },
             count(r.counts.events),
             count(r.counts.duplicates),
             count(r.counts.rejects),
@@ -83,6 +86,9 @@ fn detail(r: &Report) -> String {
         r.sha256,
         r.status
     );
+    if let Some(holder) = &r.holder {
+        s.push_str(&format!("  held by     {holder}\n"));
+    }
     if let Some(t) = r.processed_at {
         s.push_str(&format!("  processed   {}\n", t.to_rfc3339()));
     }

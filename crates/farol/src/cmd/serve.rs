@@ -64,6 +64,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             marks: config.stats.marks.clone(),
             live: Some(Arc::clone(&live)),
         },
+        queue: config.queue,
     };
     let app = farol_server::App::new(Arc::clone(&store), server);
     let notifier = notifier(&config, writer)?;
@@ -78,7 +79,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             None
         } else {
             let workdir = config.store_path.parent().unwrap_or(dir).join("tmp");
-            let ctx = farol_collect::Context { store: Arc::clone(&store), experts, workdir };
+            let ctx = farol_collect::Context { store: Arc::clone(&store), experts, workdir, queue: config.queue };
             let mut until = stopped.clone();
             Some(tokio::spawn(farol_collect::run_schedules(ctx, scheduled, async move {
                 let _ = until.wait_for(|s| *s).await;
@@ -100,6 +101,11 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             let _ = stop.send(true);
         });
         println!("farol serving on {scheme}://{listen} (Ctrl-C stops)");
+        if config.queue {
+            println!(
+                "reports are only archived here: `farol worker` processes process them ([processing] in farol.toml)"
+            );
+        }
         let mut until = stopped;
         farol_server::serve(listener, app, async move {
             let _ = until.wait_for(|s| *s).await;
@@ -267,7 +273,7 @@ async fn notify(n: Notifier, store: Arc<dyn Store>) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

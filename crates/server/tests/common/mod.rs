@@ -121,6 +121,7 @@ pub(crate) async fn start_with(tls: Option<farol_server::tls::Tls>, http: reqwes
             ..Default::default()
         },
         stats: farol_server::StatsConfig { country: Some("PT".into()), ..Default::default() },
+        queue: false,
     };
     let app = App::new(Arc::clone(&store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

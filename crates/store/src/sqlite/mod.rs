@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, CHUNK_SIZE, ChunkReader};
 use crate::{
-    Archived, AuditEntry, Breakdown, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
+    Archived, AuditEntry, Breakdown, Claimed, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
     HostQuery, IncidentFilter, IndicatorQuery, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport,
     OutboxMessage, Outcome, Population, Record, Rerouted, Result, Search, Session, Sighting, Store, StoreError,
     StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration8.sql"),
     include_str!("migration9.sql"),
     include_str!("migration10.sql"),
+    include_str!("migration11.sql"),
 ];
 
 /// The migration that adds the statistics rollups, which [`migrate`] fills from the events.
@@ -85,8 +86,12 @@ impl SqliteStore {
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(60))?;
+    // Every transaction here writes. Begun deferred, one that reads first could not become a
+    // writer once another process has written meanwhile (SQLITE_BUSY, at once, whatever the
+    // timeout); begun immediate, it waits its turn.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // page_size only takes effect before the first table is created.
     conn.execute_batch(&format!(
         "PRAGMA page_size = {PAGE_SIZE};
@@ -125,7 +130,7 @@ fn feed_id(conn: &Connection, name: &str) -> Result<i64> {
 }
 
 const REPORT_COLUMNS: &str = "r.id, f.name, r.format, r.name, r.sha256, r.size, r.received_at, r.status, \
-     r.records, r.events, r.duplicates, r.dropped, r.rejects, r.error, r.processed_at";
+     r.records, r.events, r.duplicates, r.dropped, r.rejects, r.error, r.processed_at, r.holder";
 
 fn report_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
     let micros = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
@@ -153,6 +158,7 @@ fn report_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
         },
         error: row.get(13)?,
         processed_at: micros(14)?,
+        holder: row.get(15)?,
     })
 }
 
@@ -241,6 +247,58 @@ impl Store for SqliteStore {
             ))?;
             let rows = stmt.query_map([], report_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn claim_report(&self, id: Option<ReportId>, holder: &str, now: Timestamp, until: Timestamp) -> Result<Claimed> {
+        self.with(|c| {
+            // One statement: SQLite runs it under the write lock, so two claimers never both win.
+            let taken: Option<i64> = match id {
+                Some(id) => c
+                    .query_row(
+                        "UPDATE reports SET holder = ?1, lease_until = ?3
+                         WHERE id = ?4 AND status <> 'receiving'
+                           AND (lease_until IS NULL OR lease_until < ?2 OR holder = ?1) RETURNING id",
+                        params![holder, now.micros(), until.micros(), id.0],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+                None => c
+                    .query_row(
+                        "UPDATE reports SET holder = ?1, lease_until = ?3
+                         WHERE id = (SELECT id FROM reports WHERE status IN ('stored', 'processing')
+                                       AND (lease_until IS NULL OR lease_until < ?2) ORDER BY id LIMIT 1)
+                         RETURNING id",
+                        params![holder, now.micros(), until.micros()],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+            };
+            Ok(match (taken, id) {
+                (Some(taken), _) => Claimed::Taken(load_report(c, ReportId(taken))?),
+                (None, Some(id)) => Claimed::Held(load_report(c, id)?),
+                (None, None) => Claimed::Nothing,
+            })
+        })
+    }
+
+    fn renew_claim(&self, id: ReportId, holder: &str, until: Timestamp) -> Result<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE reports SET lease_until = ?3 WHERE id = ?1 AND holder = ?2",
+                params![id.0, holder, until.micros()],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn release_claim(&self, id: ReportId, holder: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE reports SET holder = NULL, lease_until = NULL WHERE id = ?1 AND holder = ?2",
+                params![id.0, holder],
+            )?;
+            Ok(())
         })
     }
 
