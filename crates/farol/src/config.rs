@@ -843,7 +843,7 @@ name = "{center}"
 {country}
 
 [store]
-# The embedded store: one SQLite file. Back it up with `sqlite3 data/farol.db ".backup x.db"`.
+# The embedded store: one SQLite file. Back it up with `farol backup FILE` (while farol runs).
 path = "data/farol.db"
 
 [server]

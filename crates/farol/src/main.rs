@@ -61,6 +61,8 @@ enum Command {
     Reprocess(cmd::ingest::ReprocessArgs),
     /// Process the reports that wait, beside other workers on the same store
     Worker(cmd::worker::Args),
+    /// Copy the store, consistent and checked, while farol runs
+    Backup(cmd::init::BackupArgs),
     /// Run feed collectors (HTTP, files, spool directories): once, or on their schedules
     Collect(cmd::collect::Args),
     /// List feeds with their health: last report, last error, events and rejects in 24 hours
@@ -169,6 +171,7 @@ fn main() -> ExitCode {
         Command::Reports(args) => cmd::reports::run(&cli.dir, args),
         Command::Reprocess(args) => cmd::ingest::reprocess(&cli.dir, args, &ui),
         Command::Worker(args) => cmd::worker::run(&cli.dir, args, &ui),
+        Command::Backup(args) => cmd::init::backup(&cli.dir, args),
         Command::Collect(args) => cmd::collect::run(&cli.dir, args),
         Command::Feeds => cmd::reports::feeds(&cli.dir),
         Command::Formats => cmd::reports::formats(&cli.dir),

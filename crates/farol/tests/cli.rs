@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 
-use common::{examples, farol, init, stderr, stdout, write};
+use common::{command, examples, farol, init, stderr, stdout, write};
 
 #[test]
 fn an_empty_file_is_reported() {
@@ -205,4 +205,47 @@ fn collect_once_runs_every_collector_and_a_broken_one_stops_no_other() {
     );
     let feeds = stdout(&farol(&d, &["feeds"]));
     assert!(feeds.contains("broken"), "{feeds}");
+}
+
+/// The restore drill: a backup taken while a big report is being ingested is a working store;
+/// restored in place of another, it holds what was acknowledged, and `reprocess --unfinished`
+/// completes what was in flight.
+#[test]
+fn a_backup_taken_while_ingesting_restores_into_a_working_store() {
+    let d = init();
+    let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    assert!(farol(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]).status.success());
+    let big = d.path.join("2024-06-02-event4_sinkhole-big.csv");
+    let day = farol_model::Timestamp::parse("2024-06-02").unwrap();
+    farol_synth::sinkhole_csv(&mut std::fs::File::create(&big).unwrap(), 200_000, 7, day).unwrap();
+    let mut ingest = command(&d, &["--quiet", "ingest", "--feed", "example-sinkhole", big.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let copy = d.path.join("backup.db");
+    let o = farol(&d, &["backup", copy.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("integrity checked"), "{}", stdout(&o));
+    assert!(ingest.wait().unwrap().success());
+    let again = farol(&d, &["backup", copy.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "an existing file is never overwritten");
+    assert!(stderr(&again).contains("give a new file"), "{}", stderr(&again));
+
+    // Restore into another directory, as onto a new machine.
+    let r = init();
+    std::fs::copy(&copy, r.path.join("data/farol.db")).unwrap();
+    for stale in ["farol.db-wal", "farol.db-shm"] {
+        let _ = std::fs::remove_file(r.path.join("data").join(stale));
+    }
+    let o = farol(&r, &["reprocess", "--unfinished"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store = farol_store::SqliteStore::open(&r.path.join("data/farol.db")).unwrap();
+    let reports = farol_store::Store::reports(&store, None, 10).unwrap();
+    assert!(reports.iter().all(|r| r.status == farol_model::ReportStatus::Done), "{reports:?}");
+    let first = reports.iter().find(|r| r.name.as_deref() == Some("2024-06-01-event4_sinkhole-example.csv")).unwrap();
+    assert_eq!(first.counts.events, 300, "what was acknowledged before the backup is in it");
+    let stored: u64 = reports.iter().map(|r| r.counts.events).sum();
+    let events = stdout(&farol(&r, &["events", "--limit", "0", "--format", "intelmq"]));
+    assert_eq!(events.lines().count() as u64, stored, "every report's events, once");
 }

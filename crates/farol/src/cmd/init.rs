@@ -51,3 +51,29 @@ pub fn run(default_dir: &Path, args: Args) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "The copy is consistent while farol serves, ingests and works: it is the store \
+    as of the moment the copy began. To restore: stop farol, put the copy in the place of the store \
+    (`[store] path`, data/farol.db by default; remove farol.db-wal and farol.db-shm beside it), start \
+    farol. Keep farol.toml, feeds.d/ and the TLS and signing keys with it.\n\n\
+    Example:\n  farol backup /var/backups/farol/farol-$(date +%F).db")]
+pub struct BackupArgs {
+    /// The file to write (it must not exist)
+    file: PathBuf,
+}
+
+pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
+    let (_, store) = super::open(dir)?;
+    let started = std::time::Instant::now();
+    store.backup(&args.file).with_context(|| format!("cannot back the store up to {}", args.file.display()))?;
+    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backed up {} to {} ({}, integrity checked) in {:.1}s",
+        store.path().display(),
+        args.file.display(),
+        crate::output::bytes(size),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -79,6 +79,27 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes a consistent copy of the whole store to `to` (a new file) while others go on
+    /// reading and writing, then checks the copy's integrity. The copy is an ordinary store:
+    /// restoring is putting it in the place of the store while no farol runs.
+    pub fn backup(&self, to: &Path) -> Result<()> {
+        if to.exists() {
+            return Err(StoreError::Conflict(format!("{} exists: give a new file", to.display())));
+        }
+        let target = to.to_str().ok_or_else(|| StoreError::Conflict(format!("{}: not UTF-8", to.display())))?;
+        // One read transaction: the copy is the store as of its start, compacted.
+        connect(&self.path)?.execute("VACUUM INTO ?1", [target])?;
+        let copy = Connection::open(to)?;
+        let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Schema(format!(
+                "the copy at {} failed its integrity check: {check}",
+                to.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
