@@ -3,6 +3,7 @@
 //! centers. A collector only fetches; the pipeline archives and processes what it fetched, and
 //! a broken feed never stops the others.
 
+mod amqp;
 mod http;
 mod misp;
 mod schedule;
@@ -16,6 +17,7 @@ use farol_pipeline::{Experts, Feed, Ingested, Input, Quiet};
 use farol_store::Store;
 use serde::Deserialize;
 
+pub use amqp::AmqpConfig;
 pub use http::{HttpConfig, forbidden};
 pub use schedule::{Schedule, run_schedules};
 pub use taxii::{Exchange, Partner, exchange};
@@ -33,6 +35,8 @@ pub enum CollectorConfig {
     /// A MISP feed: its manifest, then each event that is new or changed, as a report.
     #[serde(rename = "misp-feed")]
     MispFeed(HttpConfig),
+    /// An AMQP queue (RabbitMQ): the events IntelMQ or n6 publish, one JSON object a message.
+    Amqp(AmqpConfig),
 }
 
 /// Why a collector run failed.
@@ -104,6 +108,7 @@ async fn run_inner(ctx: &Context, collector: &Collector) -> Result<Run, Error> {
         }
         CollectorConfig::Http(config) => http::run(ctx, &feed, config).await,
         CollectorConfig::MispFeed(config) => misp::run(ctx, &feed, config).await,
+        CollectorConfig::Amqp(config) => amqp::run(ctx, &feed, config).await,
     }
 }
 

@@ -991,7 +991,7 @@ workers = false
 # # runs them on their schedules.
 # schedule = "1h"
 # [feeds.example-sinkhole.collector]
-# kind = "http"                            # http, misp-feed, file (path = ...) or spool (dir = ...)
+# kind = "http"                            # http, misp-feed, file (path = ...), spool (dir = ...) or amqp (url, queue)
 # url = "https://feeds.example.org/sinkhole/latest.csv"
 # headers = {{ "Auth-Key" = "${{EXAMPLE_KEY}}" }}   # ${{VAR}} is read from the environment
 # # username = "${{EXAMPLE_USER}}"  password = "${{EXAMPLE_PASSWORD}}"

@@ -140,6 +140,7 @@ pub fn feeds(dir: &Path) -> Result<()> {
                     farol_collect::CollectorConfig::Spool { .. } => "spool",
                     farol_collect::CollectorConfig::Http(_) => "http",
                     farol_collect::CollectorConfig::MispFeed(_) => "misp-feed",
+                    farol_collect::CollectorConfig::Amqp(_) => "amqp",
                 };
                 c.schedule.as_ref().map_or_else(|| kind.to_owned(), |s| format!("{kind}, {s}"))
             },
