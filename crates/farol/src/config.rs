@@ -372,6 +372,18 @@ struct File {
     feeds: BTreeMap<String, toml::Table>,
 }
 
+/// The store that `FAROL_DATABASE_URL` names: `sqlite://PATH`, relative to the farol directory
+/// unless absolute (`sqlite:///var/lib/farol/farol.db`).
+fn store_url(dir: &Path, url: &str) -> std::result::Result<PathBuf, String> {
+    if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
+        return Ok(dir.join(path));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err("FAROL_DATABASE_URL: the PostgreSQL backend is not available yet; use sqlite://PATH".to_owned());
+    }
+    Err(format!("FAROL_DATABASE_URL: expected sqlite://PATH, found {:?}", url.split("://").next().unwrap_or(url)))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProcessingSection {
@@ -578,6 +590,13 @@ impl Config {
         let maildir = parsed.incidents.maildir.as_ref().map(|m| dir.join(m));
         let stats = stats(parsed.stats, &mut errors);
         let indicator_rules = indicator_rules(parsed.indicators, &mut errors);
+        let store_path = match std::env::var("FAROL_DATABASE_URL") {
+            Ok(url) => store_url(dir, &url).unwrap_or_else(|e| {
+                errors.push(e);
+                PathBuf::new()
+            }),
+            Err(_) => dir.join(&parsed.store.path),
+        };
         let partners = partners(parsed.partners, &mut errors);
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
@@ -616,7 +635,7 @@ impl Config {
             indicator_rules,
             partners,
             queue: parsed.processing.workers,
-            store_path: dir.join(parsed.store.path),
+            store_path,
             feeds,
         })
     }
@@ -844,6 +863,7 @@ name = "{center}"
 
 [store]
 # The embedded store: one SQLite file. Back it up with `farol backup FILE` (while farol runs).
+# FAROL_DATABASE_URL=sqlite://PATH overrides this path.
 path = "data/farol.db"
 
 [server]

@@ -63,6 +63,8 @@ enum Command {
     Worker(cmd::worker::Args),
     /// Copy the store, consistent and checked, while farol runs
     Backup(cmd::init::BackupArgs),
+    /// Bring the store to this farol's schema (every command does it on opening; this says so)
+    Migrate,
     /// Run feed collectors (HTTP, files, spool directories): once, or on their schedules
     Collect(cmd::collect::Args),
     /// List feeds with their health: last report, last error, events and rejects in 24 hours
@@ -172,6 +174,7 @@ fn main() -> ExitCode {
         Command::Reprocess(args) => cmd::ingest::reprocess(&cli.dir, args, &ui),
         Command::Worker(args) => cmd::worker::run(&cli.dir, args, &ui),
         Command::Backup(args) => cmd::init::backup(&cli.dir, args),
+        Command::Migrate => cmd::init::migrate(&cli.dir),
         Command::Collect(args) => cmd::collect::run(&cli.dir, args),
         Command::Feeds => cmd::reports::feeds(&cli.dir),
         Command::Formats => cmd::reports::formats(&cli.dir),

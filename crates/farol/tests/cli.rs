@@ -249,3 +249,31 @@ fn a_backup_taken_while_ingesting_restores_into_a_working_store() {
     let events = stdout(&farol(&r, &["events", "--limit", "0", "--format", "intelmq"]));
     assert_eq!(events.lines().count() as u64, stored, "every report's events, once");
 }
+
+#[test]
+fn farol_database_url_chooses_the_store() {
+    let d = init();
+    let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    let ingest = |url: &str| {
+        command(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()])
+            .env("FAROL_DATABASE_URL", url)
+            .output()
+            .unwrap()
+    };
+    let migrate = command(&d, &["migrate"]).env("FAROL_DATABASE_URL", "sqlite://elsewhere.db").output().unwrap();
+    assert!(stdout(&migrate).contains("migrated from schema version 0 to"), "{}", stdout(&migrate));
+    assert!(stdout(&farol(&d, &["migrate"])).contains("up to date"));
+    let o = ingest("sqlite://elsewhere.db");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.path.join("elsewhere.db").exists());
+    let o = command(&d, &["reports"]).env("FAROL_DATABASE_URL", "sqlite://elsewhere.db").output().unwrap();
+    assert!(stdout(&o).contains("done"), "{}", stdout(&o));
+    assert!(stdout(&farol(&d, &["reports"])).contains("no reports yet"), "farol.toml's store is another");
+
+    let o = ingest("postgres://farol:s3cret@db.example/farol");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("PostgreSQL backend is not available yet"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("s3cret"), "no secret in messages");
+    let o = ingest("mysql://x");
+    assert!(stderr(&o).contains("expected sqlite://PATH"), "{}", stderr(&o));
+}

@@ -4,29 +4,20 @@
 // Helpers of a test file may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use farol_model::{ReportStatus, Timestamp};
 use farol_store::{EventQuery, SqliteStore, Store, Visibility};
 
-fn farol(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_farol"));
-    c.arg("-d").arg(dir).arg("--quiet");
-    c
-}
+mod common;
 
-fn init(dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_farol")).arg("init").arg(dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let feed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/feeds/example-sinkhole.toml");
-    std::fs::copy(feed, dir.join("feeds.d/example-sinkhole.toml")).unwrap();
-}
+use common::{Dir, command, init};
 
-fn ingest(dir: &Path, file: &Path, queue: bool) {
-    let mut c = farol(dir);
-    c.args(["ingest", "--feed", "example-sinkhole"]).arg(file);
+fn ingest(dir: &Dir, file: &std::path::Path, queue: bool) {
+    let mut c = command(dir, &["--quiet", "ingest", "--feed", "example-sinkhole"]);
+    c.arg(file);
     if queue {
         c.arg("--queue");
     }
@@ -34,18 +25,17 @@ fn ingest(dir: &Path, file: &Path, queue: bool) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn store(dir: &Path) -> SqliteStore {
-    SqliteStore::open(&dir.join("data/farol.db")).unwrap()
+fn store(dir: &Dir) -> SqliteStore {
+    SqliteStore::open(&dir.path.join("data/farol.db")).unwrap()
 }
 
 /// Events stored, counted the slow way: every row, not the reports' summaries.
-fn events(dir: &Path) -> usize {
+fn events(dir: &Dir) -> usize {
     store(dir).events(&EventQuery { visible: Visibility::All, limit: usize::MAX, ..Default::default() }).unwrap().len()
 }
 
-fn worker(dir: &Path) -> Child {
-    farol(dir)
-        .args(["worker", "--lease", "2", "--poll", "0.05"])
+fn worker(dir: &Dir) -> Child {
+    command(dir, &["--quiet", "worker", "--lease", "2", "--poll", "0.05"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -67,18 +57,16 @@ fn killed_workers_complete_every_report_without_loss_or_duplicates() {
         .collect();
 
     // What one process stores, uninterrupted.
-    let clean = tmp.path().join("clean");
-    init(&clean);
+    let clean = init();
     for f in &files {
         ingest(&clean, f, false);
     }
     let expected = events(&clean);
 
-    let dir = tmp.path().join("workers");
-    init(&dir);
+    let dir = std::sync::Arc::new(init());
     let mut workers: Vec<Child> = (0..3).map(|_| worker(&dir)).collect();
     let feeder = {
-        let (dir, files) = (dir.clone(), files.clone());
+        let (dir, files) = (std::sync::Arc::clone(&dir), files.clone());
         std::thread::spawn(move || {
             for f in &files {
                 ingest(&dir, f, true);
@@ -140,7 +128,7 @@ fn killed_workers_complete_every_report_without_loss_or_duplicates() {
 
     // SIGTERM: a worker finishes what it holds and exits cleanly.
     for mut w in workers {
-        let term = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+        let term = std::process::Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
         assert!(term.success());
         let status = w.wait().unwrap();
         assert!(status.success(), "{status}");

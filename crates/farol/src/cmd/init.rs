@@ -77,3 +77,17 @@ pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// `farol migrate`: brings the store to this farol's schema, saying from which version.
+pub fn migrate(dir: &Path) -> Result<()> {
+    let config = config::Config::load(dir)?;
+    let (before, latest) = farol_store::SqliteStore::schema_version(&config.store_path)?;
+    let (_, store) = super::open(dir)?;
+    let path = store.path().display();
+    if before == latest {
+        println!("the store at {path} has schema version {latest}: up to date");
+    } else {
+        println!("the store at {path} migrated from schema version {before} to {latest}");
+    }
+    Ok(())
+}

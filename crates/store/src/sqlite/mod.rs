@@ -79,6 +79,18 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The schema version of the store at `path` (0 when there is none yet), and the version
+    /// this farol migrates stores to.
+    pub fn schema_version(path: &Path) -> Result<(usize, usize)> {
+        let found = if path.exists() {
+            let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))?
+        } else {
+            0
+        };
+        Ok((found, MIGRATIONS.len()))
+    }
+
     /// Writes a consistent copy of the whole store to `to` (a new file) while others go on
     /// reading and writing, then checks the copy's integrity. The copy is an ordinary store:
     /// restoring is putting it in the place of the store while no farol runs.
