@@ -13,7 +13,7 @@ use farol_pipeline::Feed;
 use serde::Deserialize;
 
 use crate::http::expand;
-use crate::{Context, Error, Run, ingest_named};
+use crate::{Context, Error, Run, ingest_temporary};
 
 /// A queue to take events from, as written under `[feeds.NAME.collector]` with `kind = "amqp"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,16 +97,9 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &AmqpConfig) -> Resu
         }
         let Some(tag) = last else { break };
         let tmp = ctx.workdir.join(format!("amqp-{}-{}.part", feed.name, std::process::id()));
-        std::fs::write(&tmp, &body)?;
+        tokio::fs::write(&tmp, &body).await?;
         let name = format!("{}-{}.jsonl", config.queue, farol_model::Timestamp::now().micros());
-        let ingested = {
-            let (ctx, feed, tmp) = (ctx.clone(), feed.clone(), tmp.clone());
-            tokio::task::spawn_blocking(move || ingest_named(&ctx, &feed, &tmp, Some(name)))
-                .await
-                .map_err(|e| Error::Fetch(format!("ingesting from {} stopped unexpectedly: {e}", config.queue)))
-        };
-        let _ = std::fs::remove_file(&tmp);
-        run.ingested.extend(ingested??);
+        run.ingested.extend(ingest_temporary(ctx, feed, &tmp, Some(name)).await?);
         channel.basic_ack(BasicAckArguments::new(tag, true)).await.map_err(fetch("basic.ack"))?;
         if count < config.batch.max(1) {
             break; // the queue ran dry

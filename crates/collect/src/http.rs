@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::{Context, Error, Run, ingest_named};
+use crate::{Context, Error, Run, ingest_temporary};
 
 /// `[feeds.NAME.collector]` with `kind = "http"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -297,14 +297,7 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Resu
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(e);
     }
-    let ingested = {
-        let (ctx, feed, tmp) = (ctx.clone(), feed.clone(), tmp.clone());
-        tokio::task::spawn_blocking(move || ingest_named(&ctx, &feed, &tmp, name))
-            .await
-            .map_err(|e| Error::Fetch(format!("ingesting the download stopped unexpectedly: {e}")))
-    };
-    let _ = tokio::fs::remove_file(&tmp).await;
-    let ingested = ingested??;
+    let ingested = ingest_temporary(ctx, feed, &tmp, name).await?;
     let text = serde_json::to_string(&new_state).unwrap_or_default();
     let name = feed.name.clone();
     tokio::task::spawn_blocking(move || store.set_collector_state(&name, &text)).await.ok().transpose()?;

@@ -118,6 +118,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send
         .map_err(|e| Error::Fetch(format!("the collector stopped unexpectedly: {e}")))?
 }
 
+/// Archives and processes a complete temporary file off the async threads, then removes it.
+pub(crate) async fn ingest_temporary(
+    ctx: &Context,
+    feed: &Feed,
+    tmp: &Path,
+    name: Option<String>,
+) -> Result<Vec<Ingested>, Error> {
+    let (c, f, t) = (ctx.clone(), feed.clone(), tmp.to_owned());
+    let ingested = blocking(move || ingest_named(&c, &f, &t, name)).await;
+    let _ = tokio::fs::remove_file(tmp).await;
+    ingested
+}
+
 /// Archives and processes one file (each member, for a zip).
 pub(crate) fn ingest_file(ctx: &Context, feed: &Feed, path: &Path) -> Result<Vec<Ingested>, Error> {
     ingest_named(ctx, feed, path, path.file_name().map(|n| n.to_string_lossy().into_owned()))

@@ -9,7 +9,7 @@ use farol_pipeline::Feed;
 use serde_json::Value;
 
 use crate::http::{HttpConfig, checked_url, client, download, get, shown};
-use crate::{Context, Error, Run, ingest_named};
+use crate::{Context, Error, Run, ingest_temporary};
 
 /// The largest manifest accepted.
 const MAX_MANIFEST: usize = 64 << 20;
@@ -61,14 +61,7 @@ pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &HttpConfig) -> Resu
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
-        let ingested = {
-            let (ctx, feed, tmp, name) = (ctx.clone(), feed.clone(), tmp.clone(), format!("{uuid}.json"));
-            tokio::task::spawn_blocking(move || ingest_named(&ctx, &feed, &tmp, Some(name)))
-                .await
-                .map_err(|e| Error::Fetch(format!("ingesting {uuid} stopped unexpectedly: {e}")))
-        };
-        let _ = tokio::fs::remove_file(&tmp).await;
-        run.ingested.extend(ingested??);
+        run.ingested.extend(ingest_temporary(ctx, feed, &tmp, Some(format!("{uuid}.json"))).await?);
         taken.insert(uuid.clone(), timestamp);
         let (store, name, text) =
             (ctx.store.clone(), feed.name.clone(), serde_json::to_string(&taken).unwrap_or_default());

@@ -640,6 +640,14 @@ impl Config {
         })
     }
 
+    /// The feed a stored report is processed with: its feed, in the format the report was
+    /// stored in unless the feed names one.
+    pub fn report_feed(&self, report: &farol_model::Report) -> Result<Feed> {
+        let mut feed = self.feed(&report.feed, None)?;
+        feed.format.get_or_insert_with(|| report.format.clone());
+        Ok(feed)
+    }
+
     /// The feed named `name`: as configured, or an ad-hoc one whose format is given or detected.
     pub fn feed(&self, name: &str, format: Option<&str>) -> Result<Feed> {
         let mut feed = match self.feeds.get(name) {

@@ -227,6 +227,7 @@ fn a_backup_taken_while_ingesting_restores_into_a_working_store() {
     let o = farol(&d, &["backup", copy.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("integrity checked"), "{}", stdout(&o));
+    assert!(ingest.try_wait().unwrap().is_none(), "the backup was taken while the report was being ingested");
     assert!(ingest.wait().unwrap().success());
     let again = farol(&d, &["backup", copy.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2), "an existing file is never overwritten");

@@ -3,8 +3,9 @@
 //! worker takes the report and processes it again from the start, which replaces whatever the
 //! dead process wrote. Events are unique in the store, so nothing is ever stored twice.
 
+use std::cell::Cell;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use farol_model::{Report, ReportId, Timestamp};
@@ -21,7 +22,7 @@ pub struct Lease<'a> {
     report: Report,
     holder: String,
     length: Duration,
-    renewed: Mutex<Instant>,
+    renewed: Cell<Instant>,
 }
 
 impl std::fmt::Debug for Lease<'_> {
@@ -35,36 +36,31 @@ impl<'a> Lease<'a> {
     /// this machine whose process is gone (killed) holds nothing: its lease is ended at once.
     pub fn take(store: &'a dyn Store, id: ReportId, length: Duration) -> Result<Lease<'a>, Error> {
         let holder = holder();
-        let mut ended = false;
-        loop {
-            let now = Timestamp::now();
-            match store.claim_report(Some(id), &holder, now, until(now, length))? {
-                Claimed::Taken(report) => return Ok(Lease::new(store, report, holder, length)),
-                Claimed::Held(report) => {
-                    let other = report.holder.unwrap_or_default();
-                    if ended || !gone(&other) {
-                        return Err(Error::Held { report: id, holder: other });
-                    }
-                    store.release_claim(id, &other)?;
-                    ended = true;
-                }
-                Claimed::Nothing => return Err(farol_store::StoreError::NoReport(id).into()),
-            }
+        let mut claimed = claim(store, Some(id), &holder, length)?;
+        if let Claimed::Held(report) = &claimed
+            && let Some(other) = report.holder.as_deref().filter(|h| gone(h))
+        {
+            store.release_claim(id, other)?;
+            claimed = claim(store, Some(id), &holder, length)?;
+        }
+        match claimed {
+            Claimed::Taken(report) => Ok(Lease::new(store, report, holder, length)),
+            Claimed::Held(report) => Err(Error::Held { report: id, holder: report.holder.unwrap_or_default() }),
+            Claimed::Nothing => Err(farol_store::StoreError::NoReport(id).into()),
         }
     }
 
     /// Takes the oldest report that waits to be processed, if any.
     pub fn next(store: &'a dyn Store, length: Duration) -> Result<Option<Lease<'a>>, Error> {
         let holder = holder();
-        let now = Timestamp::now();
-        Ok(match store.claim_report(None, &holder, now, until(now, length))? {
+        Ok(match claim(store, None, &holder, length)? {
             Claimed::Taken(report) => Some(Lease::new(store, report, holder, length)),
             Claimed::Held(_) | Claimed::Nothing => None,
         })
     }
 
     fn new(store: &'a dyn Store, report: Report, holder: String, length: Duration) -> Lease<'a> {
-        Lease { store, report, holder, length, renewed: Mutex::new(Instant::now()) }
+        Lease { store, report, holder, length, renewed: Cell::new(Instant::now()) }
     }
 
     pub fn report(&self) -> &Report {
@@ -78,14 +74,13 @@ impl<'a> Lease<'a> {
     /// Renews the lease when a third of it has passed; [`Error::LeaseLost`] when another process
     /// has taken the report meanwhile (this one was stalled longer than the lease).
     pub(crate) fn keep(&self) -> Result<(), Error> {
-        let mut renewed = self.renewed.lock().unwrap_or_else(|e| e.into_inner());
-        if renewed.elapsed() < self.length / 3 {
+        if self.renewed.get().elapsed() < self.length / 3 {
             return Ok(());
         }
         if !self.store.renew_claim(self.report.id, &self.holder, until(Timestamp::now(), self.length))? {
             return Err(Error::LeaseLost(self.report.id));
         }
-        *renewed = Instant::now();
+        self.renewed.set(Instant::now());
         Ok(())
     }
 }
@@ -97,6 +92,12 @@ impl Drop for Lease<'_> {
             tracing::warn!(report = %self.report.id, "cannot give the report up: {e}");
         }
     }
+}
+
+/// Claims report `id` (or the oldest that waits) for `holder` from now for `length`.
+fn claim(store: &dyn Store, id: Option<ReportId>, holder: &str, length: Duration) -> Result<Claimed, Error> {
+    let now = Timestamp::now();
+    Ok(store.claim_report(id, holder, now, until(now, length))?)
 }
 
 fn until(now: Timestamp, length: Duration) -> Timestamp {

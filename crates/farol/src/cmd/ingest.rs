@@ -169,8 +169,7 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     let experts = crate::enrichment::load(&config, &store)?;
     let mut partial = Vec::new();
     for report in &reports {
-        let mut feed = config.feed(&report.feed, None)?;
-        feed.format.get_or_insert_with(|| report.format.clone());
+        let feed = config.report_feed(report)?;
         let lease = match Lease::take(&store, report.id, LEASE) {
             Err(farol_pipeline::Error::Held { report, holder }) => {
                 println!("report {report} is being processed by {holder}: left to it");

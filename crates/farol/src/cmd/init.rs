@@ -82,7 +82,7 @@ pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
 pub fn migrate(dir: &Path) -> Result<()> {
     let config = config::Config::load(dir)?;
     let (before, latest) = farol_store::SqliteStore::schema_version(&config.store_path)?;
-    let (_, store) = super::open(dir)?;
+    let store = super::store(&config)?;
     let path = store.path().display();
     if before == latest {
         println!("the store at {path} has schema version {latest}: up to date");

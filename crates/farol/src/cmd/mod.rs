@@ -28,10 +28,15 @@ use crate::config::Config;
 /// Loads the configuration and opens the store of a farol directory.
 pub fn open(dir: &Path) -> Result<(Config, SqliteStore)> {
     let config = Config::load(dir)?;
+    let store = store(&config)?;
+    Ok((config, store))
+}
+
+/// Opens (creating and migrating as needed) the store the configuration names.
+pub fn store(config: &Config) -> Result<SqliteStore> {
     if let Some(parent) = config.store_path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let store = SqliteStore::open(&config.store_path)
-        .with_context(|| format!("cannot open the store at {}", config.store_path.display()))?;
-    Ok((config, store))
+    SqliteStore::open(&config.store_path)
+        .with_context(|| format!("cannot open the store at {}", config.store_path.display()))
 }

@@ -64,7 +64,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             seen = now;
         }
         let report = held.report().clone();
-        let mut feed = match config.feed(&report.feed, None) {
+        let feed = match config.report_feed(&report) {
             Ok(feed) => feed,
             // Trying again would fail again: the report fails, and waits for `farol reprocess`.
             Err(e) => {
@@ -75,7 +75,6 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
                 continue;
             }
         };
-        feed.format.get_or_insert_with(|| report.format.clone());
         let bar = Bar::new(ui.quiet);
         let result = farol_pipeline::process(&held, &feed, &experts(&feed), &bar);
         bar.finish();

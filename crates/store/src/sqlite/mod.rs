@@ -286,27 +286,18 @@ impl Store for SqliteStore {
     fn claim_report(&self, id: Option<ReportId>, holder: &str, now: Timestamp, until: Timestamp) -> Result<Claimed> {
         self.with(|c| {
             // One statement: SQLite runs it under the write lock, so two claimers never both win.
-            let taken: Option<i64> = match id {
-                Some(id) => c
-                    .query_row(
-                        "UPDATE reports SET holder = ?1, lease_until = ?3
-                         WHERE id = ?4 AND status <> 'receiving'
-                           AND (lease_until IS NULL OR lease_until < ?2 OR holder = ?1) RETURNING id",
-                        params![holder, now.micros(), until.micros(), id.0],
-                        |r| r.get(0),
-                    )
-                    .optional()?,
-                None => c
-                    .query_row(
-                        "UPDATE reports SET holder = ?1, lease_until = ?3
-                         WHERE id = (SELECT id FROM reports WHERE status IN ('stored', 'processing')
-                                       AND (lease_until IS NULL OR lease_until < ?2) ORDER BY id LIMIT 1)
-                         RETURNING id",
-                        params![holder, now.micros(), until.micros()],
-                        |r| r.get(0),
-                    )
-                    .optional()?,
-            };
+            // Without an id, the oldest report that waits.
+            let taken: Option<i64> = c
+                .query_row(
+                    "UPDATE reports SET holder = ?1, lease_until = ?3
+                     WHERE id = coalesce(?4, (SELECT id FROM reports WHERE status IN ('stored', 'processing')
+                                                AND (lease_until IS NULL OR lease_until < ?2) ORDER BY id LIMIT 1))
+                       AND status <> 'receiving' AND (lease_until IS NULL OR lease_until < ?2 OR holder = ?1)
+                     RETURNING id",
+                    params![holder, now.micros(), until.micros(), id.map(|i| i.0)],
+                    |r| r.get(0),
+                )
+                .optional()?;
             Ok(match (taken, id) {
                 (Some(taken), _) => Claimed::Taken(load_report(c, ReportId(taken))?),
                 (None, Some(id)) => Claimed::Held(load_report(c, id)?),
