@@ -39,13 +39,13 @@ fn default_wait() -> u64 {
     2
 }
 
-fn fetch(what: &str) -> impl Fn(amqprs::error::Error) -> Error + '_ {
+pub(crate) fn fetch(what: &str) -> impl Fn(amqprs::error::Error) -> Error + '_ {
     move |e| Error::Fetch(format!("{what}: {e}"))
 }
 
 /// Host, port, credentials and virtual host of an `amqp://` URL.
-fn connection_arguments(config: &AmqpConfig) -> Result<OpenConnectionArguments, Error> {
-    let url = url::Url::parse(&expand(&config.url)?).map_err(|e| Error::Fetch(format!("url: {e}")))?;
+pub(crate) fn connection_arguments(url: &str) -> Result<OpenConnectionArguments, Error> {
+    let url = url::Url::parse(&expand(url)?).map_err(|e| Error::Fetch(format!("url: {e}")))?;
     if url.scheme() != "amqp" {
         return Err(Error::Fetch(format!("url: expected amqp://HOST:PORT/VHOST, found {}://", url.scheme())));
     }
@@ -63,7 +63,7 @@ fn connection_arguments(config: &AmqpConfig) -> Result<OpenConnectionArguments, 
 }
 
 pub(crate) async fn run(ctx: &Context, feed: &Feed, config: &AmqpConfig) -> Result<Run, Error> {
-    let args = connection_arguments(config)?;
+    let args = connection_arguments(&config.url)?;
     let connection = Connection::open(&args).await.map_err(fetch("cannot connect to the broker"))?;
     let channel = connection.open_channel(None).await.map_err(fetch("cannot open a channel"))?;
     // The broker sends at most one report's worth before it is acknowledged.

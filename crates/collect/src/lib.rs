@@ -1,6 +1,6 @@
-//! Collectors: where a feed's reports come from (a file, a spool directory, an HTTP(S) URL),
-//! and the schedules that run them; and the TAXII client that exchanges indicators with partner
-//! centers. A collector only fetches; the pipeline archives and processes what it fetched, and
+//! Collectors: where a feed's reports come from (a file, a spool directory, an HTTP(S) URL, an
+//! AMQP queue), and the schedules that run them; the TAXII client that exchanges indicators with
+//! partner centers; and the live AMQP event streams to the organizations. A collector only fetches; the pipeline archives and processes what it fetched, and
 //! a broken feed never stops the others.
 
 mod amqp;
@@ -8,6 +8,7 @@ mod http;
 mod misp;
 mod schedule;
 mod spool;
+pub mod stream;
 mod taxii;
 
 use std::path::{Path, PathBuf};

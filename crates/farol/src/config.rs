@@ -43,6 +43,8 @@ pub struct Config {
     /// `[processing] workers`: reports are only archived where they arrive, and `farol worker`
     /// processes process them.
     pub queue: bool,
+    /// `[streams]`: each organization's new events to its AMQP exchange.
+    pub streams: Option<farol_collect::stream::StreamConfig>,
 }
 
 /// A partner center, checked; its community and pushed collection are names the store resolves.
@@ -368,6 +370,7 @@ struct File {
     partners: BTreeMap<String, PartnerSection>,
     #[serde(default)]
     processing: ProcessingSection,
+    streams: Option<farol_collect::stream::StreamConfig>,
     #[serde(default)]
     feeds: BTreeMap<String, toml::Table>,
 }
@@ -635,6 +638,7 @@ impl Config {
             indicator_rules,
             partners,
             queue: parsed.processing.workers,
+            streams: parsed.streams,
             store_path,
             feeds,
         })
@@ -991,6 +995,19 @@ peers = []
 # archive it, and `farol worker` processes (any number, on this machine or others sharing the
 # store) process the reports in turn; a worker that dies leaves its report to the others.
 workers = false
+
+# Live event streams (AMQP, RabbitMQ), as n6's stream API has them: every organization's new
+# events go to a topic exchange of its own, EXCHANGE_PREFIX + its id (farol.org.12), with the
+# routing key taxonomy.type.feed (malicious-code.infected-system.shadowserver-sinkhole), as
+# IntelMQ JSON. A stream carries what the organization's e-mail digests would (its networks, up
+# to TLP:AMBER+STRICT) from the moment it starts; `farol serve` and `farol stream` publish.
+# Give each organization a RabbitMQ user that may only read its own exchange (see OPERATIONS.md).
+# [streams]
+# url = "amqp://farol:${{FAROL_AMQP_PASSWORD}}@127.0.0.1:5672/%2f"
+# exchange_prefix = "farol.org."
+# queues = false                      # true: also a durable queue per organization, bound to all
+# batch = 1000                        # events published before waiting for the broker's confirmation
+# every_secs = 10
 
 [shadowserver]
 # Shadowserver's current IntelMQ schema (intelmq.json, from

@@ -61,6 +61,8 @@ enum Command {
     Reprocess(cmd::ingest::ReprocessArgs),
     /// Process the reports that wait, beside other workers on the same store
     Worker(cmd::worker::Args),
+    /// Publish each organization's new events to its AMQP exchange ([streams] in farol.toml)
+    Stream(cmd::stream::Args),
     /// Copy the store, consistent and checked, while farol runs
     Backup(cmd::init::BackupArgs),
     /// Bring the store to this farol's schema (every command does it on opening; this says so)
@@ -173,6 +175,7 @@ fn main() -> ExitCode {
         Command::Reports(args) => cmd::reports::run(&cli.dir, args),
         Command::Reprocess(args) => cmd::ingest::reprocess(&cli.dir, args, &ui),
         Command::Worker(args) => cmd::worker::run(&cli.dir, args, &ui),
+        Command::Stream(args) => cmd::stream::run(&cli.dir, args),
         Command::Backup(args) => cmd::init::backup(&cli.dir, args),
         Command::Migrate => cmd::init::migrate(&cli.dir),
         Command::Collect(args) => cmd::collect::run(&cli.dir, args),

@@ -190,7 +190,7 @@ pub fn digests(
             // An organization's contacts usually share a mark: its events are read once.
             if read.as_ref().is_none_or(|(f, _)| *f != from) {
                 let visible = farol_policy::notification(org.id);
-                read = Some((from, store.new_events(org.id, &visible, (from, horizon), settings.max_events + 1)?));
+                read = Some((from, store.new_events(org.id, &visible, (from, horizon), 0, settings.max_events + 1)?));
             }
             let mut events = read.as_ref().map(|(_, e)| e.clone()).unwrap_or_default();
             let truncated = events.len() > settings.max_events;

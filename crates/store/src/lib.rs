@@ -448,12 +448,13 @@ pub trait Store: Send + Sync {
     fn report_before(&self, time: Timestamp) -> Result<i64>;
 
     /// The events in an organization's networks that reports after `reports.0` up to
-    /// `reports.1` brought, as far as `visible` allows, in id order.
+    /// `reports.1` brought, as far as `visible` allows, in id order from the event after `after`.
     fn new_events(
         &self,
         org: OrgId,
         visible: &Visibility,
         reports: (i64, i64),
+        after: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
 

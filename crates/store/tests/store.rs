@@ -586,13 +586,18 @@ fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
     // The unfinished report holds back the one after it.
     assert_eq!(store.finished_through().unwrap(), r1);
     let visible = Visibility::Scoped { inside: Some((a, Tlp::AmberStrict)), shared: None };
-    let ips = |reports: (i64, i64), limit: usize| -> Vec<String> {
-        let events = store.new_events(a, &visible, reports, limit).unwrap();
+    let read = |reports: (i64, i64), after: i64, limit: usize| -> Vec<(i64, String)> {
+        let events = store.new_events(a, &visible, reports, after, limit).unwrap();
         assert!(events.windows(2).all(|w| w[0].id < w[1].id), "in id order");
-        events.iter().map(|e| e.event.source_ip.unwrap().to_string()).collect()
+        events.iter().map(|e| (e.id, e.event.source_ip.unwrap().to_string())).collect()
     };
+    let ips = |reports, limit| -> Vec<String> { read(reports, 0, limit).into_iter().map(|(_, ip)| ip).collect() };
     assert_eq!(ips((0, r1), 100), ["192.0.1.0", "192.0.1.1", "192.0.1.3", "192.0.1.5", "192.0.1.6"]);
     assert_eq!(ips((0, r1), 2), ["192.0.1.0", "192.0.1.1"]);
+    // Page by page, from the last event read.
+    let page = read((0, r1), 0, 2);
+    let next: Vec<String> = read((0, r1), page[1].0, 2).into_iter().map(|(_, ip)| ip).collect();
+    assert_eq!(next, ["192.0.1.3", "192.0.1.5"]);
     store.finish_processing(farol_model::ReportId(r2), &Outcome::default()).unwrap();
     assert_eq!(store.finished_through().unwrap(), r3);
     // TLP:RED is not for the organization: report 3 brings it nothing.

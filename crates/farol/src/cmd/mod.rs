@@ -15,6 +15,7 @@ pub mod reports;
 pub mod serve;
 pub mod share;
 pub mod stats;
+pub mod stream;
 pub mod user;
 pub mod worker;
 

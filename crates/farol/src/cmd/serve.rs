@@ -93,6 +93,10 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         for p in config.partners.iter().filter(|p| p.schedule.is_some()) {
             tokio::spawn(exchange(Arc::clone(&config), Arc::clone(&store), p.clone()));
         }
+        if let Some(streams) = config.streams.clone() {
+            let lock = super::stream::lock_path(&config);
+            tokio::spawn(super::stream::rounds(Arc::clone(&store), streams, lock, false));
+        }
         if let Some(maildir) = config.maildir.clone() {
             tokio::spawn(intake(Arc::clone(&config), maildir, Arc::clone(&store)));
         }

@@ -395,6 +395,7 @@ pub(super) fn new_events(
     org: OrgId,
     visible: &Visibility,
     reports: (i64, i64),
+    after: i64,
     limit: usize,
     bases: &Bases,
 ) -> Result<Vec<StoredEvent>> {
@@ -404,6 +405,7 @@ pub(super) fn new_events(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let (Some(first), Some(last)) = (first, last) else { return Ok(Vec::new()) };
+    let first = first.max(after.saturating_add(1));
     let mut args = vec![SqlValue::Integer(org.0), first.into(), last.into(), reports.0.into(), reports.1.into()];
     let Some(allowed) = visibility(visible, Some(org), &mut args) else { return Ok(Vec::new()) };
     args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());

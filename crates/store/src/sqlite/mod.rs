@@ -684,9 +684,10 @@ impl Store for SqliteStore {
         org: OrgId,
         visible: &Visibility,
         reports: (i64, i64),
+        after: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
-        self.with(|c| events::new_events(c, org, visible, reports, limit, &self.bases))
+        self.with(|c| events::new_events(c, org, visible, reports, after, limit, &self.bases))
     }
 
     fn set_mark(&self, mark: &Mark) -> Result<()> {

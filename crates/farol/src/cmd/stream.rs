@@ -1,0 +1,83 @@
+//! `farol stream`: each organization's new events to its AMQP exchange, round after round; the
+//! rounds `farol serve` runs when `[streams]` is configured.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use farol_collect::stream::{Published, StreamConfig};
+use farol_store::Store;
+
+use crate::Usage;
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  farol stream          publish round after round, until Ctrl-C\n  \
+    farol stream --once   one round, then exit\n\n\
+    [streams] in farol.toml names the broker. An organization's stream starts when farol first \
+    sees it (its exchange is declared then) and carries the reports finished from then on. \
+    Stopping at any moment loses nothing: the next round publishes again what the broker had \
+    not confirmed. `farol serve` runs the same rounds; only one process publishes at a time.")]
+pub struct Args {
+    /// One round, then exit
+    #[arg(long)]
+    once: bool,
+}
+
+pub fn run(dir: &Path, args: Args) -> Result<()> {
+    let (config, store) = super::open(dir)?;
+    let streams = config.streams.clone().ok_or_else(|| {
+        Usage("no streams: add a [streams] section with the broker's url to farol.toml (see its comments)".into())
+    })?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let lock = lock_path(&config);
+    let runtime = tokio::runtime::Runtime::new()?;
+    if args.once {
+        let _lock = farol_notify::Lock::take(&lock, true)?;
+        let published = runtime.block_on(farol_collect::stream::round(store, &streams)).context(
+            "the stream round stopped (what the broker confirmed is kept; the next round goes on from there)",
+        )?;
+        print(&published, true);
+        return Ok(());
+    }
+    println!("publishing every {}s (Ctrl-C stops)", streams.every_secs);
+    runtime.block_on(rounds(store, streams, lock, true));
+    Ok(())
+}
+
+/// One file lock beside the store: one publishing process at a time.
+pub fn lock_path(config: &Config) -> PathBuf {
+    config.store_path.with_extension("stream.lock")
+}
+
+/// Rounds every `every_secs`, skipped while another process publishes; a failed round is
+/// reported and the next one tries again. `print`: say on stdout what each round published.
+pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf, print: bool) {
+    loop {
+        match farol_notify::Lock::take(&lock, false) {
+            Ok(Some(_lock)) => match farol_collect::stream::round(Arc::clone(&store), &streams).await {
+                Ok(p) if print => self::print(&p, false),
+                Ok(p) => tracing::info!(started = p.started, events = total(&p), "stream round"),
+                Err(e) => tracing::error!(error = %e, "stream round failed; the next one goes on from where it stood"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, lock = %lock.display(), "cannot take the stream lock"),
+        }
+        tokio::time::sleep(Duration::from_secs(streams.every_secs.max(1))).await;
+    }
+}
+
+fn total(p: &Published) -> u64 {
+    p.events.iter().map(|(_, n)| n).sum()
+}
+
+/// What a round published; with `always`, also when it was nothing.
+fn print(p: &Published, always: bool) {
+    if p.started > 0 {
+        println!("{} stream(s) started: they carry the reports finished from now on", p.started);
+    }
+    if always || !p.events.is_empty() {
+        println!("{} event(s) published to {} organization(s)", total(p), p.events.len());
+    }
+}
