@@ -33,7 +33,7 @@ fn n(v: u64) -> i64 {
 
 /// Rollup rows a report's writer holds before it writes them: grouped over many batches, an
 /// infected host that connects all day is one row, and memory stays bounded.
-const TALLY_ROWS: usize = 1 << 17;
+const TALLY_ROWS: usize = 1 << 16;
 
 pub(super) struct Writer {
     conn: Connection,

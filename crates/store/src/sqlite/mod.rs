@@ -389,6 +389,9 @@ impl Store for SqliteStore {
         distribution: Distribution,
     ) -> Result<Box<dyn EventWriter>> {
         let conn = connect(&self.path)?;
+        // Batches are written sorted by hour, so the pages an insert touches are few and hot:
+        // 8 MB of cache writes as fast as 32 MB, with a peak RSS 30 to 40 MB lower (BENCHMARKS.md).
+        conn.execute_batch("PRAGMA cache_size = -8192")?;
         let mut blob = Vec::new();
         common.encode(&mut blob);
         conn.execute(
