@@ -12,6 +12,7 @@ use farol_model::Timestamp;
 
 mod intelmq;
 mod latency;
+mod stream;
 mod workers;
 
 #[global_allocator]
@@ -92,6 +93,17 @@ enum Cmd {
         #[arg(long)]
         work: Option<PathBuf>,
     },
+    /// Live streams: a report of N rows enriched and routed, then published by `farol stream
+    /// --once` to each organization's exchange and durable queue on a RabbitMQ
+    Stream {
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        broker: String,
+        /// Where inputs and stores are kept (default: target/bench)
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
     /// Latency of portal pages under a steady load from wrk, on a store of N events over the
     /// last 7 days (built once a day, then reused)
     Latency {
@@ -130,6 +142,7 @@ fn main() -> Result<()> {
         Cmd::Ingest { rows, seed, work, bare } => ingest(rows, seed, work, bare),
         Cmd::Intelmq { rows, version, work } => intelmq::run(rows, &version, work),
         Cmd::Workers { rows, reports, workers, work } => workers::run(rows, reports, &workers, work),
+        Cmd::Stream { rows, broker, work } => stream::run(rows, &broker, work),
         Cmd::Latency { rows, rate, seconds, work } => latency::run(rows, rate, seconds, work),
         Cmd::Parse { format, rows } => parse(&format, rows),
         Cmd::Lookup { prefixes, lookups } => lookup(prefixes, lookups),

@@ -126,7 +126,11 @@ async fn publish_all(
     confirms: &Confirms,
 ) -> Result<Published, Error> {
     let (horizon, orgs) = blocking(store, |s| Ok((s.finished_through()?, s.orgs()?))).await?;
+    let limit = usize::from(config.batch.max(1));
     let mut published = Published::default();
+    // Positions to save once the broker has confirmed what they count: organizations with a
+    // few events each share a wait for the broker.
+    let mut unconfirmed: Vec<(String, Position)> = Vec::new();
     for org in orgs {
         let exchange = config.exchange(org.id);
         declare(channel, config, &exchange).await?;
@@ -139,7 +143,7 @@ async fn publish_all(
         let mut at = match saved.and_then(|s| serde_json::from_str::<Position>(&s).ok()) {
             Some(at) => at,
             None => {
-                save(store, &key, Position { through: horizon, target: horizon, after: 0 }).await?;
+                save(store, vec![(key, Position { through: horizon, target: horizon, after: 0 })]).await?;
                 published.started += 1;
                 continue;
             }
@@ -149,7 +153,7 @@ async fn publish_all(
         }
         let mut sent = 0u64;
         while at.target > at.through {
-            let (org_id, limit) = (org.id, usize::from(config.batch.max(1)));
+            let org_id = org.id;
             let events = blocking(store, move |s| {
                 s.new_events(org_id, &farol_policy::notification(org_id), (at.through, at.target), at.after, limit)
             })
@@ -158,18 +162,23 @@ async fn publish_all(
                 confirms.update(|s| s.published += 1);
                 publish(channel, &exchange, e).await?;
             }
-            confirms.wait(CONFIRM_WAIT, channel).await?;
             sent += events.len() as u64;
             at = match events.last() {
                 Some(last) if events.len() == limit => Position { after: last.id, ..at },
                 _ => Position { through: at.target, target: at.target, after: 0 },
             };
-            save(store, &key, at).await?;
+            unconfirmed.push((key.clone(), at));
+            if confirms.outstanding() >= limit as u64 {
+                confirms.wait(CONFIRM_WAIT, channel).await?;
+                save(store, std::mem::take(&mut unconfirmed)).await?;
+            }
         }
         if sent > 0 {
             published.events.push((org.id, sent));
         }
     }
+    confirms.wait(CONFIRM_WAIT, channel).await?;
+    save(store, unconfirmed).await?;
     Ok(published)
 }
 
@@ -206,9 +215,17 @@ async fn publish(channel: &Channel, exchange: &str, e: &StoredEvent) -> Result<(
         .map_err(fetch("basic.publish"))
 }
 
-async fn save(store: &Arc<dyn Store>, key: &str, at: Position) -> Result<(), Error> {
-    let (key, text) = (key.to_owned(), serde_json::to_string(&at).unwrap_or_default());
-    blocking(store, move |s| s.set_collector_state(&key, &text)).await
+/// Saves positions, in order (an organization's last one last).
+async fn save(store: &Arc<dyn Store>, positions: Vec<(String, Position)>) -> Result<(), Error> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    blocking(store, move |s| {
+        positions
+            .iter()
+            .try_for_each(|(key, at)| s.set_collector_state(key, &serde_json::to_string(at).unwrap_or_default()))
+    })
+    .await
 }
 
 /// Runs store work off the async threads.
@@ -249,6 +266,11 @@ impl Confirms {
             }
         }
         self.changed.notify_waiters();
+    }
+
+    /// Messages published and not yet confirmed.
+    fn outstanding(&self) -> u64 {
+        self.state.lock().map_or(0, |s| s.published - s.through)
     }
 
     /// The broker confirmed message `tag`, or with `multiple` every one up to it.

@@ -335,7 +335,10 @@ fn collector_state_and_results_are_kept_per_feed() {
     assert_eq!(store.collector_state("f").unwrap().as_deref(), Some(r#"{"etag":"x"}"#));
     store.record_feed_result("f", Some("connection refused")).unwrap();
     store.record_feed_result("g", None).unwrap();
+    // What streams and partners keep is not a feed.
+    store.set_collector_state("stream:org:1", r#"{"through":3}"#).unwrap();
     let health = store.feed_health(Timestamp::now()).unwrap();
+    assert_eq!(health.iter().map(|h| h.feed.as_str()).collect::<Vec<_>>(), ["f", "g"]);
     assert_eq!(health[0].last_error.as_ref().unwrap().1, "connection refused");
     assert!(health[1].last_success.is_some());
 }

@@ -474,6 +474,9 @@ impl Store for SqliteStore {
                         count(r.id), coalesce(sum(r.events), 0), coalesce(sum(r.rejects), 0)
                  FROM feeds f LEFT JOIN reports r
                    ON r.feed_id = f.id AND r.received_at >= ?1 AND r.status <> 'receiving'
+                 -- The states of partners and streams are kept under names with a colon, which
+                 -- feed names do not have: they are not feeds.
+                 WHERE f.name NOT LIKE '%:%' OR EXISTS (SELECT 1 FROM reports WHERE feed_id = f.id)
                  GROUP BY f.id ORDER BY f.name",
             )?;
             let rows = stmt.query_map([since], |r| {
