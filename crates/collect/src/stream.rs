@@ -105,7 +105,8 @@ pub fn routing_key(e: &StoredEvent) -> String {
     format!("{}.{}.{}", part(taxonomy), part(kind), part(&e.feed))
 }
 
-/// Publishes every organization's new events, each organization's in batches the broker confirms.
+/// Publishes every organization's new events; a stream's position is saved once the broker has
+/// confirmed what it counts.
 pub async fn round(store: Arc<dyn Store>, config: &StreamConfig) -> Result<Published, Error> {
     let connection =
         Connection::open(&connection_arguments(&config.url)?).await.map_err(fetch("cannot connect to the broker"))?;

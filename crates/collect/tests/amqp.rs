@@ -5,46 +5,20 @@
 // Helpers of a test file may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/broker.rs"]
+mod broker;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use amqprs::BasicProperties;
 use amqprs::channel::{BasicPublishArguments, Channel, QueueDeclareArguments, QueueDeleteArguments};
-use amqprs::connection::{Connection, OpenConnectionArguments};
+use broker::{address, broker, channel, relay};
 use farol_collect::{AmqpConfig, Collector, CollectorConfig, Context, run_once};
 use farol_pipeline::{Feed, Ingested};
 use farol_store::{EventQuery, SqliteStore, Store, Visibility};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const MESSAGES: u64 = 20_000;
-
-/// The broker's address, or None when the test is to be skipped.
-fn broker() -> Option<String> {
-    match std::env::var("FAROL_TEST_AMQP_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("FAROL_REQUIRE_AMQP").is_some() => {
-            panic!("FAROL_REQUIRE_AMQP is set but FAROL_TEST_AMQP_URL is not: amqp://guest:guest@127.0.0.1:5672/%2f")
-        }
-        Err(_) => {
-            eprintln!("skipped: set FAROL_TEST_AMQP_URL to a RabbitMQ (amqp://guest:guest@127.0.0.1:5672/%2f)");
-            None
-        }
-    }
-}
-
-async fn channel(url: &str) -> (Connection, Channel) {
-    let u = url::Url::parse(url).unwrap();
-    let args = OpenConnectionArguments::new(
-        u.host_str().unwrap(),
-        u.port().unwrap_or(5672),
-        if u.username().is_empty() { "guest" } else { u.username() },
-        u.password().unwrap_or("guest"),
-    );
-    let connection = Connection::open(&args).await.unwrap();
-    let channel = connection.open_channel(None).await.unwrap();
-    (connection, channel)
-}
 
 async fn waiting(channel: &Channel, queue: &str) -> u32 {
     let mut passive = QueueDeclareArguments::new(queue);
@@ -52,38 +26,10 @@ async fn waiting(channel: &Channel, queue: &str) -> u32 {
     channel.queue_declare(passive).await.unwrap().unwrap().1
 }
 
-/// A TCP relay to the broker that drops both connections once `limit` bytes came down.
-async fn relay(broker: String, limit: u64) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let down = Arc::new(AtomicU64::new(0));
-    let counted = down.clone();
-    tokio::spawn(async move {
-        let (client, _) = listener.accept().await.unwrap();
-        let upstream = TcpStream::connect(broker).await.unwrap();
-        let (mut client_read, mut client_write) = client.into_split();
-        let (mut up_read, mut up_write) = upstream.into_split();
-        let up = tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut up_write).await });
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = up_read.read(&mut buf).await.unwrap_or(0);
-            if n == 0 || client_write.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-            if counted.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > limit {
-                break; // the connection drops here, in the middle of a delivery
-            }
-        }
-        up.abort();
-    });
-    (format!("127.0.0.1:{}", addr.port()), down)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_dropped_mid_stream_loses_nothing_and_duplicates_nothing() {
     let Some(url) = broker() else { return };
-    let parsed = url::Url::parse(&url).unwrap();
-    let direct = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap_or(5672));
+    let direct = address(&url);
     let queue = format!("farol-test-{}", std::process::id());
     let (connection, ch) = channel(&url).await;
     ch.queue_declare(QueueDeclareArguments::new(&queue)).await.unwrap();
@@ -123,10 +69,10 @@ async fn a_connection_dropped_mid_stream_loses_nothing_and_duplicates_nothing() 
     };
 
     // Through a relay that drops the connection after about a third of the stream.
-    let (relayed, down) = relay(direct.clone(), 1_500_000).await;
+    let (relayed, moved) = relay(direct.clone(), 1_500_000).await;
     let cut = run_once(&ctx, &collector(&relayed)).await;
     assert!(cut.is_err(), "the run must see the connection drop");
-    assert!(down.load(Ordering::Relaxed) > 1_500_000);
+    assert!(moved.load(Ordering::Relaxed) > 1_500_000);
     let before = stored();
     assert!(before > 0 && before < MESSAGES, "part of the stream was taken before the drop: {before}");
 

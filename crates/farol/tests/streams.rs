@@ -6,71 +6,18 @@
 // Helpers of a test file may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../collect/tests/support/broker.rs"]
+mod broker;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use amqprs::channel::{
     BasicGetArguments, Channel, ExchangeDeleteArguments, QueueBindArguments, QueueDeclareArguments,
     QueueDeleteArguments,
 };
-use amqprs::connection::{Connection, OpenConnectionArguments};
+use broker::{address, broker, channel, relay};
 use common::{Dir, examples, farol, init_with, stderr, stdout};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// The broker's address, or None when the test is to be skipped.
-fn broker() -> Option<String> {
-    match std::env::var("FAROL_TEST_AMQP_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("FAROL_REQUIRE_AMQP").is_some() => {
-            panic!("FAROL_REQUIRE_AMQP is set but FAROL_TEST_AMQP_URL is not: amqp://guest:guest@127.0.0.1:5672/%2f")
-        }
-        Err(_) => {
-            eprintln!("skipped: set FAROL_TEST_AMQP_URL to a RabbitMQ (amqp://guest:guest@127.0.0.1:5672/%2f)");
-            None
-        }
-    }
-}
-
-async fn channel(url: &url::Url) -> (Connection, Channel) {
-    let args = OpenConnectionArguments::new(
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5672),
-        if url.username().is_empty() { "guest" } else { url.username() },
-        url.password().unwrap_or("guest"),
-    );
-    let connection = Connection::open(&args).await.unwrap();
-    let channel = connection.open_channel(None).await.unwrap();
-    (connection, channel)
-}
-
-/// A TCP relay to the broker that drops both connections once `limit` bytes went up to it.
-async fn relay(broker: String, limit: u64) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let (client, _) = listener.accept().await.unwrap();
-        let upstream = TcpStream::connect(broker).await.unwrap();
-        let (mut client_read, mut client_write) = client.into_split();
-        let (mut up_read, mut up_write) = upstream.into_split();
-        let down = tokio::spawn(async move { tokio::io::copy(&mut up_read, &mut client_write).await });
-        let sent = AtomicU64::new(0);
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = client_read.read(&mut buf).await.unwrap_or(0);
-            if n == 0 || up_write.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-            if sent.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > limit {
-                break; // the connection drops here, in the middle of a round
-            }
-        }
-        down.abort();
-    });
-    port
-}
 
 /// Every message a queue holds, as (message id, routing key), taken off it.
 async fn drain(channel: &Channel, queue: &str) -> Vec<(i64, String)> {
@@ -107,12 +54,11 @@ fn events_of(d: &Dir, org: i64) -> BTreeMap<String, BTreeSet<i64>> {
 #[test]
 fn each_organization_gets_its_own_events_and_a_dropped_connection_loses_none() {
     let Some(broker) = broker() else { return };
-    let url = url::Url::parse(&broker).unwrap();
-    let address = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5672));
+    let direct = address(&broker);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // The client's connection and channel spawn tasks when they drop, at the end or in a panic.
     let _inside = runtime.enter();
-    let (_connection, ch) = runtime.block_on(channel(&url));
+    let (_connection, ch) = runtime.block_on(channel(&broker));
 
     let d = init_with(&["--center", "CERT CI", "--country", "PT"]);
     let o = farol(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
@@ -157,8 +103,8 @@ fn each_organization_gets_its_own_events_and_a_dropped_connection_loses_none() {
     }
 
     // A round through a connection that drops after 30 kB: some events are out, the rest not.
-    let port = runtime.block_on(relay(address.clone(), 30_000));
-    set_streams(&d, &broker.replacen(&address, &format!("127.0.0.1:{port}"), 1), &prefix);
+    let (relayed, _) = runtime.block_on(relay(direct.clone(), 30_000));
+    set_streams(&d, &broker.replacen(&direct, &relayed, 1), &prefix);
     let o = farol(&d, &["stream", "--once"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stderr(&o).contains("the next round goes on from there"), "{}", stderr(&o));
