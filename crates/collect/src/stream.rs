@@ -20,7 +20,7 @@ use amqprs::channel::{
 };
 use amqprs::connection::Connection;
 use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
-use farol_model::org::OrgId;
+use farol_model::org::{Org, OrgId};
 use farol_store::{Store, StoredEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -105,18 +105,34 @@ pub fn routing_key(e: &StoredEvent) -> String {
     format!("{}.{}.{}", part(taxonomy), part(kind), part(&e.feed))
 }
 
+/// What a round that went through saw: after it, every stream stands at `horizon`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    horizon: i64,
+    orgs: Vec<OrgId>,
+}
+
 /// Publishes every organization's new events; a stream's position is saved once the broker has
-/// confirmed what it counts.
-pub async fn round(store: Arc<dyn Store>, config: &StreamConfig) -> Result<Published, Error> {
+/// confirmed what it counts. With what the last round of this process `seen`, a round with
+/// nothing new (no report finished, no organization added) does nothing, not even connect.
+pub async fn round(store: Arc<dyn Store>, config: &StreamConfig, seen: &mut Option<Seen>) -> Result<Published, Error> {
+    let (horizon, orgs) = blocking(&store, |s| Ok((s.finished_through()?, s.orgs()?))).await?;
+    let now = Seen { horizon, orgs: orgs.iter().map(|o| o.id).collect() };
+    if seen.as_ref() == Some(&now) {
+        return Ok(Published::default());
+    }
     let connection =
         Connection::open(&connection_arguments(&config.url)?).await.map_err(fetch("cannot connect to the broker"))?;
     let channel = connection.open_channel(None).await.map_err(fetch("cannot open a channel"))?;
     let confirms = Confirms::default();
     channel.register_callback(confirms.clone()).await.map_err(fetch("cannot watch confirmations"))?;
     channel.confirm_select(ConfirmSelectArguments::default()).await.map_err(fetch("confirm.select"))?;
-    let result = publish_all(&store, config, &channel, &confirms).await;
+    let result = publish_all(&store, config, &channel, &confirms, horizon, orgs).await;
     let _ = channel.close().await;
     let _ = connection.close().await;
+    if result.is_ok() {
+        *seen = Some(now);
+    }
     result
 }
 
@@ -125,8 +141,9 @@ async fn publish_all(
     config: &StreamConfig,
     channel: &Channel,
     confirms: &Confirms,
+    horizon: i64,
+    orgs: Vec<Org>,
 ) -> Result<Published, Error> {
-    let (horizon, orgs) = blocking(store, |s| Ok((s.finished_through()?, s.orgs()?))).await?;
     let limit = usize::from(config.batch.max(1));
     let mut published = Published::default();
     // Positions to save once the broker has confirmed what they count: organizations with a
@@ -359,6 +376,31 @@ mod tests {
         assert_eq!(routing_key(&e), "other.undetermined.shadowserver-sinkhole-http");
         e.event.set("classification.type", "infected-system").unwrap();
         assert_eq!(routing_key(&e), "malicious-code.infected-system.shadowserver-sinkhole-http");
+    }
+
+    #[tokio::test]
+    async fn a_round_with_nothing_new_does_not_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(farol_store::SqliteStore::open(&dir.path().join("farol.db")).unwrap());
+        // Nothing listens on port 1: a round that connects fails.
+        let config: StreamConfig = toml::from_str(r#"url = "amqp://guest:guest@127.0.0.1:1/%2f""#).unwrap();
+        let mut seen = None;
+        let e = round(Arc::clone(&store), &config, &mut seen).await.unwrap_err().to_string();
+        assert!(e.starts_with("cannot connect to the broker"), "{e}");
+        assert_eq!(seen, None);
+        let mut seen = Some(Seen { horizon: 0, orgs: Vec::new() });
+        assert_eq!(round(Arc::clone(&store), &config, &mut seen).await.unwrap(), Published::default());
+        // An organization added is news: its exchange is to be declared.
+        let org = Org {
+            id: OrgId(0),
+            name: "Hospital X".into(),
+            sector: farol_model::org::Sector::Health,
+            handle: None,
+            assets: Vec::new(),
+            contacts: Vec::new(),
+        };
+        store.add_org(&org).unwrap();
+        assert!(round(store, &config, &mut seen).await.is_err());
     }
 
     #[test]

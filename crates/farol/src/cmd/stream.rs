@@ -35,7 +35,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     if args.once {
         let _lock = farol_notify::Lock::take(&lock, true)?;
-        let published = runtime.block_on(farol_collect::stream::round(store, &streams)).context(
+        let published = runtime.block_on(farol_collect::stream::round(store, &streams, &mut None)).context(
             "the stream round stopped (what the broker confirmed is kept; the next round goes on from there)",
         )?;
         print(&published, true);
@@ -54,9 +54,10 @@ pub fn lock_path(config: &Config) -> PathBuf {
 /// Rounds every `every_secs`, skipped while another process publishes; a failed round is
 /// reported and the next one tries again. `print`: say on stdout what each round published.
 pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf, print: bool) {
+    let mut seen = None;
     loop {
         match farol_notify::Lock::take(&lock, false) {
-            Ok(Some(_lock)) => match farol_collect::stream::round(Arc::clone(&store), &streams).await {
+            Ok(Some(_lock)) => match farol_collect::stream::round(Arc::clone(&store), &streams, &mut seen).await {
                 Ok(p) if print => self::print(&p, false),
                 Ok(p) => tracing::info!(started = p.started, events = total(&p), "stream round"),
                 Err(e) => tracing::error!(error = %e, "stream round failed; the next one goes on from where it stood"),
