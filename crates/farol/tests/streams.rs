@@ -1,7 +1,7 @@
 //! Live event streams against the RabbitMQ of the machine (FAROL_TEST_AMQP_URL, set by
 //! `.ci/run`): each organization's exchange carries its own events and only those the access
 //! policy lets it see, under `taxonomy.type.feed`; a connection dropped in the middle of a round
-//! loses nothing.
+//! loses nothing; `farol serve` publishes as reports arrive.
 
 // Helpers of a test file may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
@@ -35,7 +35,9 @@ fn set_streams(d: &Dir, url: &str, prefix: &str) {
     let toml = d.path.join("farol.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     let base = text.split("\n[streams]\n").next().unwrap();
-    let streams = format!("\n[streams]\nurl = \"{url}\"\nexchange_prefix = \"{prefix}\"\nqueues = true\nbatch = 20\n");
+    let streams = format!(
+        "\n[streams]\nurl = \"{url}\"\nexchange_prefix = \"{prefix}\"\nqueues = true\nbatch = 20\nevery_secs = 1\n"
+    );
     std::fs::write(toml, format!("{base}{streams}")).unwrap();
 }
 
@@ -139,6 +141,26 @@ fn each_organization_gets_its_own_events_and_a_dropped_connection_loses_none() {
     assert!(early < total, "the connection dropped after the round had published everything");
     let meo: BTreeSet<i64> = runtime.block_on(drain(&ch, &mine)).into_iter().map(|(id, _)| id).collect();
     assert_eq!(meo, events_of(&d, orgs["MEO"])["example-sinkhole"]);
+
+    // `farol serve` publishes as reports arrive (a round a second here).
+    let (mut server, _) = common::serve(&d, &[]);
+    let later = d.path.join("later.csv");
+    std::fs::write(&later, std::fs::read_to_string(&example).unwrap().replace("2024-06-01 ", "2024-06-03 ")).unwrap();
+    let o = farol(&d, &["ingest", "--feed", "example-sinkhole", later.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let nos = orgs["NOS"];
+    let before = &received[&nos].iter().map(|(id, _)| *id).collect::<BTreeSet<i64>>();
+    let new: BTreeSet<i64> = events_of(&d, nos)["example-sinkhole"].difference(before).copied().collect();
+    assert!(!new.is_empty());
+    let mut live = BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while live != new && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        live.extend(runtime.block_on(drain(&ch, &format!("{prefix}{nos}"))).into_iter().map(|(id, _)| id));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(live, new, "farol serve published the new report's events");
 
     runtime.block_on(async {
         ch.queue_delete(QueueDeleteArguments::new(&mine)).await.unwrap();
