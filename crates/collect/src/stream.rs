@@ -68,6 +68,28 @@ impl StreamConfig {
     pub fn exchange(&self, org: OrgId) -> String {
         format!("{}{}", self.exchange_prefix, org.0)
     }
+
+    /// What is wrong with these settings, one line each, named by key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.url.starts_with("amqp://") && !self.url.starts_with("${") {
+            problems.push("url: expected amqp://USER:PASSWORD@HOST:PORT/VHOST".to_owned());
+        }
+        // AMQP names are at most 255 bytes; RabbitMQ's are letters, digits, '-', '_', '.' and ':'.
+        let prefix = &self.exchange_prefix;
+        if prefix.len() > 200 || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+            problems.push(format!(
+                "exchange_prefix: expected at most 200 letters, digits, '-', '_', '.' or ':', found {prefix:?}"
+            ));
+        }
+        if self.batch == 0 {
+            problems.push("batch: expected at least 1".to_owned());
+        }
+        if self.every_secs == 0 {
+            problems.push("every_secs: expected at least 1".to_owned());
+        }
+        problems
+    }
 }
 
 /// Where an organization's stream stands, as kept in the store.

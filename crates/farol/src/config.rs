@@ -601,6 +601,9 @@ impl Config {
             Err(_) => dir.join(&parsed.store.path),
         };
         let partners = partners(parsed.partners, &mut errors);
+        if let Some(streams) = &parsed.streams {
+            errors.extend(streams.problems().into_iter().map(|e| format!("streams.{e}")));
+        }
         let warninglists = warninglist_files(dir);
         for path in &warninglists {
             if let Err(e) = read_warninglist(path) {

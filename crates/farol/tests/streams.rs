@@ -82,6 +82,12 @@ fn each_organization_gets_its_own_events_and_a_dropped_connection_loses_none() {
     let o = farol(&d, &["stream", "--once"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("add a [streams] section"), "{}", stderr(&o));
+    set_streams(&d, "http://broker", "farol org.");
+    let o = farol(&d, &["stream", "--once"]);
+    assert_eq!(o.status.code(), Some(2));
+    for problem in ["streams.url: expected amqp://", "streams.exchange_prefix: expected at most 200 letters"] {
+        assert!(stderr(&o).contains(problem), "{}", stderr(&o));
+    }
     set_streams(&d, &broker, &prefix);
 
     // The first round starts the streams: exchanges and queues exist, nothing is published.

@@ -65,7 +65,7 @@ pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf,
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, lock = %lock.display(), "cannot take the stream lock"),
         }
-        tokio::time::sleep(Duration::from_secs(streams.every_secs.max(1))).await;
+        tokio::time::sleep(Duration::from_secs(streams.every_secs)).await;
     }
 }
 
