@@ -94,6 +94,8 @@ fn each_organization_gets_its_own_events_and_a_dropped_connection_loses_none() {
     let o = farol(&d, &["stream", "--once"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("stream(s) started"), "{}", stdout(&o));
+    let o = farol(&d, &["org", "show", "MEO"]);
+    assert!(stdout(&o).contains(&format!("AMQP exchange {prefix}{}, routing keys", orgs["MEO"])), "{}", stdout(&o));
     // A subscriber of its own to MEO's infected systems from this feed, as n6 clients bind.
     let mine = format!("{prefix}mine");
     runtime.block_on(async {

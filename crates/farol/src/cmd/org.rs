@@ -252,10 +252,17 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         Command::List { format } => list(&store.orgs()?, format)?,
         Command::Show { org, json } => {
             let org = find(&store, &org)?;
+            // Where its live stream goes, when streams are on.
+            let exchange = config.streams.as_ref().map(|s| s.exchange(org.id));
             if json {
-                println!("{}", serde_json::to_string_pretty(&org_json(&org))?);
+                let mut value = org_json(&org);
+                value["stream_exchange"] = exchange.into();
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 print!("{}", detail(&org));
+                if let Some(exchange) = exchange {
+                    println!("  stream      AMQP exchange {exchange}, routing keys taxonomy.type.feed");
+                }
             }
         }
         Command::Import { files, ripe, country, sector } => {
