@@ -67,6 +67,11 @@ impl<'a> Lease<'a> {
         &self.report
     }
 
+    /// Who holds it: `host:pid:n`.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
     pub(crate) fn store(&self) -> &'a dyn Store {
         self.store
     }

@@ -256,7 +256,8 @@ pub fn process(
     lease.keep()?;
     counts.records = records.load(Ordering::Relaxed);
     let error = if report.size == 0 { Some("the report is empty (0 bytes)".to_owned()) } else { fatal.or(read_error) };
-    let report = store.finish_processing(report.id, &Outcome { counts, error })?;
+    let holder = Some(lease.holder().to_owned());
+    let report = store.finish_processing(report.id, &Outcome { counts, error, holder })?;
     let elapsed = started.elapsed();
     tracing::info!(
         report = %report.id, feed = %report.feed, events = report.counts.events, duplicates = report.counts.duplicates,

@@ -249,6 +249,10 @@ pub struct Outcome {
     pub counts: Counts,
     /// A report-level error (the records read before it are kept).
     pub error: Option<String>,
+    /// Who processed it: when given, the report is finished only if this holder still holds its
+    /// lease. A process whose lease another took over (it stalled past the lease, the other may
+    /// have removed its events and died) must not mark the report done.
+    pub holder: Option<String>,
 }
 
 /// What one flush of the event writer did.

@@ -166,9 +166,15 @@ fn leases_give_each_report_one_holder_until_they_run_out() {
     store.release_claim(second.id, "b").unwrap();
     assert_eq!(store.report(second.id).unwrap().holder.as_deref(), Some("c"), "only the holder gives it up");
 
+    // "b", which lost its report to "c", cannot finish it: its events may be gone.
+    let by = |holder: &str| Outcome { holder: Some(holder.to_owned()), ..Default::default() };
+    store.begin_processing(second.id).unwrap();
+    assert!(matches!(store.finish_processing(second.id, &by("b")), Err(farol_store::StoreError::Conflict(_))));
+    assert_eq!(store.report(second.id).unwrap().status, ReportStatus::Processing);
+
     // A finished report is not offered again, but can be taken to be reprocessed.
     store.begin_processing(first.id).unwrap();
-    store.finish_processing(first.id, &Outcome::default()).unwrap();
+    store.finish_processing(first.id, &by("a")).unwrap();
     store.release_claim(first.id, "a").unwrap();
     assert_eq!(store.report(first.id).unwrap().holder, None);
     assert!(matches!(store.claim_report(None, "d", at(200), at(260)).unwrap(), Claimed::Taken(r) if r.id == second.id));

@@ -71,7 +71,8 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
                 let error = format!("{e:#} (in the farol.toml of worker {})", std::process::id());
                 eprintln!("report {}: {error}", report.id);
                 store.begin_processing(report.id)?;
-                store.finish_processing(report.id, &Outcome { error: Some(error), ..Default::default() })?;
+                let holder = Some(held.holder().to_owned());
+                store.finish_processing(report.id, &Outcome { error: Some(error), holder, ..Default::default() })?;
                 continue;
             }
         };

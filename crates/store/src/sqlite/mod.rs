@@ -409,11 +409,18 @@ impl Store for SqliteStore {
             let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             let k = &outcome.counts;
             let tx = c.unchecked_transaction()?;
-            tx.execute(
+            let finished = tx.execute(
                 "UPDATE reports SET status = ?2, records = ?3, events = ?4, duplicates = ?5, dropped = ?6,
-                 rejects = ?7, error = ?8, processed_at = ?9 WHERE id = ?1",
-                params![id.0, status.as_str(), n(k.records), n(k.events), n(k.duplicates), n(k.dropped), n(k.rejects), outcome.error, now],
+                 rejects = ?7, error = ?8, processed_at = ?9 WHERE id = ?1 AND (?10 IS NULL OR holder = ?10)",
+                params![id.0, status.as_str(), n(k.records), n(k.events), n(k.duplicates), n(k.dropped), n(k.rejects), outcome.error, now, outcome.holder],
             )?;
+            if finished == 0 {
+                load_report(&tx, id)?;
+                return Err(StoreError::Conflict(format!(
+                    "report {id} was taken over by another process while this one stalled past its lease; \
+                     it is theirs to finish"
+                )));
+            }
             match &outcome.error {
                 None => tx.execute(
                     "UPDATE feeds SET last_success_at = ?2 WHERE id = (SELECT feed_id FROM reports WHERE id = ?1)",
