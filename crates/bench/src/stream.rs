@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
-use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::connection::Connection;
 use anyhow::{Context as _, Result, bail};
 
 pub(crate) fn run(rows: u64, broker: &str, work: Option<PathBuf>) -> Result<()> {
@@ -58,16 +58,10 @@ pub(crate) fn run(rows: u64, broker: &str, work: Option<PathBuf>) -> Result<()> 
 /// Deletes the benchmark's queues and exchanges; returns how many organizations had them.
 fn cleanup(broker: &str, prefix: &str, orgs: &str) -> Result<usize> {
     let orgs: Vec<serde_json::Value> = serde_json::from_str(orgs)?;
-    let url = url::Url::parse(broker).context("the broker's URL")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let _inside = runtime.enter();
     runtime.block_on(async {
-        let args = OpenConnectionArguments::new(
-            url.host_str().unwrap_or("127.0.0.1"),
-            url.port().unwrap_or(5672),
-            if url.username().is_empty() { "guest" } else { url.username() },
-            url.password().unwrap_or("guest"),
-        );
+        let args = farol_collect::connection_arguments(broker)?;
         let connection = Connection::open(&args).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let channel = connection.open_channel(None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         for org in &orgs {

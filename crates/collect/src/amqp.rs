@@ -43,8 +43,9 @@ pub(crate) fn fetch(what: &str) -> impl Fn(amqprs::error::Error) -> Error + '_ {
     move |e| Error::Fetch(format!("{what}: {e}"))
 }
 
-/// Host, port, credentials and virtual host of an `amqp://` URL.
-pub(crate) fn connection_arguments(url: &str) -> Result<OpenConnectionArguments, Error> {
+/// Host, port, credentials and virtual host of an `amqp://` URL (`${VAR}` read from the
+/// environment).
+pub fn connection_arguments(url: &str) -> Result<OpenConnectionArguments, Error> {
     let url = url::Url::parse(&expand(url)?).map_err(|e| Error::Fetch(format!("url: {e}")))?;
     if url.scheme() != "amqp" {
         return Err(Error::Fetch(format!("url: expected amqp://HOST:PORT/VHOST, found {}://", url.scheme())));

@@ -1,7 +1,8 @@
 //! Collectors: where a feed's reports come from (a file, a spool directory, an HTTP(S) URL, an
 //! AMQP queue), and the schedules that run them; the TAXII client that exchanges indicators with
-//! partner centers; and the live AMQP event streams to the organizations. A collector only fetches; the pipeline archives and processes what it fetched, and
-//! a broken feed never stops the others.
+//! partner centers; and the live AMQP event streams to the organizations. A collector only
+//! fetches; the pipeline archives and processes what it fetched, and a broken feed never stops
+//! the others.
 
 mod amqp;
 mod http;
@@ -18,7 +19,7 @@ use farol_pipeline::{Experts, Feed, Ingested, Input, Quiet};
 use farol_store::Store;
 use serde::Deserialize;
 
-pub use amqp::AmqpConfig;
+pub use amqp::{AmqpConfig, connection_arguments};
 pub use http::{HttpConfig, forbidden};
 pub use schedule::{Schedule, run_schedules};
 pub use taxii::{Exchange, Partner, exchange};

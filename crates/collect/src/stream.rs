@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::Error;
-use crate::amqp::{connection_arguments, fetch};
+use crate::amqp::fetch;
+use crate::connection_arguments;
 
 /// The `[streams]` section of farol.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -112,8 +113,9 @@ fn state_key(org: OrgId) -> String {
 pub struct Published {
     /// Organizations whose stream began in this round.
     pub started: usize,
-    /// Events published (and confirmed), per organization.
-    pub events: Vec<(OrgId, u64)>,
+    /// Events published (and confirmed), and to how many organizations.
+    pub events: u64,
+    pub orgs: usize,
 }
 
 /// The routing key of an event: `taxonomy.type.feed`, each part without dots (they separate
@@ -138,7 +140,7 @@ pub struct Seen {
 /// confirmed what it counts. With what the last round of this process `seen`, a round with
 /// nothing new (no report finished, no organization added) does nothing, not even connect.
 pub async fn round(store: Arc<dyn Store>, config: &StreamConfig, seen: &mut Option<Seen>) -> Result<Published, Error> {
-    let (horizon, orgs) = blocking(&store, |s| Ok((s.finished_through()?, s.orgs()?))).await?;
+    let (horizon, orgs) = stored(&store, |s| Ok((s.finished_through()?, s.orgs()?))).await?;
     let now = Seen { horizon, orgs: orgs.iter().map(|o| o.id).collect() };
     if seen.as_ref() == Some(&now) {
         return Ok(Published::default());
@@ -175,7 +177,7 @@ async fn publish_all(
         let exchange = config.exchange(org.id);
         declare(channel, config, &exchange).await?;
         let key = state_key(org.id);
-        let saved = blocking(store, {
+        let saved = stored(store, {
             let key = key.clone();
             move |s| s.collector_state(&key)
         })
@@ -194,7 +196,7 @@ async fn publish_all(
         let mut sent = 0u64;
         while at.target > at.through {
             let org_id = org.id;
-            let events = blocking(store, move |s| {
+            let events = stored(store, move |s| {
                 s.new_events(org_id, &farol_policy::notification(org_id), (at.through, at.target), at.after, limit)
             })
             .await?;
@@ -214,7 +216,8 @@ async fn publish_all(
             }
         }
         if sent > 0 {
-            published.events.push((org.id, sent));
+            published.events += sent;
+            published.orgs += 1;
         }
     }
     confirms.wait(CONFIRM_WAIT, channel).await?;
@@ -260,7 +263,7 @@ async fn save(store: &Arc<dyn Store>, positions: Vec<(String, Position)>) -> Res
     if positions.is_empty() {
         return Ok(());
     }
-    blocking(store, move |s| {
+    stored(store, move |s| {
         positions
             .iter()
             .try_for_each(|(key, at)| s.set_collector_state(key, &serde_json::to_string(at).unwrap_or_default()))
@@ -268,14 +271,13 @@ async fn save(store: &Arc<dyn Store>, positions: Vec<(String, Position)>) -> Res
     .await
 }
 
-/// Runs store work off the async threads.
-async fn blocking<T: Send + 'static>(
+/// Store work, off the async threads.
+async fn stored<T: Send + 'static>(
     store: &Arc<dyn Store>,
     f: impl FnOnce(&dyn Store) -> farol_store::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     let store = Arc::clone(store);
-    let joined = tokio::task::spawn_blocking(move || f(store.as_ref())).await;
-    Ok(joined.map_err(|e| Error::Fetch(format!("store task: {e}")))??)
+    crate::blocking(move || Ok(f(store.as_ref())?)).await
 }
 
 /// The broker's confirmations of what this channel published (numbered from 1).

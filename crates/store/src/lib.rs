@@ -327,10 +327,11 @@ pub trait Store: Send + Sync {
 
     fn feed_health(&self, now: Timestamp) -> Result<Vec<FeedHealth>>;
 
-    /// What a feed's collector remembered after its last run (opaque to the store).
-    fn collector_state(&self, feed: &str) -> Result<Option<String>>;
+    /// What a collector, a partner exchange or a stream remembered after its last run (opaque to
+    /// the store), under its key: a feed's name, `partner:NAME`, `stream:org:ID`.
+    fn collector_state(&self, key: &str) -> Result<Option<String>>;
 
-    fn set_collector_state(&self, feed: &str, state: &str) -> Result<()>;
+    fn set_collector_state(&self, key: &str, state: &str) -> Result<()>;
 
     /// Records that a feed's collector ran, with the error that stopped it if any.
     fn record_feed_result(&self, feed: &str, error: Option<&str>) -> Result<()>;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use amqprs::channel::Channel;
-use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::connection::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,14 +32,7 @@ pub(crate) fn address(url: &str) -> String {
 }
 
 pub(crate) async fn channel(url: &str) -> (Connection, Channel) {
-    let u = url::Url::parse(url).unwrap();
-    let args = OpenConnectionArguments::new(
-        u.host_str().unwrap(),
-        u.port().unwrap_or(5672),
-        if u.username().is_empty() { "guest" } else { u.username() },
-        u.password().unwrap_or("guest"),
-    );
-    let connection = Connection::open(&args).await.unwrap();
+    let connection = Connection::open(&farol_collect::connection_arguments(url).unwrap()).await.unwrap();
     let channel = connection.open_channel(None).await.unwrap();
     (connection, channel)
 }

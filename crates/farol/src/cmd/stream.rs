@@ -52,14 +52,14 @@ pub fn lock_path(config: &Config) -> PathBuf {
 }
 
 /// Rounds every `every_secs`, skipped while another process publishes; a failed round is
-/// reported and the next one tries again. `print`: say on stdout what each round published.
-pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf, print: bool) {
+/// reported and the next one tries again. `verbose`: say on stdout what each round published.
+pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf, verbose: bool) {
     let mut seen = None;
     loop {
         match farol_notify::Lock::take(&lock, false) {
             Ok(Some(_lock)) => match farol_collect::stream::round(Arc::clone(&store), &streams, &mut seen).await {
-                Ok(p) if print => self::print(&p, false),
-                Ok(p) => tracing::info!(started = p.started, events = total(&p), "stream round"),
+                Ok(p) if verbose => print(&p, false),
+                Ok(p) => tracing::info!(started = p.started, events = p.events, "stream round"),
                 Err(e) => tracing::error!(error = %e, "stream round failed; the next one goes on from where it stood"),
             },
             Ok(None) => {}
@@ -69,16 +69,12 @@ pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf,
     }
 }
 
-fn total(p: &Published) -> u64 {
-    p.events.iter().map(|(_, n)| n).sum()
-}
-
 /// What a round published; with `always`, also when it was nothing.
 fn print(p: &Published, always: bool) {
     if p.started > 0 {
         println!("{} stream(s) started: they carry the reports finished from now on", p.started);
     }
-    if always || !p.events.is_empty() {
-        println!("{} event(s) published to {} organization(s)", total(p), p.events.len());
+    if always || p.events > 0 {
+        println!("{} event(s) published to {} organization(s)", p.events, p.orgs);
     }
 }

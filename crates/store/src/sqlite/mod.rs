@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration9.sql"),
     include_str!("migration10.sql"),
     include_str!("migration11.sql"),
+    include_str!("migration12.sql"),
 ];
 
 /// The migration that adds the statistics rollups, which [`migrate`] fills from the events.
@@ -481,9 +482,6 @@ impl Store for SqliteStore {
                         count(r.id), coalesce(sum(r.events), 0), coalesce(sum(r.rejects), 0)
                  FROM feeds f LEFT JOIN reports r
                    ON r.feed_id = f.id AND r.received_at >= ?1 AND r.status <> 'receiving'
-                 -- The states of partners and streams are kept under names with a colon, which
-                 -- feed names do not have: they are not feeds.
-                 WHERE f.name NOT LIKE '%:%' OR EXISTS (SELECT 1 FROM reports WHERE feed_id = f.id)
                  GROUP BY f.id ORDER BY f.name",
             )?;
             let rows = stmt.query_map([since], |r| {
@@ -505,18 +503,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn collector_state(&self, feed: &str) -> Result<Option<String>> {
-        self.with(|c| {
-            Ok(c.query_row("SELECT collector_state FROM feeds WHERE name = ?1", [feed], |r| r.get(0))
-                .optional()?
-                .flatten())
-        })
+    fn collector_state(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| Ok(c.query_row("SELECT value FROM states WHERE key = ?1", [key], |r| r.get(0)).optional()?))
     }
 
-    fn set_collector_state(&self, feed: &str, state: &str) -> Result<()> {
+    fn set_collector_state(&self, key: &str, state: &str) -> Result<()> {
         self.with(|c| {
-            feed_id(c, feed)?;
-            c.execute("UPDATE feeds SET collector_state = ?2 WHERE name = ?1", [feed, state])?;
+            c.execute(
+                "INSERT INTO states (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, state],
+            )?;
             Ok(())
         })
     }
@@ -957,6 +953,28 @@ mod tests {
         assert_eq!((all.hosts, all.host_days, all.events), (2, 2, 3));
         let org = store.hosts(&q(HostScope::Orgs(vec![OrgId(7)]))).unwrap();
         assert_eq!((org.hosts, org.events), (1, 2));
+    }
+
+    #[test]
+    fn version_12_keeps_states_apart_from_feeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("farol.db");
+        {
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(&MIGRATIONS[..11].join(";\n")).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 11;
+                 INSERT INTO feeds (name, collector_state) VALUES ('shadowserver', '{\"etag\":\"x\"}'),
+                     ('partner:cert-es', '{\"added_after\":\"t\"}'), ('quiet', NULL);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.collector_state("shadowserver").unwrap().as_deref(), Some("{\"etag\":\"x\"}"));
+        assert_eq!(store.collector_state("partner:cert-es").unwrap().as_deref(), Some("{\"added_after\":\"t\"}"));
+        assert_eq!(store.collector_state("quiet").unwrap(), None);
+        let feeds: Vec<String> = store.feed_health(Timestamp::now()).unwrap().into_iter().map(|h| h.feed).collect();
+        assert_eq!(feeds, ["quiet", "shadowserver"], "a partner's state is not a feed");
     }
 
     #[test]
