@@ -43,7 +43,7 @@ pub(crate) fn run(rows: u64, version: &str, work: Option<PathBuf>) -> Result<()>
     }
 
     eprintln!("farol ingest: {rows} rows");
-    let dir = crate::fresh_store(&farol, &work, true)?;
+    let dir = crate::fresh_store(&farol, &work, true, None)?;
     let (elapsed, peak, stdout) = crate::farol_ingest(&farol, &dir, &input)?;
     if !stdout.contains(" 0 rejected") {
         bail!("farol rejected rows that IntelMQ parsed: {stdout}");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use farol_model::Timestamp;
+use farol_store::testing::PostgresSchema;
 
 mod intelmq;
 mod latency;
@@ -66,6 +67,10 @@ enum Cmd {
         /// Without IP data and organizations (no enrichment, no routing)
         #[arg(long)]
         bare: bool,
+        /// Into this PostgreSQL database (postgres://...) instead of the embedded store, in a
+        /// schema farol_bench made anew
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Side by side with IntelMQ: its own Shadowserver parser bot (from PyPI, in a virtualenv
     /// made here) and `farol ingest` on the same generated Shadowserver report
@@ -92,6 +97,10 @@ enum Cmd {
         /// Where inputs and stores are kept (default: target/bench)
         #[arg(long)]
         work: Option<PathBuf>,
+        /// On this PostgreSQL database (postgres://...) instead of the embedded store, in a
+        /// schema farol_bench made anew
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Live streams: a report of N rows enriched and routed, then published by `farol stream
     /// --once` to each organization's exchange and durable queue on a RabbitMQ
@@ -139,9 +148,11 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Ingest { rows, seed, work, bare } => ingest(rows, seed, work, bare),
+        Cmd::Ingest { rows, seed, work, bare, database } => ingest(rows, seed, work, bare, database.as_deref()),
         Cmd::Intelmq { rows, version, work } => intelmq::run(rows, &version, work),
-        Cmd::Workers { rows, reports, workers, work } => workers::run(rows, reports, &workers, work),
+        Cmd::Workers { rows, reports, workers, work, database } => {
+            workers::run(rows, reports, &workers, work, database.as_deref())
+        }
         Cmd::Stream { rows, broker, work } => stream::run(rows, &broker, work),
         Cmd::Latency { rows, rate, seconds, work } => latency::run(rows, rate, seconds, work),
         Cmd::Parse { format, rows } => parse(&format, rows),
@@ -309,6 +320,9 @@ fn constituency(farol: &Path, dir: &Path) -> Result<()> {
     run(&["org", "import", &orgs.to_string_lossy()])
 }
 
+/// The schema of `--database` that the benchmarks make anew.
+const BENCH_SCHEMA: &str = "farol_bench";
+
 /// The `farol` binary built next to this one.
 fn farol_binary() -> Result<PathBuf> {
     let me = std::env::current_exe()?;
@@ -319,15 +333,19 @@ fn farol_binary() -> Result<PathBuf> {
     Ok(farol)
 }
 
-fn ingest(rows: u64, seed: u64, work: Option<PathBuf>, bare: bool) -> Result<()> {
+fn ingest(rows: u64, seed: u64, work: Option<PathBuf>, bare: bool, database: Option<&str>) -> Result<()> {
     let farol = farol_binary()?;
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
     let input = generated(&work, rows, seed)?;
     let size = std::fs::metadata(&input)?.len();
-    let dir = fresh_store(&farol, &work, bare)?;
+    let mut schema = database.map(|url| PostgresSchema::create(url, BENCH_SCHEMA)).transpose()?;
+    let dir = fresh_store(&farol, &work, bare, schema.as_ref())?;
     eprintln!("ingesting {} ({:.0} MB)", input.display(), size as f64 / 1e6);
     let (elapsed, peak_kib, stdout) = farol_ingest(&farol, &dir, &input)?;
-    let db = std::fs::metadata(dir.join("data/farol.db"))?.len();
+    let db = match &mut schema {
+        Some(schema) => schema.size()?,
+        None => std::fs::metadata(dir.join("data/farol.db"))?.len(),
+    };
     println!("{}", stdout.trim());
     println!();
     println!("| rows | input | wall time | events/s end to end | peak RSS | store size |");
@@ -361,8 +379,8 @@ fn generated(work: &Path, rows: u64, seed: u64) -> Result<PathBuf> {
 }
 
 /// A new farol directory `work/store` with the example sinkhole feed, and unless `bare`, IP data
-/// and organizations.
-fn fresh_store(farol: &Path, work: &Path, bare: bool) -> Result<PathBuf> {
+/// and organizations; its store in `schema` when one is given.
+fn fresh_store(farol: &Path, work: &Path, bare: bool, schema: Option<&PostgresSchema>) -> Result<PathBuf> {
     let dir = work.join("store");
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -370,6 +388,11 @@ fn fresh_store(farol: &Path, work: &Path, bare: bool) -> Result<PathBuf> {
     let status = Command::new(farol).args(["init", "--center", "BENCH"]).arg(&dir).stdout(Stdio::null()).status()?;
     if !status.success() {
         bail!("farol init failed");
+    }
+    if let Some(schema) = schema {
+        let store = format!("url = \"{}\"", schema.url);
+        let toml = std::fs::read_to_string(dir.join("farol.toml"))?.replace("path = \"data/farol.db\"", &store);
+        std::fs::write(dir.join("farol.toml"), toml)?;
     }
     let feeds = Path::new("examples/feeds/example-sinkhole.toml");
     std::fs::copy(feeds, dir.join("feeds.d/example-sinkhole.toml")).context("run from the repository root")?;

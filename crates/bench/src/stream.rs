@@ -12,7 +12,7 @@ pub(crate) fn run(rows: u64, broker: &str, work: Option<PathBuf>) -> Result<()> 
     let farol = crate::farol_binary()?;
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
     let input = crate::generated(&work, rows, 1)?;
-    let dir = crate::fresh_store(&farol, &work, false)?;
+    let dir = crate::fresh_store(&farol, &work, false, None)?;
     let prefix = format!("farol-bench-{}.", std::process::id());
     let toml = dir.join("farol.toml");
     let mut config = std::fs::read_to_string(&toml)?;

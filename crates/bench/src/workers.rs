@@ -1,13 +1,20 @@
 //! Ingest by workers: reports queued with `farol ingest --queue`, then processed by one or more
-//! `farol worker --once` processes on the embedded store.
+//! `farol worker --once` processes on the embedded store or PostgreSQL.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use farol_store::testing::PostgresSchema;
 
-pub(crate) fn run(rows: u64, reports: u64, workers: &[usize], work: Option<PathBuf>) -> Result<()> {
+pub(crate) fn run(
+    rows: u64,
+    reports: u64,
+    workers: &[usize],
+    work: Option<PathBuf>,
+    database: Option<&str>,
+) -> Result<()> {
     let farol = crate::farol_binary()?;
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
     let per_report = rows / reports.max(1);
@@ -16,7 +23,8 @@ pub(crate) fn run(rows: u64, reports: u64, workers: &[usize], work: Option<PathB
     println!("| workers | reports × rows | wall time | events/s | peak RSS of a worker |");
     println!("|---:|---:|---:|---:|---:|");
     for &n in workers {
-        let dir = crate::fresh_store(&farol, &work, false)?;
+        let schema = database.map(|url| PostgresSchema::create(url, crate::BENCH_SCHEMA)).transpose()?;
+        let dir = crate::fresh_store(&farol, &work, false, schema.as_ref())?;
         let queued = Command::new(&farol)
             .arg("-d")
             .arg(&dir)

@@ -175,7 +175,7 @@ pub(crate) fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 }
 
 /// `${VAR}` replaced by the environment variable's value.
-pub(crate) fn expand(value: &str) -> Result<String, Error> {
+pub fn expand(value: &str) -> Result<String, Error> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {

@@ -20,7 +20,7 @@ use farol_store::Store;
 use serde::Deserialize;
 
 pub use amqp::{AmqpConfig, connection_arguments};
-pub use http::{HttpConfig, forbidden};
+pub use http::{HttpConfig, expand, forbidden};
 pub use schedule::{Schedule, run_schedules};
 pub use taxii::{Exchange, Partner, exchange};
 

@@ -20,7 +20,10 @@ pub const WARNINGLISTS_DIR: &str = "warninglists";
 #[derive(Debug)]
 pub struct Config {
     pub center: Center,
-    pub store_path: PathBuf,
+    /// The store: `[store]` or `FAROL_DATABASE_URL`.
+    pub store: farol_store::Location,
+    /// Where lock files and temporary files go: the SQLite store's directory, or `data/`.
+    pub data_dir: PathBuf,
     pub feeds: BTreeMap<String, Feed>,
     /// The feeds that have a collector, with their schedules.
     pub collectors: Vec<farol_collect::Collector>,
@@ -375,16 +378,27 @@ struct File {
     feeds: BTreeMap<String, toml::Table>,
 }
 
-/// The store that `FAROL_DATABASE_URL` names: `sqlite://PATH`, relative to the farol directory
-/// unless absolute (`sqlite:///var/lib/farol/farol.db`).
-fn store_url(dir: &Path, url: &str) -> std::result::Result<PathBuf, String> {
-    if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
-        return Ok(dir.join(path));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("FAROL_DATABASE_URL: the PostgreSQL backend is not available yet; use sqlite://PATH".to_owned());
-    }
-    Err(format!("FAROL_DATABASE_URL: expected sqlite://PATH, found {:?}", url.split("://").next().unwrap_or(url)))
+/// The store that `FAROL_DATABASE_URL` or else `[store]` names, and the directory for lock
+/// and temporary files.
+fn store(dir: &Path, section: &StoreSection) -> std::result::Result<(farol_store::Location, PathBuf), String> {
+    let location = match (std::env::var("FAROL_DATABASE_URL"), &section.url) {
+        (Ok(url), _) => farol_store::Location::parse(dir, &url).map_err(|e| format!("FAROL_DATABASE_URL: {e}"))?,
+        (Err(_), Some(url)) => {
+            if section.path.is_some() {
+                return Err("store: give path or url, not both".to_owned());
+            }
+            let url = farol_collect::expand(url).map_err(|e| format!("store.url: {e}"))?;
+            farol_store::Location::parse(dir, &url).map_err(|e| format!("store.url: {e}"))?
+        }
+        (Err(_), None) => {
+            farol_store::Location::Sqlite(dir.join(section.path.as_deref().unwrap_or(Path::new("data/farol.db"))))
+        }
+    };
+    let data = match &location {
+        farol_store::Location::Sqlite(path) => path.parent().map_or_else(|| dir.join("data"), Path::to_owned),
+        farol_store::Location::Postgres(_) => dir.join("data"),
+    };
+    Ok((location, data))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -394,10 +408,14 @@ struct ProcessingSection {
     workers: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StoreSection {
-    path: PathBuf,
+    /// The SQLite file.
+    path: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; `${VAR}` is read from
+    /// the environment.
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -422,12 +440,6 @@ fn load_schema(path: &Path) -> Result<farol_feeds::shadowserver::Schema, String>
         );
     }
     Ok(schema)
-}
-
-impl Default for StoreSection {
-    fn default() -> StoreSection {
-        StoreSection { path: PathBuf::from("data/farol.db") }
-    }
 }
 
 /// The feed-level keys; everything else in a feed's table is how to parse it.
@@ -593,13 +605,10 @@ impl Config {
         let maildir = parsed.incidents.maildir.as_ref().map(|m| dir.join(m));
         let stats = stats(parsed.stats, &mut errors);
         let indicator_rules = indicator_rules(parsed.indicators, &mut errors);
-        let store_path = match std::env::var("FAROL_DATABASE_URL") {
-            Ok(url) => store_url(dir, &url).unwrap_or_else(|e| {
-                errors.push(e);
-                PathBuf::new()
-            }),
-            Err(_) => dir.join(&parsed.store.path),
-        };
+        let (store, data_dir) = store(dir, &parsed.store).unwrap_or_else(|e| {
+            errors.push(e);
+            (farol_store::Location::Sqlite(PathBuf::new()), PathBuf::new())
+        });
         let partners = partners(parsed.partners, &mut errors);
         if let Some(streams) = &parsed.streams {
             errors.extend(streams.problems().into_iter().map(|e| format!("streams.{e}")));
@@ -642,7 +651,8 @@ impl Config {
             partners,
             queue: parsed.processing.workers,
             streams: parsed.streams,
-            store_path,
+            store,
+            data_dir,
             feeds,
         })
     }
@@ -878,7 +888,9 @@ name = "{center}"
 
 [store]
 # The embedded store: one SQLite file. Back it up with `farol backup FILE` (while farol runs).
-# FAROL_DATABASE_URL=sqlite://PATH overrides this path.
+# Or a PostgreSQL database shared by farol processes on several machines (OPERATIONS.md):
+# url = "postgres://farol:${{FAROL_DB_PASSWORD}}@db.example:5432/farol"
+# FAROL_DATABASE_URL (sqlite://PATH or postgres://...) overrides both.
 path = "data/farol.db"
 
 [server]

@@ -9,7 +9,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use farol_model::{ReportStatus, Timestamp};
-use farol_store::{EventQuery, SqliteStore, Store, Visibility};
+use farol_store::testing::PostgresSchema;
+use farol_store::{EventQuery, Location, Store, Visibility};
 
 mod common;
 
@@ -25,13 +26,33 @@ fn ingest(dir: &Dir, file: &std::path::Path, queue: bool) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn store(dir: &Dir) -> SqliteStore {
-    SqliteStore::open(&dir.path.join("data/farol.db")).unwrap()
+/// The store of a farol directory: its SQLite file, or the PostgreSQL database its farol.toml names.
+fn store(dir: &Dir) -> std::sync::Arc<dyn Store> {
+    let toml = std::fs::read_to_string(dir.path.join("farol.toml")).unwrap();
+    let url = toml.lines().find_map(|l| l.strip_prefix("url = \"")).map(|u| u.trim_end_matches('"'));
+    match url {
+        Some(url) => Location::Postgres(url.to_owned()),
+        None => Location::Sqlite(dir.path.join("data/farol.db")),
+    }
+    .open()
+    .unwrap()
 }
 
 /// Events stored, counted the slow way: every row, not the reports' summaries.
 fn events(dir: &Dir) -> usize {
     store(dir).events(&EventQuery { visible: Visibility::All, limit: usize::MAX, ..Default::default() }).unwrap().len()
+}
+
+/// A farol directory whose store is the PostgreSQL database `schema` (when given).
+fn init_on(schema: Option<&PostgresSchema>) -> Dir {
+    let dir = init();
+    if let Some(schema) = schema {
+        let path = dir.path.join("farol.toml");
+        let toml = std::fs::read_to_string(&path).unwrap();
+        let toml = toml.replace("path = \"data/farol.db\"", &format!("url = \"{}\"", schema.url));
+        std::fs::write(&path, toml).unwrap();
+    }
+    dir
 }
 
 fn worker(dir: &Dir) -> Child {
@@ -44,8 +65,21 @@ fn worker(dir: &Dir) -> Child {
 
 #[test]
 fn killed_workers_complete_every_report_without_loss_or_duplicates() {
+    killed_workers(None, 100_000);
+}
+
+/// On PostgreSQL, as workers on several machines would share it: they claim reports with
+/// `FOR UPDATE SKIP LOCKED` and write with COPY.
+#[test]
+fn killed_workers_on_postgresql_complete_every_report_without_loss_or_duplicates() {
+    if let Some(schema) = PostgresSchema::new() {
+        killed_workers(Some(&schema), 50_000);
+    }
+}
+
+fn killed_workers(schema: Option<&PostgresSchema>, rows: u64) {
     let tmp = tempfile::tempdir().unwrap();
-    let (files, rows) = (10u64, 100_000u64);
+    let files = 10u64;
     let day = Timestamp::parse("2024-06-01").unwrap();
     let files: Vec<PathBuf> = (0..files)
         .map(|i| {
@@ -63,7 +97,7 @@ fn killed_workers_complete_every_report_without_loss_or_duplicates() {
     }
     let expected = events(&clean);
 
-    let dir = std::sync::Arc::new(init());
+    let dir = std::sync::Arc::new(init_on(schema));
     let mut workers: Vec<Child> = (0..3).map(|_| worker(&dir)).collect();
     let feeder = {
         let (dir, files) = (std::sync::Arc::clone(&dir), files.clone());

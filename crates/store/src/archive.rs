@@ -2,6 +2,12 @@
 //! and out with bounded memory, and any byte range can be read back without the rest.
 
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Result, StoreError};
 
 /// Uncompressed size of one archive chunk.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -15,6 +21,72 @@ pub(crate) fn compress(chunk: &[u8]) -> io::Result<Vec<u8>> {
 
 pub(crate) fn decompress(data: &[u8]) -> io::Result<Vec<u8>> {
     zstd::bulk::decompress(data, CHUNK_SIZE)
+}
+
+/// Archived chunks are made durable in groups of this many bytes (or every two seconds).
+const COMMIT_BYTES: usize = 32 << 20;
+
+/// Where a backend puts a report's chunks while they arrive.
+pub(crate) trait Chunks {
+    /// Stores chunk `seq` (compressed).
+    fn put(&mut self, seq: i64, data: &[u8]) -> Result<()>;
+    /// Makes the chunks put so far durable, with a sign of life of the archiving process.
+    fn commit(&mut self) -> Result<()>;
+}
+
+/// Cuts `input` into compressed chunks for `sink` while another thread hashes it; returns the
+/// SHA-256 and the size.
+pub(crate) fn write_chunks(
+    sink: &mut dyn Chunks,
+    input: &mut dyn Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<([u8; 32], u64)> {
+    let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(4);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk[..]);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        });
+        let size = write_compressed(sink, input, progress, &to_hasher);
+        drop(to_hasher);
+        let sha = hasher.join().map_err(|_| StoreError::Corrupt("the hashing thread failed".into()))?;
+        Ok((sha, size?))
+    })
+}
+
+fn write_compressed(
+    sink: &mut dyn Chunks,
+    input: &mut dyn Read,
+    progress: &mut dyn FnMut(u64),
+    hasher: &std::sync::mpsc::SyncSender<Arc<Vec<u8>>>,
+) -> Result<u64> {
+    let (mut size, mut seq, mut pending) = (0u64, 0i64, 0usize);
+    let mut last_commit = Instant::now();
+    loop {
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let n = read_full(input, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        let chunk = Arc::new(buf);
+        hasher.send(chunk.clone()).map_err(|_| StoreError::Corrupt("the hashing thread stopped".into()))?;
+        sink.put(seq, &compress(&chunk)?)?;
+        seq += 1;
+        size += n as u64;
+        pending += n;
+        progress(size);
+        if pending >= COMMIT_BYTES || last_commit.elapsed() > Duration::from_secs(2) {
+            sink.commit()?;
+            pending = 0;
+            last_commit = Instant::now();
+        }
+    }
+    sink.commit()?;
+    Ok(size)
 }
 
 /// Fills `buf` from `input` as far as it goes; returns how much was read (less only at the end).

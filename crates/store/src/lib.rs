@@ -1,4 +1,5 @@
-//! Where farol keeps everything: the [`Store`] trait, and its embedded SQLite backend.
+//! Where farol keeps everything: the [`Store`] trait, its embedded SQLite backend, and its
+//! PostgreSQL backend for deployments across machines.
 //!
 //! Only this crate writes SQL. A report's raw bytes are archived ([`Store::archive`]) before
 //! anything is parsed; events are written in large sorted batches through an [`EventWriter`];
@@ -7,9 +8,13 @@
 mod accounts;
 mod archive;
 mod notify;
+mod postgres;
 mod row;
 mod sharing;
 mod sqlite;
+mod stored;
+#[doc(hidden)]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -26,6 +31,7 @@ use ipnet::IpNet;
 pub use accounts::{AuditEntry, Session, Token, TokenScope, User};
 pub use archive::CHUNK_SIZE;
 pub use notify::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState};
+pub use postgres::PostgresStore;
 pub use row::{Part, Row};
 pub use sharing::{Grant, IndicatorQuery, Sighting, Version};
 pub use sqlite::SqliteStore;
@@ -36,6 +42,14 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// What a backend does not do yet.
+    #[error(
+        "this version of farol keeps {0} only in a SQLite store (sqlite://PATH), not yet in PostgreSQL \
+         (where it collects, ingests, processes with workers, routes, queries and streams events)"
+    )]
+    Unsupported(&'static str),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("the store is corrupt: {0}")]
@@ -51,6 +65,78 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// What a process that stalled past its lease meets when it goes on with its report.
+    pub(crate) fn taken_over(report: ReportId) -> StoreError {
+        StoreError::Conflict(format!(
+            "report {report} was taken over by another process while this one stalled past its lease; \
+             it is theirs to finish"
+        ))
+    }
+}
+
+/// Where a store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The embedded store: one SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database, `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (with libpq's
+    /// parameters, such as `?options=-c%20search_path%3Dfarol`).
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `sqlite://PATH` (relative to `dir` unless absolute) or `postgres://...`.
+    pub fn parse(dir: &std::path::Path, url: &str) -> Result<Location, String> {
+        if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
+            return Ok(Location::Sqlite(dir.join(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            url.parse::<::postgres::Config>().map_err(|e| format!("{}: {e}", Location::Postgres(url.into())))?;
+            return Ok(Location::Postgres(url.to_owned()));
+        }
+        let scheme = url.split("://").next().unwrap_or(url);
+        Err(format!("expected sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE, found {scheme:?}"))
+    }
+
+    /// Opens the store, creating and migrating it as needed.
+    pub fn open(&self) -> Result<std::sync::Arc<dyn Store>> {
+        Ok(match self {
+            Location::Sqlite(path) => std::sync::Arc::new(SqliteStore::open(path)?),
+            Location::Postgres(url) => std::sync::Arc::new(PostgresStore::open(url)?),
+        })
+    }
+
+    /// The schema version of the store (0 when there is none yet), and the version this farol
+    /// migrates stores to.
+    pub fn schema_version(&self) -> Result<(usize, usize)> {
+        match self {
+            Location::Sqlite(path) => SqliteStore::schema_version(path),
+            Location::Postgres(url) => PostgresStore::schema_version(url),
+        }
+    }
+}
+
+/// Names the store without the password a PostgreSQL URL may hold.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let server = rest.rsplit_once('@').map_or(rest, |(_, server)| server);
+                write!(f, "postgres://{}", server.split('?').next().unwrap_or(server))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
 
 /// A report about to be archived.
 #[derive(Debug, Clone)]
@@ -215,6 +301,26 @@ pub struct Tally {
     pub by_org: BTreeMap<OrgId, u64>,
     /// By UTC day (its midnight), from the time the events are filed under.
     pub by_day: BTreeMap<Timestamp, u64>,
+}
+
+impl Tally {
+    /// Counts one event from its indexed columns: type code, AS, organizations, time filed.
+    pub(crate) fn count(&mut self, kind: Option<u8>, asn: Option<u32>, orgs: &[i64], time: i64) {
+        const DAY: i64 = 86_400_000_000;
+        self.events += 1;
+        if let Some(t) = kind.and_then(|k| ClassificationType::ALL.get(usize::from(k))) {
+            *self.by_type.entry(*t).or_default() += 1;
+        }
+        if let Some(asn) = asn {
+            *self.by_asn.entry(asn).or_default() += 1;
+        }
+        for &org in orgs {
+            *self.by_org.entry(OrgId(org)).or_default() += 1;
+        }
+        if let Some(day) = Timestamp::from_micros(time.div_euclid(DAY) * DAY) {
+            *self.by_day.entry(day).or_default() += 1;
+        }
+    }
 }
 
 /// An event's routing, to store in place of what it had.

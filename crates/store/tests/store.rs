@@ -7,6 +7,7 @@ use std::io::Read;
 
 use farol_model::org::Distribution;
 use farol_model::{ClassificationType, Event, Position, Record, Reject, ReportStatus, Timestamp};
+use farol_store::testing::PostgresSchema;
 use farol_store::{Archived, Claimed, Cursor, EventQuery, NewReport, Outcome, Row, SqliteStore, Store, Visibility};
 use proptest::prelude::*;
 
@@ -15,6 +16,43 @@ fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let store = SqliteStore::open(&dir.path().join("farol.db")).unwrap();
     (dir, store)
 }
+
+/// A test of the suite, run once per backend.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_store {
+            $(#[test]
+            fn $test() {
+                let (_dir, store) = super::sqlite();
+                super::$test(&store);
+            })*
+        }
+        mod postgres_store {
+            use farol_store::testing::PostgresSchema;
+
+            $(#[test]
+            fn $test() {
+                if let Some(schema) = PostgresSchema::new() {
+                    super::$test(&schema.open());
+                }
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    archive_is_content_addressed_and_streams_back,
+    empty_input_is_a_report_of_zero_bytes,
+    a_failing_input_leaves_nothing_behind,
+    events_are_stored_once_per_hash_and_reprocessing_replaces_them,
+    leases_give_each_report_one_holder_until_they_run_out,
+    finishing_records_errors_in_feed_health,
+    collector_state_and_results_are_kept_per_feed,
+    organizations_with_assets_and_contacts,
+    datasets_are_versioned_and_one_version_is_active,
+    routed_events_are_found_by_organization_and_survive_reprocessing,
+    an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_rerouting,
+);
 
 fn new_report(feed: &str) -> NewReport {
     NewReport {
@@ -47,18 +85,16 @@ fn record(pairs: &[(&str, &str)], offset: u64) -> Record {
     Record { event, position: Position { offset, len: 10, line: None }, hash, routing: Default::default() }
 }
 
-#[test]
-fn archive_is_content_addressed_and_streams_back() {
-    let (_dir, store) = sqlite();
+fn archive_is_content_addressed_and_streams_back(store: &dyn Store) {
     // Several chunks, not compressible to nothing.
     let bytes: Vec<u8> = (0..(2 * farol_store::CHUNK_SIZE + 12345)).map(|i| (i * 7919 % 251) as u8).collect();
-    let Archived::New(first) = archive(&store, "feed-a", &bytes) else { panic!("expected a new report") };
+    let Archived::New(first) = archive(store, "feed-a", &bytes) else { panic!("expected a new report") };
     assert_eq!(first.status, ReportStatus::Stored);
     assert_eq!(first.size, bytes.len() as u64);
     assert_eq!(first.sha256.len(), 64);
-    let Archived::Existing(again) = archive(&store, "feed-a", &bytes) else { panic!("expected the same report") };
+    let Archived::Existing(again) = archive(store, "feed-a", &bytes) else { panic!("expected the same report") };
     assert_eq!(again.id, first.id);
-    let Archived::New(other_feed) = archive(&store, "feed-b", &bytes) else { panic!("another feed is another report") };
+    let Archived::New(other_feed) = archive(store, "feed-b", &bytes) else { panic!("another feed is another report") };
     assert_ne!(other_feed.id, first.id);
     let mut back = Vec::new();
     store.raw(first.id).unwrap().read_to_end(&mut back).unwrap();
@@ -67,18 +103,15 @@ fn archive_is_content_addressed_and_streams_back() {
     assert_eq!(store.unfinished_reports().unwrap().len(), 2);
 }
 
-#[test]
-fn empty_input_is_a_report_of_zero_bytes() {
-    let (_dir, store) = sqlite();
-    let Archived::New(r) = archive(&store, "f", b"") else { panic!() };
+fn empty_input_is_a_report_of_zero_bytes(store: &dyn Store) {
+    let Archived::New(r) = archive(store, "f", b"") else { panic!() };
     assert_eq!(r.size, 0);
     let mut back = Vec::new();
     store.raw(r.id).unwrap().read_to_end(&mut back).unwrap();
     assert!(back.is_empty());
 }
 
-#[test]
-fn a_failing_input_leaves_nothing_behind() {
+fn a_failing_input_leaves_nothing_behind(store: &dyn Store) {
     struct Broken(usize);
     impl Read for Broken {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -90,16 +123,13 @@ fn a_failing_input_leaves_nothing_behind() {
             Ok(buf.len())
         }
     }
-    let (_dir, store) = sqlite();
     let err = store.archive(&new_report("f"), &mut Broken(3), &mut |_| {}).unwrap_err();
     assert_eq!(err.to_string(), "connection reset");
     assert!(store.reports(None, 10).unwrap().is_empty());
 }
 
-#[test]
-fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
-    let (_dir, store) = sqlite();
-    let Archived::New(report) = archive(&store, "f", b"raw") else { panic!() };
+fn events_are_stored_once_per_hash_and_reprocessing_replaces_them(store: &dyn Store) {
+    let Archived::New(report) = archive(store, "f", b"raw") else { panic!() };
     store.begin_processing(report.id).unwrap();
     let a = record(&[("source.ip", "192.0.2.1"), ("time.source", "2024-06-01T10:00:00Z")], 0);
     let b = record(&[("source.ip", "192.0.2.2"), ("time.source", "2024-06-01T10:00:00Z")], 10);
@@ -139,11 +169,9 @@ fn events_are_stored_once_per_hash_and_reprocessing_replaces_them() {
     assert!(store.unfinished_reports().unwrap().is_empty());
 }
 
-#[test]
-fn leases_give_each_report_one_holder_until_they_run_out() {
-    let (_dir, store) = sqlite();
-    let Archived::New(first) = archive(&store, "feed-a", b"one") else { panic!() };
-    let Archived::New(second) = archive(&store, "feed-a", b"two") else { panic!() };
+fn leases_give_each_report_one_holder_until_they_run_out(store: &dyn Store) {
+    let Archived::New(first) = archive(store, "feed-a", b"one") else { panic!() };
+    let Archived::New(second) = archive(store, "feed-a", b"two") else { panic!() };
     let t = Timestamp::parse("2030-01-01T00:00:00Z").unwrap();
     let at = |secs: i64| t.add_secs(secs).unwrap();
     let taken = |c: Claimed| match c {
@@ -159,9 +187,17 @@ fn leases_give_each_report_one_holder_until_they_run_out() {
     assert_eq!(held.holder.as_deref(), Some("a"));
     assert_eq!(taken(store.claim_report(Some(first.id), "a", at(2), at(62)).unwrap()), first.id, "its own again");
 
-    // "a" renews; "b" stops (killed): after its lease, its report goes to "c", and "b" has lost it.
+    // "a" renews; "b" stalls: after its lease, its report goes to "c", and "b" has lost it. Its
+    // writer, begun while it held the report, can add nothing more.
+    let mut stalled = store.event_writer(second.id, &Event::default(), Distribution::Affected).unwrap();
     assert!(store.renew_claim(first.id, "a", at(120)).unwrap());
     assert!(matches!(store.claim_report(None, "c", at(90), at(150)).unwrap(), Claimed::Taken(r) if r.id == second.id));
+    let late = record(&[("source.ip", "192.0.2.1"), ("time.source", "2024-06-01T10:00:00Z")], 0);
+    stalled.write(vec![Row::new(&late, &Event::default())], vec![]).unwrap();
+    assert!(matches!(stalled.flush(), Err(farol_store::StoreError::Conflict(_))));
+    assert!(
+        store.events(&EventQuery { visible: Visibility::All, limit: 10, ..Default::default() }).unwrap().is_empty()
+    );
     assert!(!store.renew_claim(second.id, "b", at(150)).unwrap());
     store.release_claim(second.id, "b").unwrap();
     assert_eq!(store.report(second.id).unwrap().holder.as_deref(), Some("c"), "only the holder gives it up");
@@ -182,11 +218,9 @@ fn leases_give_each_report_one_holder_until_they_run_out() {
     assert_eq!(taken(store.claim_report(Some(first.id), "e", at(200), at(260)).unwrap()), first.id);
 }
 
-#[test]
-fn finishing_records_errors_in_feed_health() {
-    let (_dir, store) = sqlite();
-    let Archived::New(r1) = archive(&store, "f", b"1") else { panic!() };
-    let Archived::New(r2) = archive(&store, "f", b"2") else { panic!() };
+fn finishing_records_errors_in_feed_health(store: &dyn Store) {
+    let Archived::New(r1) = archive(store, "f", b"1") else { panic!() };
+    let Archived::New(r2) = archive(store, "f", b"2") else { panic!() };
     let mut ok = Outcome::default();
     ok.counts.events = 5;
     store.finish_processing(r1.id, &ok).unwrap();
@@ -282,48 +316,68 @@ fn arb_query() -> impl Strategy<Value = EventQuery> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Every filter, alone and combined, and paging with a cursor, against the obvious model.
+    /// Every filter, alone and combined, and paging with a cursor, against the obvious model,
+    /// on every backend.
     #[test]
     fn queries_match_the_model(records in prop::collection::vec(arb_record(), 1..120), queries in prop::collection::vec(arb_query(), 1..12)) {
         let (_dir, store) = sqlite();
-        let mut all = Vec::new();
-        for feed in 0..2 {
-            let name = format!("feed-{feed}");
-            let Archived::New(report) = archive(&store, &name, name.as_bytes()) else { panic!() };
-            store.begin_processing(report.id).unwrap();
-            let base = base_event();
-            let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
-            let mine: Vec<&Record> = records.iter().filter(|(_, f)| *f == feed).map(|(r, _)| r).collect();
-            w.write(mine.iter().map(|r| Row::new(r, &base)).collect(), vec![]).unwrap();
-            w.flush().unwrap();
-            for r in mine {
-                // Recover ids: the store keeps the first of equal hashes.
-                let found = store.events(&EventQuery { visible: farol_store::Visibility::All, report: Some(report.id), limit: 10_000, ..Default::default() }).unwrap();
-                if let Some(e) = found.iter().find(|e| e.hash == r.hash)
-                    && !all.iter().any(|(id, _, _): &(i64, Record, &str)| *id == e.id)
-                {
-                    all.push((e.id, r.clone(), if feed == 0 { "feed-0" } else { "feed-1" }));
-                }
-            }
-        }
-        for q in &queries {
-            let got: Vec<i64> = store.events(q).unwrap().iter().map(|e| e.id).collect();
-            prop_assert_eq!(&got, &model(&all, q), "query {:?}", q);
-            // Paging through with the cursor visits the same events as one big page.
-            let mut paged = Vec::new();
-            let mut page = EventQuery { limit: 3, ..q.clone() };
-            loop {
-                let events = store.events(&page).unwrap();
-                paged.extend(events.iter().map(|e| e.id));
-                match events.last() {
-                    Some(last) if events.len() == 3 => page.after = Some(last.cursor()),
-                    _ => break,
-                }
-            }
-            let everything = model(&all, &EventQuery { limit: usize::MAX, ..q.clone() });
-            prop_assert_eq!(paged, everything);
+        queries_against_the_model(&store, &records, &queries)?;
+        if let Some(schema) = PostgresSchema::new() {
+            queries_against_the_model(&schema.open(), &records, &queries)?;
         }
     }
+}
+
+fn queries_against_the_model(
+    store: &dyn Store,
+    records: &[(Record, usize)],
+    queries: &[EventQuery],
+) -> Result<(), TestCaseError> {
+    let mut all = Vec::new();
+    for feed in 0..2 {
+        let name = format!("feed-{feed}");
+        let Archived::New(report) = archive(store, &name, name.as_bytes()) else { panic!() };
+        store.begin_processing(report.id).unwrap();
+        let base = base_event();
+        let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
+        let mine: Vec<&Record> = records.iter().filter(|(_, f)| *f == feed).map(|(r, _)| r).collect();
+        w.write(mine.iter().map(|r| Row::new(r, &base)).collect(), vec![]).unwrap();
+        w.flush().unwrap();
+        for r in mine {
+            // Recover ids: the store keeps the first of equal hashes.
+            let found = store
+                .events(&EventQuery {
+                    visible: farol_store::Visibility::All,
+                    report: Some(report.id),
+                    limit: 10_000,
+                    ..Default::default()
+                })
+                .unwrap();
+            if let Some(e) = found.iter().find(|e| e.hash == r.hash)
+                && !all.iter().any(|(id, _, _): &(i64, Record, &str)| *id == e.id)
+            {
+                all.push((e.id, r.clone(), if feed == 0 { "feed-0" } else { "feed-1" }));
+            }
+        }
+    }
+    for q in queries {
+        let got: Vec<i64> = store.events(q).unwrap().iter().map(|e| e.id).collect();
+        prop_assert_eq!(&got, &model(&all, q), "query {:?}", q);
+        // Paging through with the cursor visits the same events as one big page.
+        let mut paged = Vec::new();
+        let mut page = EventQuery { limit: 3, ..q.clone() };
+        loop {
+            let events = store.events(&page).unwrap();
+            paged.extend(events.iter().map(|e| e.id));
+            match events.last() {
+                Some(last) if events.len() == 3 => page.after = Some(last.cursor()),
+                _ => break,
+            }
+        }
+        let everything = model(&all, &EventQuery { limit: usize::MAX, ..q.clone() });
+        prop_assert_eq!(paged, everything);
+    }
+    Ok(())
 }
 
 #[test]
@@ -333,9 +387,7 @@ fn cursors_round_trip_as_text() {
     assert!("x".parse::<Cursor>().is_err());
 }
 
-#[test]
-fn collector_state_and_results_are_kept_per_feed() {
-    let (_dir, store) = sqlite();
+fn collector_state_and_results_are_kept_per_feed(store: &dyn Store) {
     assert_eq!(store.collector_state("f").unwrap(), None);
     store.set_collector_state("f", r#"{"etag":"x"}"#).unwrap();
     assert_eq!(store.collector_state("f").unwrap().as_deref(), Some(r#"{"etag":"x"}"#));
@@ -361,10 +413,8 @@ fn org(name: &str, assets: &[(&str, &str)]) -> farol_model::org::Org {
     }
 }
 
-#[test]
-fn organizations_with_assets_and_contacts() {
+fn organizations_with_assets_and_contacts(store: &dyn Store) {
     use farol_store::StoreError;
-    let (_dir, store) = sqlite();
     let a = store
         .add_org(&org("Hospital X", &[("asn", "64500"), ("prefix", "192.0.2.0/24"), ("domain", "hospital-x.pt")]))
         .unwrap();
@@ -392,9 +442,7 @@ fn organizations_with_assets_and_contacts() {
     assert_eq!(store.orgs().unwrap()[0].id, a);
 }
 
-#[test]
-fn datasets_are_versioned_and_one_version_is_active() {
-    let (_dir, store) = sqlite();
+fn datasets_are_versioned_and_one_version_is_active(store: &dyn Store) {
     let new = |data: &'static [u8]| farol_store::NewDataset {
         name: "asn",
         format: "csv",
@@ -419,14 +467,12 @@ fn datasets_are_versioned_and_one_version_is_active() {
 
 /// Writes routed events for one report and processes it again: the index by organization
 /// follows the events, and queries by organization and scope see exactly them.
-#[test]
-fn routed_events_are_found_by_organization_and_survive_reprocessing() {
+fn routed_events_are_found_by_organization_and_survive_reprocessing(store: &dyn Store) {
     use farol_model::{Routing, Scope, org::OrgId};
-    let (_dir, store) = sqlite();
     let a = store.add_org(&org("A", &[])).unwrap();
     let b = store.add_org(&org("B", &[])).unwrap();
-    let Archived::New(report) = archive(&store, "f", b"x") else { panic!() };
-    let write = |store: &SqliteStore| {
+    let Archived::New(report) = archive(store, "f", b"x") else { panic!() };
+    let write = |store: &dyn Store| {
         store.begin_processing(report.id).unwrap();
         let base = Event::default();
         let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
@@ -453,7 +499,7 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
         v
     };
     for _ in 0..2 {
-        write(&store);
+        write(store);
         assert_eq!(
             ids(EventQuery { visible: farol_store::Visibility::All, org: Some(a), ..EventQuery::default() }),
             ["192.0.2.0", "192.0.2.1"]
@@ -498,16 +544,14 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing() {
     );
 }
 
-#[test]
-fn an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_rerouting() {
+fn an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_rerouting(store: &dyn Store) {
     use farol_model::org::OrgId;
     use farol_model::{Routing, Scope, Tlp};
-    let (_dir, store) = sqlite();
     let a = store.add_org(&org("A", &[])).unwrap();
     let b = store.add_org(&org("B", &[])).unwrap();
     // Written in address order, an organization's events of an hour have consecutive ids.
     let write = |bytes: &[u8], net: &str, orgs: &[Vec<OrgId>]| {
-        let Archived::New(report) = archive(&store, "f", bytes) else { panic!() };
+        let Archived::New(report) = archive(store, "f", bytes) else { panic!() };
         store.begin_processing(report.id).unwrap();
         let base = Event::default();
         let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
@@ -880,4 +924,52 @@ proptest! {
             prop_assert_eq!(got, expected);
         }
     }
+}
+
+/// PostgreSQL files events by month, in partitions made as events arrive; times before 1990 or
+/// from 2100 on go to the default partition. Every event reads back whichever partition holds it.
+#[test]
+fn postgres_partitions_events_by_month() {
+    let Some(schema) = PostgresSchema::new() else { return };
+    let store = schema.open();
+    let Archived::New(report) = archive(&store, "f", b"x") else { panic!() };
+    store.begin_processing(report.id).unwrap();
+    let times = ["2024-06-01T10:00:00Z", "2024-06-30T23:59:59Z", "2024-07-01T00:00:00Z", "1985-01-01T00:00:00Z"];
+    let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
+    let rows = times
+        .iter()
+        .map(|t| Row::new(&record(&[("source.ip", "192.0.2.1"), ("time.source", t)], 0), &Event::default()));
+    w.write(rows.collect(), vec![]).unwrap();
+    assert_eq!(w.flush().unwrap().inserted, 4);
+    let mut admin = postgres::Client::connect(&schema.url, postgres::NoTls).unwrap();
+    let partitions: Vec<(String, i64)> = admin
+        .query("SELECT tableoid::regclass::text, count(*) FROM events GROUP BY 1 ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected = [("events_2024_06", 2), ("events_2024_07", 1), ("events_other", 1)];
+    assert_eq!(partitions, expected.map(|(p, n)| (p.to_owned(), n)));
+    let all = store.events(&EventQuery { visible: Visibility::All, limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(all.len(), 4);
+    // A second writer of the same events finds them stored, in every partition.
+    store.begin_processing(report.id).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
+    let rows = times
+        .iter()
+        .map(|t| Row::new(&record(&[("source.ip", "192.0.2.1"), ("time.source", t)], 0), &Event::default()));
+    w.write(rows.clone().chain(rows).collect(), vec![]).unwrap();
+    assert_eq!(w.flush().unwrap(), farol_store::Written { inserted: 4, duplicates: 4 });
+}
+
+/// A store migrated by a newer farol is refused, not written with an older schema.
+#[test]
+fn postgres_refuses_a_store_from_a_newer_farol() {
+    let Some(schema) = PostgresSchema::new() else { return };
+    drop(schema.open());
+    let mut admin = postgres::Client::connect(&schema.url, postgres::NoTls).unwrap();
+    admin.batch_execute("UPDATE farol_schema SET version = 99").unwrap();
+    let err = farol_store::PostgresStore::open(&schema.url).unwrap_err().to_string();
+    assert!(err.contains("schema version 99, newer than this farol knows"), "{err}");
+    assert_eq!(farol_store::Location::Postgres(schema.url.clone()).schema_version().unwrap().0, 99);
 }

@@ -1,12 +1,10 @@
 //! `farol collect`: run feed collectors now, or on their schedules.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Result;
 use farol_model::ReportStatus;
 use farol_pipeline::Ingested;
-use farol_store::Store;
 
 use crate::{Missing, Partial, Usage};
 
@@ -35,9 +33,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             None => Usage("no feed has a collector: add [feeds.NAME.collector] to farol.toml".into()).into(),
         });
     }
-    let experts = crate::enrichment::load(&config, &store)?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let workdir = config.store_path.parent().unwrap_or(dir).join("tmp");
+    let experts = crate::enrichment::load(&config, &*store)?;
+    let workdir = config.data_dir.join("tmp");
     let ctx = farol_collect::Context { store, experts, workdir, queue: config.queue };
     let runtime = tokio::runtime::Runtime::new()?;
     if !args.once {

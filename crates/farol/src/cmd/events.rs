@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use farol_model::{ClassificationType, Field, Taxonomy, Timestamp};
-use farol_store::{Cursor, EventQuery, Store as _, StoredEvent, Visibility};
+use farol_store::{Cursor, EventQuery, StoredEvent, Visibility};
 use ipnet::IpNet;
 
 use crate::Usage;
@@ -91,7 +91,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         return Err(Usage(format!("--cc: expected a two-letter country code such as PT, found {cc:?}")).into());
     }
     let org = match &args.org {
-        Some(key) => Some(super::org::find(&store, key)?.id),
+        Some(key) => Some(super::org::find(&*store, key)?.id),
         None => None,
     };
     let want = if args.limit == 0 { usize::MAX } else { args.limit };

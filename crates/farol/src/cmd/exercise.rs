@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use farol_model::incident::{EntryKind, Status};
 use farol_model::{ClassificationType, Timestamp};
-use farol_store::{IncidentFilter, Store as _};
+use farol_store::IncidentFilter;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -139,9 +139,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             let class = class_named(&class)?;
             let title = check_title(&title).map_err(Usage)?;
             let mut incident = Incident::new(&title, class, severity, tlp, now);
-            incident.assignee = assign.as_deref().map(|a| analyst(&store, a)).transpose()?;
-            incident.orgs = org.iter().map(|o| super::org::find(&store, o).map(|o| o.id)).collect::<Result<_>>()?;
-            farol_store::link_events(&store, &mut incident, &event)?;
+            incident.assignee = assign.as_deref().map(|a| analyst(&*store, a)).transpose()?;
+            incident.orgs = org.iter().map(|o| super::org::find(&*store, o).map(|o| o.id)).collect::<Result<_>>()?;
+            farol_store::link_events(&*store, &mut incident, &event)?;
             incident.add_tasks(config.incidents.playbook(class));
             let mut text = format!("opened: {} ({}, {})", incident.title, incident.class, incident.severity);
             if let Some(note) = note {
@@ -151,9 +151,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("incident {} opened", incident.id);
         }
         Command::List { open, overdue, status, org, limit } => {
-            let org = org.map(|o| super::org::find(&store, &o)).transpose()?;
+            let org = org.map(|o| super::org::find(&*store, &o)).transpose()?;
             let filter = IncidentFilter { org: org.map(|o| o.id), status, open: open || overdue, limit };
-            let names = super::org::names(&store)?;
+            let names = super::org::names(&*store)?;
             let mut table =
                 Table::new(&["id", "opened", "severity", "status", "class", "tlp", "organizations", "late", "title"]);
             for i in store.incidents(&filter)? {
@@ -180,8 +180,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             }
         }
         Command::Show { id } => {
-            let i = find(&store, id)?;
-            let names = super::org::names(&store)?;
+            let i = find(&*store, id)?;
+            let names = super::org::names(&*store)?;
             let user = |id: Option<i64>| -> Result<String> {
                 Ok(match id {
                     None => "farol".into(),
@@ -236,8 +236,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             }
         }
         Command::Set { id, status, severity, tlp, class, title, assign, unassign, org, remove_org, note } => {
-            let mut i = find(&store, id)?;
-            let named = |o: &String| super::org::find(&store, o).map(|o| (o.id, o.name));
+            let mut i = find(&*store, id)?;
+            let named = |o: &String| super::org::find(&*store, o).map(|o| (o.id, o.name));
             let change = Change {
                 status,
                 severity,
@@ -245,7 +245,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                 class: class.as_deref().map(class_named).transpose()?,
                 title,
                 assignee: match (assign, unassign) {
-                    (Some(a), _) => Some(Some((analyst(&store, &a)?, a))),
+                    (Some(a), _) => Some(Some((analyst(&*store, &a)?, a))),
                     (None, true) => Some(None),
                     (None, false) => None,
                 },
@@ -268,7 +268,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("incident {id}: {}", changes.join("; "));
         }
         Command::Comment { id, text } => {
-            find(&store, id)?;
+            find(&*store, id)?;
             if text.trim().is_empty() {
                 anyhow::bail!(Usage("the comment is empty".into()));
             }
@@ -276,9 +276,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("comment added to incident {id}");
         }
         Command::Link { id, events } => {
-            let mut i = find(&store, id)?;
+            let mut i = find(&*store, id)?;
             let orgs = i.orgs.len();
-            let linked = farol_store::link_events(&store, &mut i, &events)?;
+            let linked = farol_store::link_events(&*store, &mut i, &events)?;
             let text = format!(
                 "{linked} event(s) linked: {}",
                 events.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
@@ -287,8 +287,8 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("incident {id}: {text}; {} more organization(s)", i.orgs.len() - orgs);
         }
         Command::Merge { from, into } => {
-            let mut source = find(&store, from)?;
-            let mut target = find(&store, into)?;
+            let mut source = find(&*store, from)?;
+            let mut target = find(&*store, into)?;
             source.merge_into(&mut target, now).map_err(Usage)?;
             let merged_in = format!("incident {from} merged in: {}", source.title);
             store.update_incident(&target, &entry(EntryKind::Merge, merged_in))?;
@@ -296,12 +296,12 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("incident {from} merged into {into}");
         }
         Command::Write { id, text } => {
-            let i = find(&store, id)?;
+            let i = find(&*store, id)?;
             if text.trim().is_empty() {
                 anyhow::bail!(Usage("the message is empty".into()));
             }
             let writer = super::notify::writer(&config)?;
-            let written = farol_notify::write_about(&store, &writer, &config.notify.settings, &i, &text, None, now)
+            let written = farol_notify::write_about(&*store, &writer, &config.notify.settings, &i, &text, None, now)
                 .map_err(|e| match e {
                     farol_notify::QueueError::Nobody(why) => anyhow::Error::from(Usage(why)),
                     e => e.into(),
@@ -315,7 +315,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             }
         }
         Command::Task { id, task, undo } => {
-            let mut i = find(&store, id)?;
+            let mut i = find(&*store, id)?;
             let text = i.tick(task, (!undo).then_some((now, None))).map_err(Usage)?;
             store.update_incident(&i, &entry(EntryKind::Task, text.clone()))?;
             println!("incident {id}: {text}");
@@ -346,7 +346,7 @@ pub fn intake(dir: &Path, args: IntakeArgs) -> Result<()> {
         .or(config.maildir.clone())
         .ok_or_else(|| Usage("no Maildir: set [incidents] maildir in farol.toml, or give --maildir".into()))?;
     let taken =
-        farol_notify::intake::take_in(&store, &maildir, &config.center.name, &config.incidents, Timestamp::now())
+        farol_notify::intake::take_in(&*store, &maildir, &config.center.name, &config.incidents, Timestamp::now())
             .map_err(|e| Usage(e.to_string()))?;
     for id in &taken.opened {
         println!("incident {id} opened");

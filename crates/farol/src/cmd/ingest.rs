@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use farol_model::{Report, ReportId, ReportStatus};
 use farol_pipeline::{Ingested, Input, LEASE, Lease, Summary};
-use farol_store::Store as _;
 
 use crate::output::{Ui, bytes, count};
 use crate::progress::Bar;
@@ -33,12 +32,12 @@ pub struct Args {
 pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let feed = config.feed(&args.feed, args.format.as_deref())?;
-    let experts = crate::enrichment::load(&config, &store)?;
+    let experts = crate::enrichment::load(&config, &*store)?;
     let mut partial = Vec::new();
     for file in &args.files {
         let input = open_input(file, args.queue || config.queue)?;
         let bar = Bar::new(ui.quiet);
-        let result = farol_pipeline::ingest_all(&store, &feed, input, &experts(&feed), &bar);
+        let result = farol_pipeline::ingest_all(&*store, &feed, input, &experts(&feed), &bar);
         bar.finish();
         let explain = |e: farol_pipeline::Error| match e {
             farol_pipeline::Error::Config(m) => anyhow::Error::new(Usage(m)),
@@ -70,7 +69,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             return Err(explain(e));
         }
     }
-    super::share::derive(&config, &store)?;
+    super::share::derive_new(&config, &*store)?;
     partial_error(&partial)
 }
 
@@ -166,11 +165,11 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     } else {
         args.reports.iter().map(|&id| store.report(ReportId(id))).collect::<Result<_, _>>()?
     };
-    let experts = crate::enrichment::load(&config, &store)?;
+    let experts = crate::enrichment::load(&config, &*store)?;
     let mut partial = Vec::new();
     for report in &reports {
         let feed = config.report_feed(report)?;
-        let lease = match Lease::take(&store, report.id, LEASE) {
+        let lease = match Lease::take(&*store, report.id, LEASE) {
             Err(farol_pipeline::Error::Held { report, holder }) => {
                 println!("report {report} is being processed by {holder}: left to it");
                 continue;
@@ -189,6 +188,6 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     if reports.is_empty() {
         println!("nothing to reprocess");
     }
-    super::share::derive(&config, &store)?;
+    super::share::derive_new(&config, &*store)?;
     partial_error(&partial)
 }

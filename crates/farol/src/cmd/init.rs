@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use farol_model::org::{Org, OrgId, Sector};
-use farol_store::Store as _;
 
 use crate::config::{self, FEEDS_DIR, FILE_NAME};
 
@@ -44,7 +43,7 @@ pub fn run(default_dir: &Path, args: Args) -> Result<()> {
             Org { id: OrgId(0), name, sector: Sector::NationalCenter, handle: None, assets: vec![], contacts: vec![] };
         store.add_org(&center)?;
     }
-    println!("store for {} ready at {}", config.center.name, config.store_path.display());
+    println!("store for {} ready at {}", config.center.name, config.store);
     let d = dir.display();
     println!(
         "\nnext:\n  declare feeds in {d}/{FILE_NAME} or {d}/{FEEDS_DIR}/NAME.toml\n  farol -d {d} ingest --feed NAME FILE\n  farol -d {d} events"
@@ -64,7 +63,14 @@ pub struct BackupArgs {
 }
 
 pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
-    let (_, store) = super::open(dir)?;
+    let config = config::Config::load(dir)?;
+    let farol_store::Location::Sqlite(path) = &config.store else {
+        anyhow::bail!(
+            "farol backup copies a SQLite store; back a PostgreSQL store up with pg_dump \
+             (OPERATIONS.md, \"PostgreSQL\")"
+        );
+    };
+    let store = farol_store::SqliteStore::open(path)?;
     let started = std::time::Instant::now();
     store.backup(&args.file).with_context(|| format!("cannot back the store up to {}", args.file.display()))?;
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
@@ -81,9 +87,9 @@ pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
 /// `farol migrate`: brings the store to this farol's schema, saying from which version.
 pub fn migrate(dir: &Path) -> Result<()> {
     let config = config::Config::load(dir)?;
-    let (before, latest) = farol_store::SqliteStore::schema_version(&config.store_path)?;
-    let store = super::store(&config)?;
-    let path = store.path().display();
+    let (before, latest) = config.store.schema_version()?;
+    super::store(&config)?;
+    let path = &config.store;
     if before == latest {
         println!("the store at {path} has schema version {latest}: up to date");
     } else {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use farol_enrich::ipdata::{Format, stored};
-use farol_store::{NewDataset, Store as _};
+use farol_store::NewDataset;
 use sha2::{Digest, Sha256};
 
 use crate::output::{Table, bytes, count};

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::Result;
 use farol_model::Event;
-use farol_store::Store as _;
 use serde_json::{Map, Value, json};
 
 use crate::Usage;
@@ -29,7 +28,7 @@ pub struct Args {
 
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
-    let snapshot = crate::enrichment::snapshot(&config, &store)?;
+    let snapshot = crate::enrichment::snapshot(&config, &*store)?;
     let target = args.target.trim();
     let mut event = Event::default();
     if let Ok(ip) = target.parse::<IpAddr>() {
@@ -87,7 +86,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
 /// `farol warninglists`: the lists in use.
 pub fn warninglists(dir: &Path) -> Result<()> {
     let (config, store) = super::open(dir)?;
-    let snapshot = crate::enrichment::snapshot(&config, &store)?;
+    let snapshot = crate::enrichment::snapshot(&config, &*store)?;
     let mut t = Table::new(&["name", "entries", "version", "description"]);
     for l in snapshot.warninglists.lists() {
         t.row(vec![

@@ -20,24 +20,23 @@ pub mod user;
 pub mod worker;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use farol_store::SqliteStore;
+use farol_store::Store;
 
 use crate::config::Config;
 
 /// Loads the configuration and opens the store of a farol directory.
-pub fn open(dir: &Path) -> Result<(Config, SqliteStore)> {
+pub fn open(dir: &Path) -> Result<(Config, Arc<dyn Store>)> {
     let config = Config::load(dir)?;
     let store = store(&config)?;
     Ok((config, store))
 }
 
 /// Opens (creating and migrating as needed) the store the configuration names.
-pub fn store(config: &Config) -> Result<SqliteStore> {
-    if let Some(parent) = config.store_path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    SqliteStore::open(&config.store_path)
-        .with_context(|| format!("cannot open the store at {}", config.store_path.display()))
+pub fn store(config: &Config) -> Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    config.store.open().with_context(|| format!("cannot open the store at {}", config.store))
 }

@@ -63,15 +63,15 @@ enum Command {
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
     match args.command {
-        Some(Command::Outbox { org, limit }) => outbox(&store, org.as_deref(), limit),
+        Some(Command::Outbox { org, limit }) => outbox(&*store, org.as_deref(), limit),
         Some(Command::Templates) => write_templates(&config),
         None => {
-            let org = args.org.as_deref().map(|o| super::org::find(&store, o)).transpose()?;
+            let org = args.org.as_deref().map(|o| super::org::find(&*store, o)).transpose()?;
             let select = Selection { now: args.now, org: org.map(|o| o.id) };
             if args.dry_run {
-                dry_run(&config, &store, &templates(&config)?, select, args.show)
+                dry_run(&config, &*store, &templates(&config)?, select, args.show)
             } else {
-                send(&config, &store, &writer(&config)?, select)
+                send(&config, &*store, &writer(&config)?, select)
             }
         }
     }
@@ -176,7 +176,7 @@ fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) 
 
 /// The file that keeps notification rounds apart: beside the store.
 pub fn lock_path(config: &Config) -> std::path::PathBuf {
-    config.store_path.with_extension("notify.lock")
+    config.data_dir.join("farol.notify.lock")
 }
 
 fn outbox(store: &dyn Store, org: Option<&str>, limit: usize) -> Result<()> {
@@ -293,7 +293,7 @@ pub fn inhibition(dir: &Path, args: InhibitionArgs) -> Result<()> {
     let (_config, store) = super::open(dir)?;
     match args.command {
         InhibitionCommand::Add { org, prefix, asn, domain, classification, reason, expires } => {
-            let org = org.map(|o| super::org::find(&store, &o)).transpose()?;
+            let org = org.map(|o| super::org::find(&*store, &o)).transpose()?;
             let asset = [("prefix", prefix), ("asn", asn), ("domain", domain)]
                 .into_iter()
                 .find_map(|(kind, v)| v.map(|v| Asset::parse_kind(kind, &v)))
@@ -321,7 +321,7 @@ pub fn inhibition(dir: &Path, args: InhibitionArgs) -> Result<()> {
             println!("mute rule {} added", rule.id);
         }
         InhibitionCommand::List => {
-            let names = super::org::names(&store)?;
+            let names = super::org::names(&*store)?;
             let now = Timestamp::now();
             let mut table = Table::new(&["id", "organization", "asset", "classification", "expires", "reason"]);
             for r in store.inhibitions()? {

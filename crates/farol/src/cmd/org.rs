@@ -227,7 +227,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("added organization {id}: {} ({}); {REROUTE_HINT}", org.name, summary(&org));
         }
         Command::Edit { org, rename, details, remove } => {
-            let mut org = find(&store, &org)?;
+            let mut org = find(&*store, &org)?;
             if let Some(n) = rename {
                 org.name = check_name(&n)?;
             }
@@ -245,13 +245,13 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("updated organization {}: {} ({}); {REROUTE_HINT}", org.id, org.name, summary(&org));
         }
         Command::Remove { org } => {
-            let org = find(&store, &org)?;
+            let org = find(&*store, &org)?;
             store.remove_org(org.id)?;
             println!("removed organization {}: {}; {REROUTE_HINT}", org.id, org.name);
         }
         Command::List { format } => list(&store.orgs()?, format)?,
         Command::Show { org, json } => {
-            let org = find(&store, &org)?;
+            let org = find(&*store, &org)?;
             // Where its live stream goes, when streams are on.
             let exchange = config.streams.as_ref().map(|s| s.exchange(org.id));
             if json {
@@ -283,7 +283,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
                 }
                 all
             };
-            let (added, updated) = import(&store, orgs)?;
+            let (added, updated) = import(&*store, orgs)?;
             println!("{} organization(s) added, {} updated; {REROUTE_HINT}", count(added), count(updated));
         }
     }
@@ -643,7 +643,7 @@ pub struct RerouteArgs {
 pub fn reroute(dir: &Path, args: RerouteArgs, ui: &crate::output::Ui) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let since = args.since.as_deref().map(farol_model::parse::time).transpose().map_err(Usage)?;
-    let snapshot = crate::enrichment::snapshot(&config, &store)?;
+    let snapshot = crate::enrichment::snapshot(&config, &*store)?;
     let total = store.totals()?.events;
     let bar = crate::progress::Bar::new(ui.quiet);
     farol_pipeline::Progress::phase(&bar, "rerouting", None);

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::Result;
 use farol_model::{Report, ReportId, Timestamp};
-use farol_store::Store as _;
 
 use crate::output::{Table, bytes, count, preview};
 

@@ -33,9 +33,8 @@ impl Args {
 pub fn run(dir: &Path, args: Args) -> Result<()> {
     let (config, store) = super::open(dir)?;
     let config = Arc::new(config);
-    let live = Arc::new(farol_enrich::Live::new(crate::enrichment::snapshot(&config, &store)?));
+    let live = Arc::new(farol_enrich::Live::new(crate::enrichment::snapshot(&config, &*store)?));
     let experts = crate::enrichment::experts(Arc::clone(&live));
-    let store: Arc<dyn Store> = Arc::new(store);
     if store.users(None)?.is_empty() {
         eprintln!("no users yet: add one with `farol user add EMAIL --role admin --password-stdin`");
     }
@@ -78,7 +77,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         let collectors = if scheduled.is_empty() {
             None
         } else {
-            let workdir = config.store_path.parent().unwrap_or(dir).join("tmp");
+            let workdir = config.data_dir.join("tmp");
             let ctx = farol_collect::Context { store: Arc::clone(&store), experts, workdir, queue: config.queue };
             let mut until = stopped.clone();
             Some(tokio::spawn(farol_collect::run_schedules(ctx, scheduled, async move {

@@ -54,7 +54,7 @@ enum CommunityCommand {
 pub fn community(dir: &Path, args: CommunityArgs) -> Result<()> {
     let (_, store) = super::open(dir)?;
     let members = |names: &[String]| -> Result<Vec<OrgId>> {
-        names.iter().map(|n| super::org::find(&store, n).map(|o| o.id)).collect()
+        names.iter().map(|n| super::org::find(&*store, n).map(|o| o.id)).collect()
     };
     match args.command {
         CommunityCommand::Add { name, description, members: names } => {
@@ -64,7 +64,7 @@ pub fn community(dir: &Path, args: CommunityArgs) -> Result<()> {
             println!("community {} added with {} members", c.name, c.members.len());
         }
         CommunityCommand::List => {
-            let names = super::org::names(&store)?;
+            let names = super::org::names(&*store)?;
             let mut table = Table::new(&["name", "members", "description"]);
             for c in store.communities()? {
                 let members: Vec<String> = c.members.iter().map(|&m| names(m)).collect();
@@ -77,7 +77,7 @@ pub fn community(dir: &Path, args: CommunityArgs) -> Result<()> {
             }
         }
         CommunityCommand::Edit { name, description, add, remove } => {
-            let mut c = find(&store, &name)?;
+            let mut c = find(&*store, &name)?;
             if let Some(d) = description {
                 c.description = d;
             }
@@ -90,7 +90,7 @@ pub fn community(dir: &Path, args: CommunityArgs) -> Result<()> {
             println!("community {} has {} members", c.name, c.members.len());
         }
         CommunityCommand::Remove { name } => {
-            let c = find(&store, &name)?;
+            let c = find(&*store, &name)?;
             store.remove_community(c.id)?;
             println!("community {} removed", c.name);
         }
@@ -239,6 +239,22 @@ pub fn feed_sharing(config: &Config) -> HashMap<String, farol_share::FeedSharing
 /// Derives indicators from the reports finished since the last derivation; says so when any.
 pub fn derive(config: &Config, store: &dyn Store) -> Result<farol_share::Derived> {
     let done = farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now())?;
+    report_derived(done);
+    Ok(done)
+}
+
+/// After reports came in: derives indicators where the store keeps them (a PostgreSQL store does
+/// not yet: intake and processing go on without).
+pub fn derive_new(config: &Config, store: &dyn Store) -> Result<()> {
+    match farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now()) {
+        Ok(done) => report_derived(done),
+        Err(farol_store::StoreError::Unsupported(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+fn report_derived(done: farol_share::Derived) {
     if done.sightings > 0 {
         println!(
             "indicators: {} seen in {} events of {} reports (`farol indicators list`)",
@@ -247,7 +263,6 @@ pub fn derive(config: &Config, store: &dyn Store) -> Result<farol_share::Derived
             count(done.reports)
         );
     }
-    Ok(done)
 }
 
 pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
@@ -256,12 +271,12 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
     let producer = Producer { name: config.center.name.clone() };
     match args.command {
         IndicatorsCommand::Derive => {
-            if derive(&config, &store)?.reports == 0 {
+            if derive(&config, &*store)?.reports == 0 {
                 println!("no reports to derive indicators from");
             }
         }
         IndicatorsCommand::List { select, search, limit } => {
-            let q = IndicatorQuery { search, limit, newest_first: true, ..select.query(&store, now)? };
+            let q = IndicatorQuery { search, limit, newest_first: true, ..select.query(&*store, now)? };
             let communities: HashMap<i64, String> = store.communities()?.into_iter().map(|c| (c.id, c.name)).collect();
             let mut table = Table::new(&[
                 "id",
@@ -326,7 +341,7 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
             let category = ClassificationType::parse(&category).map(|r| r.value()).ok_or_else(|| {
                 Usage(format!("--category {category:?}: not a classification type (see `farol taxonomy`)"))
             })?;
-            let community = sharing_community(&store, distribution, community)?;
+            let community = sharing_community(&*store, distribution, community)?;
             if confidence > 100 {
                 anyhow::bail!(Usage(format!("--confidence {confidence}: 0 to 100")));
             }
@@ -370,7 +385,7 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
             println!("indicator {id} ({} {}) revoked", i.kind, i.value);
         }
         IndicatorsCommand::Import { file, partner, distribution, community } => {
-            let community = sharing_community(&store, distribution, community)?;
+            let community = sharing_community(&*store, distribution, community)?;
             let text = std::fs::read(&file).map_err(|e| Usage(format!("cannot read {}: {e}", file.display())))?;
             let bundle: serde_json::Value =
                 serde_json::from_slice(&text).map_err(|e| Usage(format!("{} is not JSON: {e}", file.display())))?;
@@ -402,7 +417,7 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
             }
         }
         IndicatorsCommand::Export { format, select, out } => {
-            let all = store.indicators(&select.query(&store, now)?)?;
+            let all = store.indicators(&select.query(&*store, now)?)?;
             let text = farol_share::export::write(format, &all, &producer, now);
             match out {
                 Some(path) => {
@@ -482,9 +497,9 @@ pub fn partners(dir: &Path, args: PartnersArgs) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let mut failed = 0;
             for p in chosen {
-                let partner = partner(&config, &store, p)?;
-                let result = runtime.block_on(farol_collect::exchange(&store, &partner));
-                record(&store, &p.name, result.as_ref().err())?;
+                let partner = partner(&config, &*store, p)?;
+                let result = runtime.block_on(farol_collect::exchange(&*store, &partner));
+                record(&*store, &p.name, result.as_ref().err())?;
                 match result {
                     Ok(x) => println!(
                         "{}: {} objects in {} pages, {} indicators new or changed, {} not kept (patterns farol cannot keep), {} pushed",

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use farol_model::org::Sector;
 use farol_model::{ClassificationType, Timestamp};
 use farol_stats::{By, Day, Denominators, Filter, Ranking, Subject, date, parse_day};
-use farol_store::{Population, SqliteStore, Store as _};
+use farol_store::{Population, Store};
 use serde_json::json;
 
 use crate::Usage;
@@ -85,14 +85,14 @@ pub struct Args {
 /// What the commands share: the store, the organizations and the denominators.
 struct Context {
     config: Config,
-    store: SqliteStore,
+    store: std::sync::Arc<dyn Store>,
     orgs: Vec<farol_model::org::Org>,
     denominators: Denominators,
 }
 
 fn context(dir: &Path) -> Result<Context> {
     let (config, store) = super::open(dir)?;
-    let snapshot = crate::enrichment::snapshot(&config, &store)?;
+    let snapshot = crate::enrichment::snapshot(&config, &*store)?;
     let denominators = Denominators::new(store.population()?, snapshot.ipdata.address_space());
     Ok(Context { orgs: store.orgs()?, config, store, denominators })
 }
@@ -108,7 +108,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     } else if let Some(asn) = args.asn {
         Subject::Asn(asn)
     } else if let Some(key) = &args.org {
-        Subject::Org(super::org::find(&cx.store, key)?)
+        Subject::Org(super::org::find(&*cx.store, key)?)
     } else if let Some(sector) = args.sector {
         Subject::sector(sector, &cx.orgs)
     } else {
@@ -133,9 +133,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     if let Some(top) = args.top {
         return print_top(&cx, &subject, &filter, top, args.format);
     }
-    let points = farol_stats::series(&cx.store, &subject, &filter, args.by, &cx.denominators)?;
+    let points = farol_stats::series(&*cx.store, &subject, &filter, args.by, &cx.denominators)?;
     let world = if matches!(subject, Subject::Country(_)) {
-        let w = farol_stats::world_series(&cx.store, &filter, args.by, &cx.denominators)?;
+        let w = farol_stats::world_series(&*cx.store, &filter, args.by, &cx.denominators)?;
         w.iter().any(|p| p.denominator.is_some()).then_some(w)
     } else {
         None
@@ -255,7 +255,7 @@ fn print_top(cx: &Context, subject: &Subject, filter: &Filter, top: Top, format:
                 Top::Org => Ranking::Org,
                 _ => Ranking::Sector,
             };
-            farol_stats::ranking(&cx.store, scope, filter, by, &cx.orgs, &cx.denominators, 20)?
+            farol_stats::ranking(&*cx.store, scope, filter, by, &cx.orgs, &cx.denominators, 20)?
                 .into_iter()
                 .map(|r| {
                     let rate = r.rate();
@@ -444,7 +444,7 @@ pub fn report(dir: &Path, args: ReportArgs) -> Result<()> {
         peers: cx.config.stats.peers.clone(),
         marks: cx.config.stats.marks.clone(),
     };
-    let html = farol_stats::report::render(&cx.store, &spec, &cx.orgs, &cx.denominators)?;
+    let html = farol_stats::report::render(&*cx.store, &spec, &cx.orgs, &cx.denominators)?;
     std::fs::write(&args.out, html).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
         "wrote {} ({}, {} to {})",

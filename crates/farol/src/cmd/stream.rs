@@ -30,7 +30,6 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let streams = config.streams.clone().ok_or_else(|| {
         Usage("no streams: add a [streams] section with the broker's url to farol.toml (see its comments)".into())
     })?;
-    let store: Arc<dyn Store> = Arc::new(store);
     let lock = lock_path(&config);
     let runtime = tokio::runtime::Runtime::new()?;
     if args.once {
@@ -48,7 +47,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
 
 /// One file lock beside the store: one publishing process at a time.
 pub fn lock_path(config: &Config) -> PathBuf {
-    config.store_path.with_extension("stream.lock")
+    config.data_dir.join("farol.stream.lock")
 }
 
 /// Rounds every `every_secs`, skipped while another process publishes; a failed round is

@@ -7,7 +7,7 @@ use anyhow::Result;
 use farol_model::Timestamp;
 use farol_model::org::{Role, Sector};
 use farol_server::auth;
-use farol_store::{Store as _, TokenScope, User};
+use farol_store::{TokenScope, User};
 
 use crate::output::Table;
 use crate::{Missing, Usage};
@@ -74,7 +74,7 @@ fn password_from_stdin() -> Result<String> {
     Ok(password)
 }
 
-fn find(store: &farol_store::SqliteStore, email: &str) -> Result<User> {
+fn find(store: &dyn farol_store::Store, email: &str) -> Result<User> {
     store.user_by_email(email)?.ok_or_else(|| Missing(format!("no user {email}; see `farol user list`")).into())
 }
 
@@ -83,7 +83,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     match args.command {
         Command::Add { email, org, role, password_stdin } => {
             let org = match &org {
-                Some(key) => super::org::find(&store, key)?,
+                Some(key) => super::org::find(&*store, key)?,
                 None => {
                     store.orgs()?.into_iter().find(|o| o.sector == Sector::NationalCenter).ok_or_else(|| {
                         Usage("no national center organization: run `farol init` or pass --org".into())
@@ -117,7 +117,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             print!("{}", t.render());
         }
         Command::Passwd { email } => {
-            let mut user = find(&store, &email)?;
+            let mut user = find(&*store, &email)?;
             user.password = Some(auth::hash_password(&password_from_stdin()?).map_err(Usage)?);
             user.failures = 0;
             user.locked_until = None;
@@ -125,13 +125,13 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("password of {} changed", user.email);
         }
         Command::Disable { email } => {
-            let mut user = find(&store, &email)?;
+            let mut user = find(&*store, &email)?;
             user.disabled = true;
             store.update_user(&user)?;
             println!("{} disabled: its sessions ended and its tokens no longer work", user.email);
         }
         Command::Enable { email } => {
-            let mut user = find(&store, &email)?;
+            let mut user = find(&*store, &email)?;
             user.disabled = false;
             user.failures = 0;
             user.locked_until = None;
@@ -139,7 +139,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             println!("{} enabled", user.email);
         }
         Command::Totp { email, off } => {
-            let mut user = find(&store, &email)?;
+            let mut user = find(&*store, &email)?;
             if off {
                 user.totp = None;
                 store.update_user(&user)?;
@@ -159,7 +159,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             }
         }
         Command::Token { email, expires, scope, name } => {
-            let user = find(&store, &email)?;
+            let user = find(&*store, &email)?;
             let (secret, token) = auth::make_token(&user, &name, scope, expires).map_err(Usage)?;
             let saved = store.add_token(&auth::digest(&secret), &token)?;
             eprintln!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use farol_pipeline::Lease;
-use farol_store::{Outcome, Store as _};
+use farol_store::Outcome;
 
 use crate::output::Ui;
 use crate::progress::Bar;
@@ -38,9 +38,9 @@ pub struct Args {
 
 pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     let (config, store) = super::open(dir)?;
-    let live = Arc::new(farol_enrich::Live::new(crate::enrichment::snapshot(&config, &store)?));
+    let live = Arc::new(farol_enrich::Live::new(crate::enrichment::snapshot(&config, &*store)?));
     let experts = crate::enrichment::experts(Arc::clone(&live));
-    let mut seen = crate::enrichment::fingerprint(&config, &store)?;
+    let mut seen = crate::enrichment::fingerprint(&config, &*store)?;
     let lease = Duration::from_secs(args.lease);
     let poll = Duration::try_from_secs_f64(args.poll)
         .map_err(|_| crate::Usage(format!("--poll {}: give a number of seconds", args.poll)))?;
@@ -50,7 +50,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
     }
     let mut processed = 0u64;
     while !stopping.load(Ordering::Relaxed) {
-        let Some(held) = Lease::next(&store, lease)? else {
+        let Some(held) = Lease::next(&*store, lease)? else {
             if args.once {
                 break;
             }
@@ -58,9 +58,9 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             continue;
         };
         // New IP data, organizations or warninglists since the last report.
-        let now = crate::enrichment::fingerprint(&config, &store)?;
+        let now = crate::enrichment::fingerprint(&config, &*store)?;
         if now != seen {
-            live.replace(crate::enrichment::snapshot(&config, &store)?);
+            live.replace(crate::enrichment::snapshot(&config, &*store)?);
             seen = now;
         }
         let report = held.report().clone();
@@ -84,7 +84,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             Ok(summary) => {
                 super::ingest::print_summary(&summary);
                 processed += 1;
-                super::share::derive(&config, &store)?;
+                super::share::derive_new(&config, &*store)?;
             }
             // The report waits for the next try (by this worker or another); others go on.
             Err(e) => {

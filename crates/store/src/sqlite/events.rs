@@ -3,15 +3,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use farol_model::org::{Distribution, OrgId};
-use farol_model::{
-    ClassificationType, Event, EventHash, Position, Reject, ReportId, Routing, Scope, Taxonomy, Timestamp,
-};
+use farol_model::{Reject, ReportId, Taxonomy};
 use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
 
 use crate::row::{IpKey, Row, decode_orgs, encode_orgs, type_code};
-use crate::{Aggregate, EventQuery, EventWriter, Result, StoreError, StoredEvent, Tally, Visibility, Written};
+pub(super) use crate::stored::{Bases, RawEvent};
+use crate::{EventQuery, EventWriter, Result, StoredEvent, Tally, Visibility, Written};
 
 /// Rows per transaction: large transactions amortize the index pages each one touches (see
 /// BENCHMARKS.md), and the batch is sorted so that index inserts stay close together.
@@ -39,6 +38,9 @@ pub(super) struct Writer {
     conn: Connection,
     report: ReportId,
     feed: i64,
+    /// The process that held the report when the writer began: batches go in only while it
+    /// still does.
+    holder: Option<String>,
     rows: Vec<Row>,
     rejects: Vec<Reject>,
     /// The statistics of the batches written, not yet in the rollups: they go in with the
@@ -48,11 +50,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, report: ReportId, feed: i64) -> Writer {
+    pub(super) fn new(conn: Connection, report: ReportId, feed: i64, holder: Option<String>) -> Writer {
         Writer {
             conn,
             report,
             feed,
+            holder,
             rows: Vec::with_capacity(BATCH_ROWS),
             rejects: Vec::new(),
             tally: super::stats::Tally::default(),
@@ -90,6 +93,12 @@ impl Writer {
         let mut written = Written::default();
         // Immediate: no other writer can come between reading the largest id and inserting.
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        // A process that stalled past its lease must not add events after another took the
+        // report over and removed what was there: the new holder would count them as duplicates.
+        let held = "SELECT 1 FROM reports WHERE id = ?1 AND holder IS ?2";
+        if tx.query_row(held, params![self.report.0, self.holder], |_| Ok(())).optional()?.is_none() {
+            return Err(crate::StoreError::taken_over(self.report));
+        }
         // Ids are handed out above the largest, so this batch's rows get the ids after it.
         let before: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
         for group in self.rows.chunks(ROWS_PER_INSERT) {
@@ -283,48 +292,6 @@ fn bind_row(stmt: &mut rusqlite::CachedStatement<'_>, at: usize, row: &Row, feed
 pub(super) const EVENT_COLUMNS: &str = "e.id, e.report_id, f.name, e.hash, e.raw_offset, e.raw_len, e.data, r.common, e.orgs, e.scope, e.aggregated, e.time";
 pub(super) const EVENT_JOINS: &str = "JOIN feeds f ON f.id = e.feed_id JOIN reports r ON r.id = e.report_id";
 
-/// Decoded base events (`reports.common`), keyed by their stored bytes: a base that changes
-/// (a report processed again with a new configuration) is simply another key.
-#[derive(Debug, Default)]
-pub(super) struct Bases(std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::sync::Arc<Event>>>);
-
-impl Bases {
-    pub(super) fn get(&self, blob: &[u8]) -> Result<std::sync::Arc<Event>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(base) = map.get(blob) {
-            return Ok(base.clone());
-        }
-        let base = if blob.is_empty() {
-            Event::default()
-        } else {
-            Event::decode(blob).map_err(|e| StoreError::Corrupt(format!("report base: {e}")))?
-        };
-        // Bases are small and few; a bound keeps a long-running server from collecting them all.
-        if map.len() > 4096 {
-            map.clear();
-        }
-        let base = std::sync::Arc::new(base);
-        map.insert(blob.to_vec(), base.clone());
-        Ok(base)
-    }
-}
-
-/// A row as read, before its event is decoded.
-pub(super) struct RawEvent {
-    id: i64,
-    report: i64,
-    feed: String,
-    hash: i64,
-    offset: i64,
-    len: i64,
-    data: Vec<u8>,
-    common: Option<Vec<u8>>,
-    orgs: Option<Vec<u8>>,
-    scope: i64,
-    aggregated: bool,
-    time: i64,
-}
-
 pub(super) fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
     Ok(RawEvent {
         id: row.get(0)?,
@@ -335,7 +302,7 @@ pub(super) fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent
         len: row.get(5)?,
         data: row.get(6)?,
         common: row.get(7)?,
-        orgs: row.get(8)?,
+        orgs: decode_orgs(row.get::<_, Option<Vec<u8>>>(8)?.as_deref().unwrap_or_default()),
         scope: row.get(9)?,
         aggregated: row.get::<_, Option<i64>>(10)?.is_some(),
         time: row.get(11)?,
@@ -343,35 +310,16 @@ pub(super) fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent
 }
 
 pub(super) fn decode(conn: &Connection, raw: RawEvent, bases: &Bases) -> Result<StoredEvent> {
-    let base = bases.get(raw.common.as_deref().unwrap_or_default())?;
     let aggregate = if raw.aggregated {
         conn.prepare_cached(
             "SELECT sum(count), min(first_seen), max(last_seen) FROM event_parts WHERE hash = ?1 HAVING count(*) > 0",
         )?
-        .query_row([raw.hash], |r| {
-            let time = |i: usize| r.get::<_, i64>(i).map(|t| Timestamp::from_micros(t).unwrap_or_else(Timestamp::now));
-            Ok(Aggregate { count: r.get::<_, i64>(0)?.unsigned_abs(), first_seen: time(1)?, last_seen: time(2)? })
-        })
+        .query_row([raw.hash], |r| Ok(crate::stored::aggregate(r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
     } else {
         None
     };
-    let event =
-        Event::decode_delta(&raw.data, &base).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", raw.id)))?;
-    Ok(StoredEvent {
-        id: raw.id,
-        report: ReportId(raw.report),
-        feed: raw.feed,
-        hash: EventHash(u64::from_be_bytes(raw.hash.to_be_bytes())),
-        position: Position { offset: raw.offset.unsigned_abs(), len: raw.len.unsigned_abs(), line: None },
-        event,
-        filed: Timestamp::from_micros(raw.time).unwrap_or_else(Timestamp::now),
-        routing: Routing {
-            orgs: decode_orgs(raw.orgs.as_deref().unwrap_or_default()).into_iter().map(OrgId).collect(),
-            scope: Scope::from_code(raw.scope),
-        },
-        aggregate,
-    })
+    raw.decode(bases, aggregate)
 }
 
 pub(super) fn by_id(conn: &Connection, id: i64, visible: &Visibility, bases: &Bases) -> Result<Option<StoredEvent>> {
@@ -539,7 +487,6 @@ pub(super) fn tally(conn: &Connection, q: &EventQuery) -> Result<Tally> {
 
 /// Adds what `q` selects to `tally`, leaving out the events in the networks of `except`.
 fn count(conn: &Connection, q: &EventQuery, except: Option<OrgId>, tally: &mut Tally) -> Result<()> {
-    const DAY: i64 = 86_400_000_000;
     let Some(Plan { from, mut filters, args, .. }) = plan(q) else { return Ok(()) };
     if let Some(org) = except {
         // An id of ours, an integer: safe in the SQL text.
@@ -549,22 +496,11 @@ fn count(conn: &Connection, q: &EventQuery, except: Option<OrgId>, tally: &mut T
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     while let Some(row) = rows.next()? {
-        tally.events += 1;
-        let kind: Option<u8> = row.get(0)?;
-        if let Some(t) = kind.and_then(|k| ClassificationType::ALL.get(usize::from(k))) {
-            *tally.by_type.entry(*t).or_default() += 1;
-        }
-        if let Some(asn) = row.get::<_, Option<u32>>(1)? {
-            *tally.by_asn.entry(asn).or_default() += 1;
-        }
-        if let ValueRef::Blob(orgs) = row.get_ref(2)? {
-            for org in decode_orgs(orgs) {
-                *tally.by_org.entry(OrgId(org)).or_default() += 1;
-            }
-        }
-        if let Some(day) = Timestamp::from_micros(row.get::<_, i64>(3)?.div_euclid(DAY) * DAY) {
-            *tally.by_day.entry(day).or_default() += 1;
-        }
+        let orgs = match row.get_ref(2)? {
+            ValueRef::Blob(orgs) => decode_orgs(orgs),
+            _ => Vec::new(),
+        };
+        tally.count(row.get(0)?, row.get(1)?, &orgs, row.get(3)?);
     }
     Ok(())
 }

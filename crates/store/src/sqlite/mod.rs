@@ -11,16 +11,15 @@ mod stats;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use farol_model::incident::{Entry, Incident, NewFile};
 use farol_model::indicator::{Community, Indicator};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{ClassificationType, Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
-use crate::archive::{self, CHUNK_SIZE, ChunkReader};
+use crate::archive::{self, ChunkReader};
 use crate::{
     Archived, AuditEntry, Breakdown, Claimed, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
     HostQuery, IncidentFilter, IndicatorQuery, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport,
@@ -53,9 +52,6 @@ const PAGE_SIZE: u32 = 16_384;
 /// A report still "receiving" without a heartbeat for this long was abandoned by a crashed
 /// process; its partial chunks are removed.
 const STALE_RECEIVING: i64 = 10 * 60 * 1_000_000;
-
-/// Archive chunks are committed in groups of this many bytes (or every two seconds).
-const ARCHIVE_COMMIT_BYTES: usize = 32 << 20;
 
 /// The embedded store.
 #[derive(Debug)]
@@ -226,7 +222,7 @@ impl Store for SqliteStore {
             params![feed, new.format, new.name, new.received_at.micros(), Timestamp::now().micros()],
         )?;
         let id = conn.last_insert_rowid();
-        let result = write_chunks(&conn, id, input, progress);
+        let result = archive::write_chunks(&mut SqliteChunks { conn: &conn, report: id, tx: None }, input, progress);
         let (sha, size) = match result {
             Ok(done) => done,
             Err(e) => {
@@ -399,8 +395,11 @@ impl Store for SqliteStore {
             "UPDATE reports SET common = ?2, distribution = ?3 WHERE id = ?1",
             params![report.0, blob, distribution.code()],
         )?;
-        let feed: i64 = conn.query_row("SELECT feed_id FROM reports WHERE id = ?1", [report.0], |r| r.get(0))?;
-        Ok(Box::new(events::Writer::new(conn, report, feed)))
+        let (feed, holder) = conn
+            .query_row("SELECT feed_id, holder FROM reports WHERE id = ?1", [report.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or(StoreError::NoReport(report))?;
+        Ok(Box::new(events::Writer::new(conn, report, feed, holder)))
     }
 
     fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report> {
@@ -417,10 +416,7 @@ impl Store for SqliteStore {
             )?;
             if finished == 0 {
                 load_report(&tx, id)?;
-                return Err(StoreError::Conflict(format!(
-                    "report {id} was taken over by another process while this one stalled past its lease; \
-                     it is theirs to finish"
-                )));
+                return Err(StoreError::taken_over(id));
             }
             match &outcome.error {
                 None => tx.execute(
@@ -816,63 +812,33 @@ impl Store for SqliteStore {
 
 /// Streams `input` into compressed chunks; returns the SHA-256 and size of what was read. The
 /// hash is computed on a second thread: on a small machine SHA-256 costs as much as zstd.
-fn write_chunks(
-    conn: &Connection,
-    id: i64,
-    input: &mut dyn Read,
-    progress: &mut dyn FnMut(u64),
-) -> Result<([u8; 32], u64)> {
-    let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
-    std::thread::scope(|s| {
-        let hasher = s.spawn(move || {
-            let mut hasher = Sha256::new();
-            for chunk in chunks {
-                hasher.update(&chunk[..]);
-            }
-            <[u8; 32]>::from(hasher.finalize())
-        });
-        let size = write_compressed(conn, id, input, progress, &to_hasher);
-        drop(to_hasher);
-        let sha = hasher.join().map_err(|_| StoreError::Corrupt("the hashing thread failed".into()))?;
-        Ok((sha, size?))
-    })
+/// Archive chunks go in over one connection, in transactions of some megabytes.
+struct SqliteChunks<'c> {
+    conn: &'c Connection,
+    report: i64,
+    tx: Option<rusqlite::Transaction<'c>>,
 }
 
-fn write_compressed(
-    conn: &Connection,
-    id: i64,
-    input: &mut dyn Read,
-    progress: &mut dyn FnMut(u64),
-    hasher: &std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
-) -> Result<u64> {
-    let (mut size, mut seq, mut pending) = (0u64, 0i64, 0usize);
-    let mut tx = conn.unchecked_transaction()?;
-    let mut last_commit = Instant::now();
-    loop {
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        let n = archive::read_full(input, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        buf.truncate(n);
-        let chunk = std::sync::Arc::new(buf);
-        hasher.send(chunk.clone()).map_err(|_| StoreError::Corrupt("the hashing thread stopped".into()))?;
-        let data = archive::compress(&chunk)?;
-        tx.execute("INSERT INTO report_chunks (report_id, seq, data) VALUES (?1, ?2, ?3)", params![id, seq, data])?;
-        seq += 1;
-        size += n as u64;
-        pending += n;
-        progress(size);
-        if pending >= ARCHIVE_COMMIT_BYTES || last_commit.elapsed() > Duration::from_secs(2) {
-            tx.execute("UPDATE reports SET heartbeat = ?2 WHERE id = ?1", [id, Timestamp::now().micros()])?;
-            tx.commit()?;
-            tx = conn.unchecked_transaction()?;
-            pending = 0;
-            last_commit = Instant::now();
-        }
+impl archive::Chunks for SqliteChunks<'_> {
+    fn put(&mut self, seq: i64, data: &[u8]) -> Result<()> {
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            None => self.tx.insert(self.conn.unchecked_transaction()?),
+        };
+        tx.execute(
+            "INSERT INTO report_chunks (report_id, seq, data) VALUES (?1, ?2, ?3)",
+            params![self.report, seq, data],
+        )?;
+        Ok(())
     }
-    tx.commit()?;
-    Ok(size)
+
+    fn commit(&mut self) -> Result<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.execute("UPDATE reports SET heartbeat = ?2 WHERE id = ?1", [self.report, Timestamp::now().micros()])?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,81 @@
+//! farol on a PostgreSQL store, as a center that outgrew one machine runs it: the commands of
+//! intake and processing, what is not there yet said plainly, and the backup and restore drill
+//! with PostgreSQL's own tools.
+
+// Helpers of a test file may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use farol_store::testing::PostgresSchema;
+
+mod common;
+
+use common::{Dir, examples, farol, init, stderr, stdout};
+
+/// A farol directory whose farol.toml names the schema's database.
+fn on_postgres(schema: &PostgresSchema) -> Dir {
+    let d = init();
+    let path = d.path.join("farol.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, toml.replace("path = \"data/farol.db\"", &format!("url = \"{}\"", schema.url))).unwrap();
+    d
+}
+
+fn ok(d: &Dir, args: &[&str]) -> String {
+    let o = farol(d, args);
+    assert!(o.status.success(), "farol {args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// The events of the store, one IntelMQ line each.
+fn events(d: &Dir) -> usize {
+    ok(d, &["events", "--limit", "0", "--format", "intelmq"]).lines().count()
+}
+
+#[test]
+fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
+    let Some(schema) = PostgresSchema::new() else { return };
+    let d = on_postgres(&schema);
+    assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0 to 1"));
+    ok(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
+    let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    let out = ok(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]);
+    assert!(out.contains("300 new events, 0 duplicates, 0 dropped, 2 rejected"), "{out}");
+    assert_eq!(events(&d), 300);
+    // Routed at ingest: an organization's events are those in its networks.
+    let meo = ok(&d, &["events", "--org", "MEO", "--limit", "0", "--format", "json"]);
+    let meo: Vec<serde_json::Value> = serde_json::from_str(&meo).unwrap();
+    assert!(!meo.is_empty(), "MEO has events in the example");
+    assert!(meo.iter().all(|e| e["event"]["source.asn"] == 3243), "only MEO's network");
+    assert!(ok(&d, &["reports"]).contains("done"));
+    assert!(ok(&d, &["feeds"]).contains("example-sinkhole"));
+
+    // What PostgreSQL does not keep yet is refused with what to do, not half done.
+    let o = farol(&d, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("keeps user accounts only in a SQLite store"), "{}", stderr(&o));
+    let o = farol(&d, &["backup", d.path.join("copy.db").to_str().unwrap()]);
+    assert!(stderr(&o).contains("pg_dump"), "{}", stderr(&o));
+
+    // The drill: pg_dump of the schema, the schema lost, pg_restore, and farol goes on.
+    let base = std::env::var("FAROL_TEST_POSTGRES_URL").unwrap();
+    let dump = d.path.join("farol.dump");
+    let pg = |tool: &str, args: &[&str]| {
+        let o = Command::new(tool).args(args).output().unwrap();
+        assert!(o.status.success(), "{tool}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    pg("pg_dump", &["--format=custom", "--schema", &schema.name, "--file", dump.to_str().unwrap(), &base]);
+    pg("psql", &["--quiet", &base, "-c", &format!("DROP SCHEMA {} CASCADE", schema.name)]);
+    assert!(!farol(&d, &["events"]).status.success(), "the store is gone");
+    pg("pg_restore", &["--dbname", &base, dump.to_str().unwrap()]);
+    assert_eq!(events(&d), 300);
+    let again = ok(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]);
+    assert!(again.contains("already ingested"), "{again}");
+    let next = d.path.join("2024-06-02-event4_sinkhole-next.csv");
+    let day = farol_model::Timestamp::parse("2024-06-02").unwrap();
+    farol_synth::sinkhole_csv(&mut std::fs::File::create(&next).unwrap(), 1_000, 3, day).unwrap();
+    let out = ok(&d, &["ingest", "--feed", "example-sinkhole", next.to_str().unwrap()]);
+    assert!(out.contains("1,000 new events"), "{out}");
+    assert_eq!(events(&d), 1_300, "the restored sequences hand out new ids");
+}

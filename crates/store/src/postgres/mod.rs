@@ -1,0 +1,852 @@
+//! The PostgreSQL backend, for a center that outgrows one machine: workers on several machines
+//! share one database, claim reports with `FOR UPDATE SKIP LOCKED`, and write events with COPY
+//! into monthly partitions.
+//!
+//! This version covers intake and processing (reports, their archive, leases, events and
+//! rejects), event queries, collector states, organizations and IP datasets. What it does not
+//! cover yet (accounts, incidents, notifications, sharing, statistics) fails with
+//! [`StoreError::Unsupported`], naming what is missing.
+
+mod events;
+mod orgs;
+
+use std::io::Read;
+use std::sync::Mutex;
+
+use farol_model::incident::{Entry, Incident, NewFile};
+use farol_model::indicator::{Community, Indicator};
+use farol_model::org::{Distribution, Org, OrgId};
+use farol_model::{ClassificationType, Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, NoTls};
+
+use crate::archive::{self, ChunkReader};
+use crate::stored::Bases;
+use crate::{
+    Archived, AuditEntry, Breakdown, Claimed, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
+    HostQuery, IncidentFilter, IndicatorQuery, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport,
+    OutboxMessage, Outcome, Population, Record, Rerouted, Result, Search, Session, Sighting, Store, StoreError,
+    StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
+};
+
+/// Schema migrations, applied in order; the table `farol_schema` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// As in the SQLite store: a report still "receiving" without a heartbeat for this long was
+/// abandoned by a crashed process.
+const STALE_RECEIVING: i64 = 10 * 60 * 1_000_000;
+
+/// Idle connections kept for reuse.
+const IDLE: usize = 8;
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    url: String,
+    idle: Mutex<Vec<Client>>,
+    bases: Bases,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`) and
+    /// applies migrations as needed.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        let store = PostgresStore { url: url.to_owned(), idle: Mutex::new(Vec::new()), bases: Bases::default() };
+        migrate(&mut store.connect()?)?;
+        Ok(store)
+    }
+
+    /// The schema version of the database at `url`, and the version this farol migrates to.
+    pub fn schema_version(url: &str) -> Result<(usize, usize)> {
+        let mut client = connect(url)?;
+        Ok((version(&mut client)?, MIGRATIONS.len()))
+    }
+
+    fn connect(&self) -> Result<Client> {
+        connect(&self.url)
+    }
+
+    /// Runs `f` on a connection of the pool (a new one when none is idle).
+    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut client = match idle {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let out = f(&mut client);
+        // A transaction `f` left open was rolled back when it was dropped.
+        if !client.is_closed() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < IDLE {
+                idle.push(client);
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn connect(url: &str) -> Result<Client> {
+    Client::connect(url, NoTls).map_err(|e| {
+        // The URL may hold a password: name the server from the parsed configuration only.
+        let server = url
+            .parse::<postgres::Config>()
+            .ok()
+            .and_then(|c| {
+                let host = c.get_hosts().first().map(|h| match h {
+                    postgres::config::Host::Tcp(h) => h.clone(),
+                    postgres::config::Host::Unix(p) => p.display().to_string(),
+                })?;
+                Some(format!("{host}:{}", c.get_ports().first().copied().unwrap_or(5432)))
+            })
+            .unwrap_or_else(|| "the PostgreSQL server".to_owned());
+        StoreError::Schema(format!("cannot connect to {server}: {e}"))
+    })
+}
+
+fn version(client: &mut Client) -> Result<usize> {
+    if !client.query_one("SELECT to_regclass('farol_schema') IS NOT NULL", &[])?.get::<_, bool>(0) {
+        return Ok(0);
+    }
+    let row = client.query_opt("SELECT version FROM farol_schema", &[])?;
+    Ok(row.map_or(0, |r| r.get::<_, i64>(0).unsigned_abs() as usize))
+}
+
+fn migrate(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    // Processes starting together migrate one after the other.
+    tx.batch_execute("SELECT pg_advisory_xact_lock(7248301)")?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS farol_schema (version bigint NOT NULL)")?;
+    let found = tx.query_opt("SELECT version FROM farol_schema", &[])?.map(|r| r.get::<_, i64>(0));
+    let version = found.unwrap_or(0).unsigned_abs() as usize;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Schema(format!(
+            "the store has schema version {version}, newer than this farol knows ({}): upgrade farol",
+            MIGRATIONS.len()
+        )));
+    }
+    for sql in &MIGRATIONS[version..] {
+        tx.batch_execute(sql)?;
+    }
+    let latest = MIGRATIONS.len() as i64;
+    if found.is_none() {
+        tx.execute("INSERT INTO farol_schema (version) VALUES ($1)", &[&latest])?;
+    } else {
+        tx.execute("UPDATE farol_schema SET version = $1", &[&latest])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Maps a unique violation to [`StoreError::Conflict`] with `what` as its message.
+pub(super) fn conflict(e: postgres::Error, what: impl FnOnce() -> String) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) { StoreError::Conflict(what()) } else { e.into() }
+}
+
+fn n(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn feed_id(c: &mut impl GenericClient, name: &str) -> Result<i64> {
+    c.execute("INSERT INTO feeds (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", &[&name])?;
+    Ok(c.query_one("SELECT id FROM feeds WHERE name = $1", &[&name])?.get(0))
+}
+
+const REPORT_COLUMNS: &str = "r.id, f.name, r.format, r.name, r.sha256, r.size, r.received_at, r.status, \
+     r.records, r.events, r.duplicates, r.dropped, r.rejects, r.error, r.processed_at, r.holder";
+
+fn report_from_row(row: &postgres::Row) -> Report {
+    let micros = |i: usize| row.get::<_, Option<i64>>(i).and_then(Timestamp::from_micros);
+    let count = |i: usize| row.get::<_, i64>(i).unsigned_abs();
+    let sha: Option<Vec<u8>> = row.get(4);
+    let status: String = row.get(7);
+    Report {
+        id: ReportId(row.get(0)),
+        feed: row.get(1),
+        format: row.get(2),
+        name: row.get(3),
+        sha256: sha.map(|s| s.iter().map(|b| format!("{b:02x}")).collect()).unwrap_or_default(),
+        size: count(5),
+        received_at: micros(6).unwrap_or_else(Timestamp::now),
+        status: ReportStatus::parse(&status).unwrap_or(ReportStatus::Failed),
+        counts: Counts {
+            records: count(8),
+            events: count(9),
+            duplicates: count(10),
+            dropped: count(11),
+            rejects: count(12),
+        },
+        error: row.get(13),
+        processed_at: micros(14),
+        holder: row.get(15),
+    }
+}
+
+fn load_report(c: &mut impl GenericClient, id: ReportId) -> Result<Report> {
+    let sql = format!(
+        "SELECT {REPORT_COLUMNS} FROM reports r JOIN feeds f ON f.id = r.feed_id WHERE r.id = $1 AND r.status <> 'receiving'"
+    );
+    c.query_opt(&sql, &[&id.0])?.map(|r| report_from_row(&r)).ok_or(StoreError::NoReport(id))
+}
+
+/// Archive chunks go in over the archiving connection, in transactions of some megabytes.
+struct PostgresChunks<'c> {
+    client: &'c mut Client,
+    report: i64,
+    open: bool,
+}
+
+impl archive::Chunks for PostgresChunks<'_> {
+    fn put(&mut self, seq: i64, data: &[u8]) -> Result<()> {
+        if !self.open {
+            self.client.batch_execute("BEGIN")?;
+            self.open = true;
+        }
+        self.client.execute(
+            "INSERT INTO report_chunks (report_id, seq, data) VALUES ($1, $2, $3)",
+            &[&self.report, &seq, &data],
+        )?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.open {
+            let now = Timestamp::now().micros();
+            self.client.execute("UPDATE reports SET heartbeat = $2 WHERE id = $1", &[&self.report, &now])?;
+            self.client.batch_execute("COMMIT")?;
+            self.open = false;
+        }
+        Ok(())
+    }
+}
+
+/// What this backend does not do yet.
+fn unsupported<T>(what: &'static str) -> Result<T> {
+    Err(StoreError::Unsupported(what))
+}
+
+impl Store for PostgresStore {
+    fn archive(&self, new: &NewReport, input: &mut dyn Read, progress: &mut dyn FnMut(u64)) -> Result<Archived> {
+        // A connection of its own: archiving a large report takes a while.
+        let mut client = self.connect()?;
+        let now = Timestamp::now().micros();
+        client.execute(
+            "DELETE FROM reports WHERE status = 'receiving' AND heartbeat < $1",
+            &[&(now - STALE_RECEIVING)],
+        )?;
+        let feed = feed_id(&mut client, &new.feed)?;
+        let id: i64 = client
+            .query_one(
+                "INSERT INTO reports (feed_id, format, name, received_at, status, heartbeat)
+                 VALUES ($1, $2, $3, $4, 'receiving', $5) RETURNING id",
+                &[&feed, &new.format, &new.name, &new.received_at.micros(), &now],
+            )?
+            .get(0);
+        let result = archive::write_chunks(
+            &mut PostgresChunks { client: &mut client, report: id, open: false },
+            input,
+            progress,
+        );
+        let (sha, size) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                // Best effort: a failed read leaves nothing behind (or the sweep above removes
+                // it later).
+                let _ = client.batch_execute("ROLLBACK");
+                let _ = client.execute("DELETE FROM reports WHERE id = $1", &[&id]);
+                return Err(e);
+            }
+        };
+        let mut tx = client.transaction()?;
+        let existing = tx.query_opt(
+            "SELECT id FROM reports WHERE feed_id = $1 AND sha256 = $2 AND status <> 'receiving'",
+            &[&feed, &&sha[..]],
+        )?;
+        if let Some(existing) = existing {
+            tx.execute("DELETE FROM reports WHERE id = $1", &[&id])?;
+            tx.commit()?;
+            return Ok(Archived::Existing(load_report(&mut client, ReportId(existing.get(0)))?));
+        }
+        let stored = tx.execute(
+            "UPDATE reports SET sha256 = $2, size = $3, status = 'stored' WHERE id = $1",
+            &[&id, &&sha[..], &n(size)],
+        );
+        match stored {
+            Ok(_) => tx.commit()?,
+            // Another process stored the same bytes for the feed at the same moment.
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                drop(tx);
+                client.execute("DELETE FROM reports WHERE id = $1", &[&id])?;
+                let row = client
+                    .query_one("SELECT id FROM reports WHERE feed_id = $1 AND sha256 = $2", &[&feed, &&sha[..]])?;
+                return Ok(Archived::Existing(load_report(&mut client, ReportId(row.get(0)))?));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Archived::New(load_report(&mut client, ReportId(id))?))
+    }
+
+    fn report(&self, id: ReportId) -> Result<Report> {
+        self.with(|c| load_report(c, id))
+    }
+
+    fn reports(&self, feed: Option<&str>, limit: usize) -> Result<Vec<Report>> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {REPORT_COLUMNS} FROM reports r JOIN feeds f ON f.id = r.feed_id
+                 WHERE r.status <> 'receiving' AND ($1::text IS NULL OR f.name = $1)
+                 ORDER BY r.id DESC LIMIT $2"
+            );
+            Ok(c.query(&sql, &[&feed, &n(limit as u64)])?.iter().map(report_from_row).collect())
+        })
+    }
+
+    fn unfinished_reports(&self) -> Result<Vec<Report>> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {REPORT_COLUMNS} FROM reports r JOIN feeds f ON f.id = r.feed_id
+                 WHERE r.status IN ('stored', 'processing') ORDER BY r.id"
+            );
+            Ok(c.query(&sql, &[])?.iter().map(report_from_row).collect())
+        })
+    }
+
+    fn claim_report(&self, id: Option<ReportId>, holder: &str, now: Timestamp, until: Timestamp) -> Result<Claimed> {
+        self.with(|c| {
+            let (now, until) = (now.micros(), until.micros());
+            // Under READ COMMITTED a claimer that waited for another's update sees the new lease
+            // and takes nothing; without an id, the oldest report that waits and no other
+            // claimer is looking at (SKIP LOCKED: workers on many machines never queue up).
+            let taken = match id {
+                Some(id) => c.query_opt(
+                    "UPDATE reports SET holder = $1, lease_until = $3
+                     WHERE id = $4 AND status <> 'receiving' AND (lease_until IS NULL OR lease_until < $2 OR holder = $1)
+                     RETURNING id",
+                    &[&holder, &now, &until, &id.0],
+                )?,
+                None => c.query_opt(
+                    "UPDATE reports SET holder = $1, lease_until = $3
+                     WHERE id = (SELECT id FROM reports WHERE status IN ('stored', 'processing')
+                                   AND (lease_until IS NULL OR lease_until < $2)
+                                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING id",
+                    &[&holder, &now, &until],
+                )?,
+            };
+            Ok(match (taken, id) {
+                (Some(taken), _) => Claimed::Taken(load_report(c, ReportId(taken.get(0)))?),
+                (None, Some(id)) => Claimed::Held(load_report(c, id)?),
+                (None, None) => Claimed::Nothing,
+            })
+        })
+    }
+
+    fn renew_claim(&self, id: ReportId, holder: &str, until: Timestamp) -> Result<bool> {
+        self.with(|c| {
+            let sql = "UPDATE reports SET lease_until = $3 WHERE id = $1 AND holder = $2";
+            Ok(c.execute(sql, &[&id.0, &holder, &until.micros()])? == 1)
+        })
+    }
+
+    fn release_claim(&self, id: ReportId, holder: &str) -> Result<()> {
+        self.with(|c| {
+            let sql = "UPDATE reports SET holder = NULL, lease_until = NULL WHERE id = $1 AND holder = $2";
+            c.execute(sql, &[&id.0, &holder])?;
+            Ok(())
+        })
+    }
+
+    fn raw(&self, id: ReportId) -> Result<Box<dyn Read + Send>> {
+        self.report(id)?;
+        let mut client = self.connect()?;
+        let mut seq = 0i64;
+        let next = move || -> std::io::Result<Option<Vec<u8>>> {
+            let row = client
+                .query_opt("SELECT data FROM report_chunks WHERE report_id = $1 AND seq = $2", &[&id.0, &seq])
+                .map_err(std::io::Error::other)?;
+            seq += 1;
+            Ok(row.map(|r| r.get(0)))
+        };
+        Ok(Box::new(ChunkReader::new(next)))
+    }
+
+    fn begin_processing(&self, id: ReportId) -> Result<()> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let range = tx
+                .query_opt(
+                    "SELECT first_event, last_event FROM reports WHERE id = $1 AND status <> 'receiving'",
+                    &[&id.0],
+                )?
+                .ok_or(StoreError::NoReport(id))?;
+            let (first, last): (Option<i64>, Option<i64>) = (range.get(0), range.get(1));
+            if let (Some(first), Some(last)) = (first, last) {
+                tx.execute(
+                    "DELETE FROM events WHERE id BETWEEN $1 AND $2 AND report_id = $3",
+                    &[&first, &last, &id.0],
+                )?;
+            }
+            tx.execute("DELETE FROM event_parts WHERE report_id = $1", &[&id.0])?;
+            tx.execute("DELETE FROM rejects WHERE report_id = $1", &[&id.0])?;
+            tx.execute(
+                "UPDATE reports SET status = 'processing', records = 0, events = 0, duplicates = 0, dropped = 0,
+                 rejects = 0, error = NULL, processed_at = NULL, first_event = NULL, last_event = NULL WHERE id = $1",
+                &[&id.0],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn event_writer(
+        &self,
+        report: ReportId,
+        common: &Event,
+        distribution: Distribution,
+    ) -> Result<Box<dyn EventWriter>> {
+        let mut client = self.connect()?;
+        let mut blob = Vec::new();
+        common.encode(&mut blob);
+        let row = client
+            .query_opt(
+                "UPDATE reports SET common = $2, distribution = $3 WHERE id = $1 RETURNING feed_id, holder",
+                &[&report.0, &blob, &i64::from(distribution.code())],
+            )?
+            .ok_or(StoreError::NoReport(report))?;
+        Ok(Box::new(events::Writer::new(client, report, row.get(0), row.get(1))?))
+    }
+
+    fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report> {
+        self.with(|c| {
+            let now = Timestamp::now().micros();
+            let status = if outcome.error.is_some() { ReportStatus::Failed } else { ReportStatus::Done };
+            let k = &outcome.counts;
+            let mut tx = c.transaction()?;
+            let finished = tx.execute(
+                "UPDATE reports SET status = $2, records = $3, events = $4, duplicates = $5, dropped = $6,
+                 rejects = $7, error = $8, processed_at = $9 WHERE id = $1 AND ($10::text IS NULL OR holder = $10)",
+                &[
+                    &id.0,
+                    &status.as_str(),
+                    &n(k.records),
+                    &n(k.events),
+                    &n(k.duplicates),
+                    &n(k.dropped),
+                    &n(k.rejects),
+                    &outcome.error,
+                    &now,
+                    &outcome.holder,
+                ],
+            )?;
+            if finished == 0 {
+                load_report(&mut tx, id)?;
+                return Err(StoreError::taken_over(id));
+            }
+            match &outcome.error {
+                None => tx.execute(
+                    "UPDATE feeds SET last_success_at = $2 WHERE id = (SELECT feed_id FROM reports WHERE id = $1)",
+                    &[&id.0, &now],
+                )?,
+                Some(e) => tx.execute(
+                    "UPDATE feeds SET last_error_at = $2, last_error = $3 WHERE id = (SELECT feed_id FROM reports WHERE id = $1)",
+                    &[&id.0, &now, e],
+                )?,
+            };
+            tx.commit()?;
+            load_report(c, id)
+        })
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>> {
+        self.with(|c| events::query(c, query, &self.bases))
+    }
+
+    fn event(&self, id: i64, visible: &Visibility) -> Result<Option<StoredEvent>> {
+        self.with(|c| events::by_id(c, id, visible, &self.bases))
+    }
+
+    fn tally(&self, query: &EventQuery) -> Result<Tally> {
+        let unpaged = EventQuery { after: None, ..query.clone() };
+        self.with(|c| events::tally(c, &unpaged))
+    }
+
+    fn rejects(&self, report: ReportId, limit: usize) -> Result<Vec<Reject>> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT line, \"offset\", len, reason, raw FROM rejects WHERE report_id = $1 ORDER BY id LIMIT $2",
+                &[&report.0, &n(limit as u64)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| Reject {
+                    position: farol_model::Position {
+                        line: r.get::<_, Option<i64>>(0).map(i64::unsigned_abs),
+                        offset: r.get::<_, i64>(1).unsigned_abs(),
+                        len: r.get::<_, i64>(2).unsigned_abs(),
+                    },
+                    reason: r.get(3),
+                    raw: r.get(4),
+                })
+                .collect())
+        })
+    }
+
+    fn feed_health(&self, now: Timestamp) -> Result<Vec<FeedHealth>> {
+        self.with(|c| {
+            let since = now.micros() - 86_400_000_000;
+            let rows = c.query(
+                "SELECT f.name, f.last_success_at, f.last_error_at, f.last_error,
+                        (SELECT max(received_at) FROM reports WHERE feed_id = f.id AND status <> 'receiving'),
+                        count(r.id), coalesce(sum(r.events), 0)::bigint, coalesce(sum(r.rejects), 0)::bigint
+                 FROM feeds f LEFT JOIN reports r
+                   ON r.feed_id = f.id AND r.received_at >= $1 AND r.status <> 'receiving'
+                 GROUP BY f.id ORDER BY f.name",
+                &[&since],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let t = |i: usize| r.get::<_, Option<i64>>(i).and_then(Timestamp::from_micros);
+                    FeedHealth {
+                        feed: r.get(0),
+                        last_success: t(1),
+                        last_error: t(2).zip(r.get::<_, Option<String>>(3)),
+                        last_report: t(4),
+                        reports_24h: r.get::<_, i64>(5).unsigned_abs(),
+                        events_24h: r.get::<_, i64>(6).unsigned_abs(),
+                        rejects_24h: r.get::<_, i64>(7).unsigned_abs(),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn collector_state(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| Ok(c.query_opt("SELECT value FROM states WHERE key = $1", &[&key])?.map(|r| r.get(0))))
+    }
+
+    fn set_collector_state(&self, key: &str, state: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO states (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &state],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_feed_result(&self, feed: &str, error: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            feed_id(c, feed)?;
+            let now = Timestamp::now().micros();
+            match error {
+                None => c.execute("UPDATE feeds SET last_success_at = $2 WHERE name = $1", &[&feed, &now])?,
+                Some(e) => c.execute(
+                    "UPDATE feeds SET last_error_at = $2, last_error = $3 WHERE name = $1",
+                    &[&feed, &now, &e],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    fn totals(&self) -> Result<Totals> {
+        self.with(|c| {
+            let r = c.query_one(
+                "SELECT count(*), coalesce(sum(events), 0)::bigint, coalesce(sum(rejects), 0)::bigint
+                 FROM reports WHERE status <> 'receiving'",
+                &[],
+            )?;
+            Ok(Totals {
+                reports: r.get::<_, i64>(0).unsigned_abs(),
+                events: r.get::<_, i64>(1).unsigned_abs(),
+                rejects: r.get::<_, i64>(2).unsigned_abs(),
+            })
+        })
+    }
+
+    fn add_org(&self, org: &Org) -> Result<OrgId> {
+        self.with(|c| orgs::add_org(c, org))
+    }
+
+    fn update_org(&self, org: &Org) -> Result<()> {
+        self.with(|c| orgs::update_org(c, org))
+    }
+
+    fn remove_org(&self, id: OrgId) -> Result<bool> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let removed = tx.execute("DELETE FROM orgs WHERE id = $1", &[&id.0])? > 0;
+            // Its events stay; the list of organizations, which is also the index by
+            // organization here, loses it (`farol reroute` recomputes their scope).
+            tx.execute(
+                "UPDATE events SET orgs = nullif(array_remove(orgs, $1::bigint), '{}') WHERE orgs @> ARRAY[$1::bigint]",
+                &[&id.0],
+            )?;
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
+    fn orgs(&self) -> Result<Vec<Org>> {
+        self.with(orgs::orgs)
+    }
+
+    fn add_dataset(&self, new: &NewDataset<'_>) -> Result<DatasetRecord> {
+        self.with(|c| orgs::add_dataset(c, new))
+    }
+
+    fn datasets(&self, all: bool) -> Result<Vec<DatasetRecord>> {
+        self.with(|c| orgs::datasets(c, all))
+    }
+
+    fn dataset_data(&self, id: i64) -> Result<Vec<u8>> {
+        self.with(|c| orgs::dataset_data(c, id))
+    }
+
+    fn remove_dataset(&self, name: &str) -> Result<bool> {
+        self.with(|c| Ok(c.execute("UPDATE ipdata SET active = false WHERE name = $1 AND active", &[&name])? > 0))
+    }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.with(|c| events::after(c, after, limit, &self.bases))
+    }
+
+    fn set_routing(&self, events: &[Rerouted]) -> Result<()> {
+        self.with(|c| events::set_routing(c, events))
+    }
+
+    fn finished_through(&self) -> Result<i64> {
+        self.with(|c| {
+            let stale_before = Timestamp::now().micros() - STALE_RECEIVING;
+            // A report still arriving or being processed holds back the ones after it.
+            let row = c.query_one(
+                "SELECT coalesce(
+                     (SELECT min(id) - 1 FROM reports
+                      WHERE status IN ('stored', 'processing') OR (status = 'receiving' AND heartbeat >= $1)),
+                     (SELECT max(id) FROM reports), 0)",
+                &[&stale_before],
+            )?;
+            Ok(row.get(0))
+        })
+    }
+
+    fn report_before(&self, time: Timestamp) -> Result<i64> {
+        self.with(|c| {
+            let sql = "SELECT coalesce((SELECT max(id) FROM reports WHERE received_at < $1), 0)";
+            Ok(c.query_one(sql, &[&time.micros()])?.get(0))
+        })
+    }
+
+    fn new_events(
+        &self,
+        org: OrgId,
+        visible: &Visibility,
+        reports: (i64, i64),
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.with(|c| events::new_events(c, org, visible, reports, after, limit, &self.bases))
+    }
+
+    fn add_user(&self, _: &User) -> Result<User> {
+        unsupported("user accounts")
+    }
+
+    fn update_user(&self, _: &User) -> Result<()> {
+        unsupported("user accounts")
+    }
+
+    fn user(&self, _: i64) -> Result<Option<User>> {
+        unsupported("user accounts")
+    }
+
+    fn user_by_email(&self, _: &str) -> Result<Option<User>> {
+        unsupported("user accounts")
+    }
+
+    fn users(&self, _: Option<OrgId>) -> Result<Vec<User>> {
+        unsupported("user accounts")
+    }
+
+    fn add_session(&self, _: &[u8], _: i64, _: &str, _: Timestamp) -> Result<()> {
+        unsupported("portal sessions")
+    }
+
+    fn session(&self, _: &[u8]) -> Result<Option<Session>> {
+        unsupported("portal sessions")
+    }
+
+    fn touch_session(&self, _: &[u8], _: Timestamp) -> Result<()> {
+        unsupported("portal sessions")
+    }
+
+    fn remove_session(&self, _: &[u8]) -> Result<()> {
+        unsupported("portal sessions")
+    }
+
+    fn add_token(&self, _: &[u8], _: &Token) -> Result<Token> {
+        unsupported("API tokens")
+    }
+
+    fn token(&self, _: &[u8], _: Timestamp) -> Result<Option<(Token, User)>> {
+        unsupported("API tokens")
+    }
+
+    fn tokens(&self, _: i64) -> Result<Vec<Token>> {
+        unsupported("API tokens")
+    }
+
+    fn revoke_token(&self, _: i64, _: i64, _: Timestamp) -> Result<bool> {
+        unsupported("API tokens")
+    }
+
+    fn audit(&self, _: &AuditEntry) -> Result<()> {
+        unsupported("the audit log")
+    }
+
+    fn audit_log(&self, _: Option<OrgId>, _: usize) -> Result<Vec<AuditEntry>> {
+        unsupported("the audit log")
+    }
+
+    fn add_incident(&self, _: &Incident, _: &Entry, _: &[NewFile]) -> Result<Incident> {
+        unsupported("incidents")
+    }
+
+    fn incident(&self, _: i64) -> Result<Option<Incident>> {
+        unsupported("incidents")
+    }
+
+    fn incidents(&self, _: &IncidentFilter) -> Result<Vec<Incident>> {
+        unsupported("incidents")
+    }
+
+    fn update_incident(&self, _: &Incident, _: &Entry) -> Result<()> {
+        unsupported("incidents")
+    }
+
+    fn add_entry(&self, _: i64, _: &Entry, _: &[NewFile]) -> Result<()> {
+        unsupported("incidents")
+    }
+
+    fn timeline(&self, _: i64) -> Result<Vec<Entry>> {
+        unsupported("incidents")
+    }
+
+    fn file(&self, _: i64) -> Result<Option<StoredFile>> {
+        unsupported("incidents")
+    }
+
+    fn receive_mail(&self, _: &str, _: &Mail) -> Result<Option<i64>> {
+        unsupported("incidents")
+    }
+
+    fn save_search(&self, _: &Search) -> Result<()> {
+        unsupported("saved searches")
+    }
+
+    fn searches(&self) -> Result<Vec<Search>> {
+        unsupported("saved searches")
+    }
+
+    fn remove_search(&self, _: &str) -> Result<bool> {
+        unsupported("saved searches")
+    }
+
+    fn notify_marks(&self) -> Result<Vec<Mark>> {
+        unsupported("notifications")
+    }
+
+    fn set_mark(&self, _: &Mark) -> Result<()> {
+        unsupported("notifications")
+    }
+
+    fn queue_message(&self, _: Record<'_>, _: &mut dyn FnMut(i64) -> Option<NewMessage>) -> Result<Option<i64>> {
+        unsupported("notifications")
+    }
+
+    fn outbox_due(&self, _: Timestamp, _: usize) -> Result<Vec<OutboxMessage>> {
+        unsupported("notifications")
+    }
+
+    fn outbox(&self, _: Option<OrgId>, _: usize) -> Result<Vec<OutboxMessage>> {
+        unsupported("notifications")
+    }
+
+    fn record_delivery(&self, _: i64, _: &Delivery) -> Result<()> {
+        unsupported("notifications")
+    }
+
+    fn add_inhibition(&self, _: &Inhibition) -> Result<Inhibition> {
+        unsupported("notifications")
+    }
+
+    fn inhibitions(&self) -> Result<Vec<Inhibition>> {
+        unsupported("notifications")
+    }
+
+    fn remove_inhibition(&self, _: i64) -> Result<bool> {
+        unsupported("notifications")
+    }
+
+    fn hosts(&self, _: &HostQuery) -> Result<HostCount> {
+        unsupported("statistics")
+    }
+
+    fn host_breakdown(&self, _: &HostQuery, _: Breakdown) -> Result<Vec<HostCount>> {
+        unsupported("statistics")
+    }
+
+    fn add_population(&self, _: &[Population]) -> Result<usize> {
+        unsupported("statistics")
+    }
+
+    fn population(&self) -> Result<Vec<Population>> {
+        unsupported("statistics")
+    }
+
+    fn add_community(&self, _: &Community) -> Result<Community> {
+        unsupported("indicators and communities")
+    }
+
+    fn update_community(&self, _: &Community) -> Result<()> {
+        unsupported("indicators and communities")
+    }
+
+    fn remove_community(&self, _: i64) -> Result<bool> {
+        unsupported("indicators and communities")
+    }
+
+    fn communities(&self) -> Result<Vec<Community>> {
+        unsupported("indicators and communities")
+    }
+
+    fn indicator_mark(&self) -> Result<i64> {
+        unsupported("indicators and communities")
+    }
+
+    fn report_events(&self, _: ReportId, _: &[ClassificationType], _: i64, _: usize) -> Result<Vec<StoredEvent>> {
+        unsupported("indicators and communities")
+    }
+
+    fn add_sightings(&self, _: ReportId, _: &[Sighting], _: Timestamp) -> Result<()> {
+        unsupported("indicators and communities")
+    }
+
+    fn put_indicator(&self, _: &Indicator, _: Timestamp) -> Result<Indicator> {
+        unsupported("indicators and communities")
+    }
+
+    fn indicators(&self, _: &IndicatorQuery) -> Result<Vec<Indicator>> {
+        unsupported("indicators and communities")
+    }
+
+    fn remove_indicator(&self, _: i64) -> Result<bool> {
+        unsupported("indicators and communities")
+    }
+}
