@@ -7,8 +7,13 @@
 
 use std::process::Command;
 
+use amqprs::channel::{BasicGetArguments, ExchangeDeleteArguments, QueueDeleteArguments};
 use farol_store::testing::PostgresSchema;
 
+// Only the broker's address and a channel are needed here.
+#[allow(dead_code)]
+#[path = "../../collect/tests/support/broker.rs"]
+mod broker;
 mod common;
 
 use common::{Dir, examples, farol, init, stderr, stdout};
@@ -78,4 +83,52 @@ fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     let out = ok(&d, &["ingest", "--feed", "example-sinkhole", next.to_str().unwrap()]);
     assert!(out.contains("1,000 new events"), "{out}");
     assert_eq!(events(&d), 1_300, "the restored sequences hand out new ids");
+}
+
+/// The live streams read a PostgreSQL store as they read SQLite: a round publishes each
+/// organization's new events to its exchange, exactly those.
+#[test]
+fn live_streams_publish_from_a_postgresql_store() {
+    let (Some(schema), Some(url)) = (PostgresSchema::new(), broker::broker()) else { return };
+    let d = on_postgres(&schema);
+    let prefix = format!("farol.pgtest{}.", std::process::id());
+    let streams = format!("\n[streams]\nurl = \"{url}\"\nexchange_prefix = \"{prefix}\"\nqueues = true\n");
+    let toml = d.path.join("farol.toml");
+    std::fs::write(&toml, std::fs::read_to_string(&toml).unwrap() + &streams).unwrap();
+    ok(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
+    assert!(ok(&d, &["stream", "--once"]).contains("stream(s) started"));
+    let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    ok(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]);
+    let out = ok(&d, &["stream", "--once"]);
+    assert!(out.contains("event(s) published"), "{out}");
+
+    let orgs: Vec<serde_json::Value> = serde_json::from_str(&ok(&d, &["org", "list", "--format", "json"])).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // The channel and its connection close in the runtime's context.
+    let _context = runtime.enter();
+    let (_connection, ch) = runtime.block_on(broker::channel(&url));
+    for org in &orgs {
+        let name = format!("{prefix}{}", org["id"]);
+        let mut got: Vec<i64> = runtime.block_on(async {
+            let mut ids = Vec::new();
+            while let Some((_, properties, _)) =
+                ch.basic_get(BasicGetArguments::new(&name).no_ack(true).finish()).await.unwrap()
+            {
+                ids.push(properties.message_id().unwrap().parse().unwrap());
+            }
+            ch.queue_delete(QueueDeleteArguments::new(&name)).await.unwrap();
+            ch.exchange_delete(ExchangeDeleteArguments::new(&name)).await.unwrap();
+            ids
+        });
+        got.sort_unstable();
+        let key = org["id"].to_string();
+        let listed = ok(&d, &["events", "--org", &key, "--limit", "0", "--format", "json"]);
+        let mut expected: Vec<i64> = serde_json::from_str::<Vec<serde_json::Value>>(&listed)
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "organization {}", org["name"]);
+    }
 }

@@ -53,6 +53,18 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // The synchronous client closes by blocking on a runtime of its own, which panics on a
+        // thread that drives async tasks (`farol stream`, `farol serve`), where the last
+        // reference to the store may go: the idle connections close on a thread of their own.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`) and
     /// applies migrations as needed.
