@@ -67,6 +67,8 @@ enum Command {
     Backup(cmd::init::BackupArgs),
     /// Bring the store to this farol's schema (every command does it on opening; this says so)
     Migrate,
+    /// Copy the SQLite store into an empty PostgreSQL database, ids and all
+    CopyStore(cmd::init::CopyStoreArgs),
     /// Run feed collectors (HTTP, files, spool directories): once, or on their schedules
     Collect(cmd::collect::Args),
     /// List feeds with their health: last report, last error, events and rejects in 24 hours
@@ -178,6 +180,7 @@ fn main() -> ExitCode {
         Command::Stream(args) => cmd::stream::run(&cli.dir, args),
         Command::Backup(args) => cmd::init::backup(&cli.dir, args),
         Command::Migrate => cmd::init::migrate(&cli.dir),
+        Command::CopyStore(args) => cmd::init::copy_store(&cli.dir, args, &ui),
         Command::Collect(args) => cmd::collect::run(&cli.dir, args),
         Command::Feeds => cmd::reports::feeds(&cli.dir),
         Command::Formats => cmd::reports::formats(&cli.dir),

@@ -27,6 +27,18 @@ impl Bar {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    /// Counts rows of `name` (rather than bytes); `rows` so far.
+    pub fn rows(&self, name: &str, rows: u64) {
+        if rows == 0 {
+            let style = ProgressStyle::with_template("{prefix:>14} {spinner} {human_pos} rows, {per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            self.bar.set_style(style);
+            self.bar.set_prefix(name.to_owned());
+            self.bar.reset();
+        }
+        self.bar.set_position(rows);
+    }
 }
 
 impl Progress for Bar {

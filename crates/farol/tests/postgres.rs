@@ -132,3 +132,61 @@ fn live_streams_publish_from_a_postgresql_store() {
         assert_eq!(got, expected, "organization {}", org["name"]);
     }
 }
+
+/// `farol copy-store`: a SQLite store into an empty PostgreSQL database, ids kept; what
+/// PostgreSQL does not keep yet stops it unless --partial; a database in use is refused.
+#[test]
+fn copy_store_moves_a_sqlite_store_into_postgresql() {
+    let Some(schema) = PostgresSchema::new() else { return };
+    let d = init();
+    ok(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
+    ok(
+        &d,
+        &[
+            "ingest",
+            "--feed",
+            "example-sinkhole",
+            examples().join("2024-06-01-event4_sinkhole-example.csv").to_str().unwrap(),
+        ],
+    );
+    ok(&d, &["ingest", "--feed", "partner-intelmq", examples().join("partner-events.jsonl").to_str().unwrap()]);
+    let listing = |d: &Dir, store: Option<&str>| {
+        let mut c = common::command(d, &["events", "--limit", "0", "--format", "intelmq"]);
+        if let Some(url) = store {
+            c.env("FAROL_DATABASE_URL", url);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let before = listing(&d, None);
+    assert_eq!(before.lines().count(), 303);
+
+    // The partner feed's events gave an indicator, which PostgreSQL does not keep yet.
+    let o = farol(&d, &["copy-store", "--to", &schema.url]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("indicators: 1") && stderr(&o).contains("--partial"), "{}", stderr(&o));
+    let out = ok(&d, &["copy-store", "--to", &schema.url, "--partial"]);
+    assert!(out.contains("events         303"), "{out}");
+    assert!(out.contains("left in") && out.contains("indicators: 1"), "{out}");
+
+    // Every event, with its id, from the copy; the reports and their rejects too.
+    assert_eq!(listing(&d, Some(&schema.url)), before);
+    let on_pg = |args: &[&str]| {
+        let o = common::command(&d, args).env("FAROL_DATABASE_URL", &schema.url).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(on_pg(&["reports", "show", "1"]), ok(&d, &["reports", "show", "1"]));
+    assert_eq!(on_pg(&["events", "--org", "MEO"]), ok(&d, &["events", "--org", "MEO"]));
+    // New reports go on after the ids copied.
+    let next = d.path.join("2024-06-02-event4_sinkhole-next.csv");
+    let day = farol_model::Timestamp::parse("2024-06-02").unwrap();
+    farol_synth::sinkhole_csv(&mut std::fs::File::create(&next).unwrap(), 100, 3, day).unwrap();
+    let out = on_pg(&["ingest", "--feed", "example-sinkhole", next.to_str().unwrap()]);
+    assert!(out.starts_with("report 3 "), "{out}");
+    assert_eq!(listing(&d, Some(&schema.url)).lines().count(), 403);
+
+    let again = farol(&d, &["copy-store", "--to", &schema.url, "--partial"]);
+    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+}

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod archive;
+mod copy;
 mod notify;
 mod postgres;
 mod row;
@@ -30,6 +31,7 @@ use ipnet::IpNet;
 
 pub use accounts::{AuditEntry, Session, Token, TokenScope, User};
 pub use archive::CHUNK_SIZE;
+pub use copy::{Copied, sqlite_to_postgres};
 pub use notify::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState};
 pub use postgres::PostgresStore;
 pub use row::{Part, Row};

@@ -2,9 +2,24 @@
 
 use std::net::IpAddr;
 
-use farol_model::{ClassificationType, Event, Record, Timestamp, Tlp};
+use farol_model::{ClassificationType, Event, Record, Reject, Timestamp, Tlp};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// Rows per transaction in both backends: large transactions amortize the index pages each one
+/// touches (see BENCHMARKS.md), and the batch is sorted so that index inserts stay close together.
+pub(crate) const BATCH_ROWS: usize = 32_768;
+
+/// Adds `rows` and `rejects` to a writer's batch; true when the batch is full.
+pub(crate) fn gather(batch: &mut Vec<Row>, held: &mut Vec<Reject>, rows: Vec<Row>, rejects: Vec<Reject>) -> bool {
+    if batch.is_empty() && rows.len() >= BATCH_ROWS {
+        *batch = rows;
+    } else {
+        batch.extend(rows);
+    }
+    held.extend(rejects);
+    batch.len() >= BATCH_ROWS || held.len() >= BATCH_ROWS
+}
 
 /// One event row, prepared off the writer's thread so that the writer only binds and steps.
 #[derive(Debug, Clone, PartialEq)]

@@ -442,8 +442,9 @@ fn organizations_with_assets_and_contacts(store: &dyn Store) {
     assert_eq!(store.orgs().unwrap()[0].id, a);
 }
 
-fn datasets_are_versioned_and_one_version_is_active(store: &dyn Store) {
-    let new = |data: &'static [u8]| farol_store::NewDataset {
+/// A version of the dataset "asn" holding `data`.
+fn dataset(data: &'static [u8]) -> farol_store::NewDataset<'static> {
+    farol_store::NewDataset {
         name: "asn",
         format: "csv",
         priority: 20,
@@ -453,9 +454,12 @@ fn datasets_are_versioned_and_one_version_is_active(store: &dyn Store) {
         ranges: 2,
         rejected: 0,
         data,
-    };
-    let one = store.add_dataset(&new(b"first")).unwrap();
-    let two = store.add_dataset(&new(b"second")).unwrap();
+    }
+}
+
+fn datasets_are_versioned_and_one_version_is_active(store: &dyn Store) {
+    let one = store.add_dataset(&dataset(b"first")).unwrap();
+    let two = store.add_dataset(&dataset(b"second")).unwrap();
     assert_eq!((one.version, two.version), (1, 2));
     assert_eq!(store.datasets(false).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [two.id]);
     assert_eq!(store.datasets(true).unwrap().len(), 2);
@@ -972,4 +976,56 @@ fn postgres_refuses_a_store_from_a_newer_farol() {
     let err = farol_store::PostgresStore::open(&schema.url).unwrap_err().to_string();
     assert!(err.contains("schema version 99, newer than this farol knows"), "{err}");
     assert_eq!(farol_store::Location::Postgres(schema.url.clone()).schema_version().unwrap().0, 99);
+}
+
+/// `copy-store`: everything PostgreSQL keeps comes across as it was, ids included: events of
+/// both address families, routed and aggregated ones, rejects, raw bytes, organizations, IP
+/// datasets and collector states.
+#[test]
+fn a_sqlite_store_copies_into_postgresql_as_it_was() {
+    use farol_model::org::OrgId;
+    use farol_model::{Routing, Scope};
+    let Some(schema) = PostgresSchema::new() else { return };
+    let (dir, sqlite) = sqlite();
+    let a = sqlite.add_org(&org("A", &[("prefix", "192.0.2.0/24")])).unwrap();
+    let Archived::New(report) = archive(&sqlite, "f", b"raw bytes") else { panic!() };
+    sqlite.begin_processing(report.id).unwrap();
+    let base = base_event();
+    let mut w = sqlite.event_writer(report.id, &base, Distribution::Affected).unwrap();
+    let mut rows = Vec::new();
+    for (i, ip) in ["192.0.2.1", "2001:db8::7", "198.51.100.9"].iter().enumerate() {
+        let mut r = record(&[("source.ip", ip), ("time.source", "2024-06-01T10:00:00Z")], i as u64 * 10);
+        r.routing = if i == 0 { Routing { orgs: vec![a], scope: Scope::Org } } else { Routing::default() };
+        let mut row = Row::new(&r, &base);
+        if i == 2 {
+            row.part = Some(farol_store::Part { count: 5, first_seen: 1, last_seen: 9 });
+        }
+        rows.push(row);
+    }
+    let reject = Reject::new(Position { offset: 30, len: 3, line: Some(4) }, "bad", b"xyz");
+    w.write(rows, vec![reject]).unwrap();
+    w.flush().unwrap();
+    sqlite.finish_processing(report.id, &Outcome::default()).unwrap();
+    sqlite.add_dataset(&dataset(b"ranges")).unwrap();
+    sqlite.set_collector_state("f", "etag").unwrap();
+
+    let path = dir.path().join("farol.db");
+    let copied = farol_store::sqlite_to_postgres(&path, &schema.url, false, &mut |_, _| {}).unwrap();
+    assert!(copied.tables.contains(&("events", 3)), "{copied:?}");
+    let pg = schema.open();
+    let all = EventQuery { visible: Visibility::All, limit: 10, ..Default::default() };
+    let events = sqlite.events(&all).unwrap();
+    assert_eq!(pg.events(&all).unwrap(), events);
+    assert!(events.iter().any(|e| e.aggregate.is_some_and(|a| a.count == 5)));
+    let of_a = EventQuery { org: Some(OrgId(a.0)), ..all.clone() };
+    assert_eq!(pg.events(&of_a).unwrap().len(), 1);
+    assert_eq!(pg.rejects(report.id, 10).unwrap(), sqlite.rejects(report.id, 10).unwrap());
+    assert_eq!(pg.reports(None, 10).unwrap(), sqlite.reports(None, 10).unwrap());
+    let mut raw = Vec::new();
+    pg.raw(report.id).unwrap().read_to_end(&mut raw).unwrap();
+    assert_eq!(raw, b"raw bytes");
+    assert_eq!(pg.orgs().unwrap(), sqlite.orgs().unwrap());
+    assert_eq!(pg.datasets(true).unwrap(), sqlite.datasets(true).unwrap());
+    assert_eq!(pg.dataset_data(1).unwrap(), b"ranges");
+    assert_eq!(pg.collector_state("f").unwrap().as_deref(), Some("etag"));
 }

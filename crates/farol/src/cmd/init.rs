@@ -84,6 +84,75 @@ pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
+#[command(after_help = "For a center that outgrows one machine: the SQLite store (the directory's \
+    [store] path) goes into a new PostgreSQL database with its ids, in one transaction, while farol \
+    may go on running (the copy is the store as of its start). Then point [store] url at the \
+    database and start the workers (OPERATIONS.md, \"PostgreSQL\").\n\n\
+    What PostgreSQL does not keep yet in this version (accounts, incidents, notifications, \
+    indicators, statistics denominators) stops the copy; --partial copies the rest and leaves \
+    them in the SQLite file.\n\n\
+    Example:\n  farol copy-store --to postgres://farol@db.cert.example/farol")]
+pub struct CopyStoreArgs {
+    /// The PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (`${VAR}` is read
+    /// from the environment); its farol tables must be empty
+    #[arg(long)]
+    to: String,
+    /// Copy even when the SQLite store holds what PostgreSQL does not keep yet
+    #[arg(long)]
+    partial: bool,
+}
+
+/// `farol copy-store`: the SQLite store into an empty PostgreSQL database.
+pub fn copy_store(dir: &Path, args: CopyStoreArgs, ui: &crate::output::Ui) -> Result<()> {
+    let config = config::Config::load(dir)?;
+    let farol_store::Location::Sqlite(from) = &config.store else {
+        return Err(
+            crate::Usage("copy-store copies a SQLite store, and this directory's store is PostgreSQL".into()).into()
+        );
+    };
+    let url = farol_collect::expand(&args.to).map_err(|e| crate::Usage(format!("--to: {e}")))?;
+    let to = match farol_store::Location::parse(dir, &url).map_err(|e| crate::Usage(format!("--to: {e}")))? {
+        farol_store::Location::Postgres(url) => url,
+        farol_store::Location::Sqlite(_) => return Err(crate::Usage("--to: give a postgres:// URL".into()).into()),
+    };
+    let started = std::time::Instant::now();
+    let bar = crate::progress::Bar::new(ui.quiet);
+    let copied = farol_store::sqlite_to_postgres(from, &to, args.partial, &mut |table, rows| bar.rows(table, rows));
+    bar.finish();
+    let copied = copied.with_context(|| {
+        format!("cannot copy {} into {}", from.display(), farol_store::Location::Postgres(to.clone()))
+    })?;
+    let mut table = crate::output::Table::new(&["table", "rows"]);
+    for (name, rows) in &copied.tables {
+        table.row(vec![(*name).to_owned(), crate::output::count(*rows)]);
+    }
+    print!("{}", table.render());
+    for (n, what) in &copied.left_behind {
+        println!("left in {}: {what}: {}", from.display(), crate::output::count(*n));
+    }
+    println!(
+        "copied {} into {} in {:.1}s; to use it, set in farol.toml:\n  [store]\n  url = \"{}\"",
+        from.display(),
+        farol_store::Location::Postgres(to.clone()),
+        started.elapsed().as_secs_f64(),
+        without_password(&args.to)
+    );
+    Ok(())
+}
+
+/// A database URL to print: a password given literally becomes a variable to set.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if !userinfo.contains("${") => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:${{FAROL_DB_PASSWORD}}@{host}"),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
 /// `farol migrate`: brings the store to this farol's schema, saying from which version.
 pub fn migrate(dir: &Path) -> Result<()> {
     let config = config::Config::load(dir)?;

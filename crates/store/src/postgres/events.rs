@@ -11,12 +11,9 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 
 use super::n;
-use crate::row::{IpKey, Row, type_code};
+use crate::row::{BATCH_ROWS, IpKey, Row, type_code};
 use crate::stored::{Bases, RawEvent, aggregate};
 use crate::{EventQuery, EventWriter, Rerouted, Result, StoredEvent, Tally, Visibility, Written};
-
-/// Rows per transaction, as in the SQLite store.
-const BATCH_ROWS: usize = 32_768;
 
 /// The columns a batch is copied into, in the order [`Writer::commit`] writes them.
 const BATCH_COLUMNS: &str = "hour, time, hash, type, source_ip, source_asn, source_cc, raw_offset, raw_len, data, \
@@ -100,7 +97,7 @@ impl Writer {
             return Ok(());
         }
         let mut tx = self.client.transaction()?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7248302)")?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::PARTITIONING])?;
         tx.execute("SELECT farol_events_partition(h) FROM unnest($1::bigint[]) h", &[&hours])?;
         tx.commit()?;
         self.partitioned.extend(hours);
@@ -198,13 +195,7 @@ impl Writer {
 
 impl EventWriter for Writer {
     fn write(&mut self, rows: Vec<Row>, rejects: Vec<Reject>) -> Result<Written> {
-        if self.rows.is_empty() && rows.len() >= BATCH_ROWS {
-            self.rows = rows;
-        } else {
-            self.rows.extend(rows);
-        }
-        self.rejects.extend(rejects);
-        if self.rows.len() >= BATCH_ROWS || self.rejects.len() >= BATCH_ROWS {
+        if crate::row::gather(&mut self.rows, &mut self.rejects, rows, rejects) {
             self.commit()
         } else {
             Ok(Written::default())

@@ -36,6 +36,13 @@ const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
 /// abandoned by a crashed process.
 const STALE_RECEIVING: i64 = 10 * 60 * 1_000_000;
 
+/// Advisory locks: one migration at a time; one process making partitions at a time; new
+/// report rows commit under `REPORT_IDS` shared, and `finished_through` reads under it
+/// exclusive. (Loading a dataset locks 7_248_303 with the hash of its name.)
+const MIGRATING: i64 = 7_248_301;
+pub(super) const PARTITIONING: i64 = 7_248_302;
+const REPORT_IDS: i64 = 7_248_304;
+
 /// Idle connections kept for reuse.
 const IDLE: usize = 8;
 
@@ -132,7 +139,7 @@ fn version(client: &mut Client) -> Result<usize> {
 fn migrate(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction()?;
     // Processes starting together migrate one after the other.
-    tx.batch_execute("SELECT pg_advisory_xact_lock(7248301)")?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATING])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS farol_schema (version bigint NOT NULL)")?;
     let found = tx.query_opt("SELECT version FROM farol_schema", &[])?.map(|r| r.get::<_, i64>(0));
     let version = found.unwrap_or(0).unsigned_abs() as usize;
@@ -252,13 +259,16 @@ impl Store for PostgresStore {
             &[&(now - STALE_RECEIVING)],
         )?;
         let feed = feed_id(&mut client, &new.feed)?;
-        let id: i64 = client
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&REPORT_IDS])?;
+        let id: i64 = tx
             .query_one(
                 "INSERT INTO reports (feed_id, format, name, received_at, status, heartbeat)
                  VALUES ($1, $2, $3, $4, 'receiving', $5) RETURNING id",
                 &[&feed, &new.format, &new.name, &new.received_at.micros(), &now],
             )?
             .get(0);
+        tx.commit()?;
         let result = archive::write_chunks(
             &mut PostgresChunks { client: &mut client, report: id, open: false },
             input,
@@ -636,14 +646,19 @@ impl Store for PostgresStore {
     fn finished_through(&self) -> Result<i64> {
         self.with(|c| {
             let stale_before = Timestamp::now().micros() - STALE_RECEIVING;
+            // Ids are handed out before their rows commit: a report whose row is not visible yet
+            // must not be passed over. Every new report row commits under the shared lock.
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REPORT_IDS])?;
             // A report still arriving or being processed holds back the ones after it.
-            let row = c.query_one(
+            let row = tx.query_one(
                 "SELECT coalesce(
                      (SELECT min(id) - 1 FROM reports
                       WHERE status IN ('stored', 'processing') OR (status = 'receiving' AND heartbeat >= $1)),
                      (SELECT max(id) FROM reports), 0)",
                 &[&stale_before],
             )?;
+            tx.commit()?;
             Ok(row.get(0))
         })
     }

@@ -8,13 +8,9 @@ use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
 
-use crate::row::{IpKey, Row, decode_orgs, encode_orgs, type_code};
+use crate::row::{BATCH_ROWS, IpKey, Row, decode_orgs, encode_orgs, type_code};
 pub(super) use crate::stored::{Bases, RawEvent};
 use crate::{EventQuery, EventWriter, Result, StoredEvent, Tally, Visibility, Written};
-
-/// Rows per transaction: large transactions amortize the index pages each one touches (see
-/// BENCHMARKS.md), and the batch is sorted so that index inserts stay close together.
-const BATCH_ROWS: usize = 32_768;
 
 impl ToSql for IpKey {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -65,13 +61,7 @@ impl Writer {
 
 impl EventWriter for Writer {
     fn write(&mut self, rows: Vec<Row>, rejects: Vec<Reject>) -> Result<Written> {
-        if self.rows.is_empty() && rows.len() >= BATCH_ROWS {
-            self.rows = rows;
-        } else {
-            self.rows.extend(rows);
-        }
-        self.rejects.extend(rejects);
-        if self.rows.len() >= BATCH_ROWS || self.rejects.len() >= BATCH_ROWS {
+        if crate::row::gather(&mut self.rows, &mut self.rejects, rows, rejects) {
             self.commit(false)
         } else {
             Ok(Written::default())

@@ -1,0 +1,308 @@
+//! `farol copy-store`: a SQLite store into an empty PostgreSQL one, table by table with COPY,
+//! ids kept, in one PostgreSQL transaction (all of it or nothing).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
+use rusqlite::types::Value;
+
+use crate::row::decode_orgs;
+use crate::{PostgresStore, Result, SqliteStore, StoreError};
+
+/// How a SQLite value becomes a PostgreSQL one.
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Text,
+    Bytes,
+    /// An integer 0/1 (or NULL for false).
+    Bool,
+    /// `source_ip`: an integer (IPv4), 16 bytes (IPv6), or no bytes (none).
+    Inet,
+    /// Organization ids as varints.
+    Orgs,
+}
+
+/// A table as it is copied: its name, and its columns with how each converts.
+struct Table {
+    name: &'static str,
+    columns: &'static [(&'static str, Kind)],
+    /// Which rows: what SQLite keeps that PostgreSQL is to have.
+    filter: &'static str,
+}
+
+use Kind::{Bool, Bytes, Inet, Int, Orgs, Text};
+
+/// In an order that satisfies the foreign keys.
+const TABLES: &[Table] = &[
+    Table {
+        name: "feeds",
+        columns: &[("id", Int), ("name", Text), ("last_success_at", Int), ("last_error_at", Int), ("last_error", Text)],
+        filter: "",
+    },
+    Table {
+        name: "reports",
+        columns: &[
+            ("id", Int),
+            ("feed_id", Int),
+            ("format", Text),
+            ("name", Text),
+            ("sha256", Bytes),
+            ("size", Int),
+            ("received_at", Int),
+            ("status", Text),
+            ("heartbeat", Int),
+            ("records", Int),
+            ("events", Int),
+            ("duplicates", Int),
+            ("dropped", Int),
+            ("rejects", Int),
+            ("error", Text),
+            ("processed_at", Int),
+            ("first_event", Int),
+            ("last_event", Int),
+            ("common", Bytes),
+            ("distribution", Int),
+        ],
+        // A report still arriving is left behind with its process; leases end with the copy.
+        filter: "WHERE status <> 'receiving'",
+    },
+    Table {
+        name: "report_chunks",
+        columns: &[("report_id", Int), ("seq", Int), ("data", Bytes)],
+        filter: "WHERE report_id IN (SELECT id FROM reports WHERE status <> 'receiving')",
+    },
+    Table {
+        name: "events",
+        columns: &[
+            ("id", Int),
+            ("hour", Int),
+            ("time", Int),
+            ("hash", Int),
+            ("feed_id", Int),
+            ("type", Int),
+            ("source_ip", Inet),
+            ("source_asn", Int),
+            ("source_cc", Text),
+            ("report_id", Int),
+            ("raw_offset", Int),
+            ("raw_len", Int),
+            ("data", Bytes),
+            ("orgs", Orgs),
+            ("scope", Int),
+            ("aggregated", Bool),
+            ("tlp", Int),
+            ("family", Text),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "event_parts",
+        columns: &[("report_id", Int), ("hash", Int), ("count", Int), ("first_seen", Int), ("last_seen", Int)],
+        filter: "",
+    },
+    Table {
+        name: "rejects",
+        columns: &[
+            ("id", Int),
+            ("report_id", Int),
+            ("line", Int),
+            ("\"offset\"", Int),
+            ("len", Int),
+            ("reason", Text),
+            ("raw", Bytes),
+        ],
+        filter: "WHERE report_id IN (SELECT id FROM reports WHERE status <> 'receiving')",
+    },
+    Table { name: "states", columns: &[("key", Text), ("value", Text)], filter: "" },
+    Table {
+        name: "ipdata",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("version", Int),
+            ("format", Text),
+            ("priority", Int),
+            ("description", Text),
+            ("source", Text),
+            ("sha256", Bytes),
+            ("loaded_at", Int),
+            ("ranges", Int),
+            ("rejected", Int),
+            ("active", Bool),
+            ("data", Bytes),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "orgs",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("sector", Text),
+            ("handle", Text),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        filter: "",
+    },
+    Table { name: "org_assets", columns: &[("org_id", Int), ("kind", Text), ("value", Text)], filter: "" },
+    Table {
+        name: "org_contacts",
+        columns: &[("org_id", Int), ("email", Text), ("language", Text), ("interval", Text), ("format", Text)],
+        filter: "",
+    },
+];
+
+/// What the SQLite store may hold that the PostgreSQL store does not keep yet, by table.
+const LEFT_BEHIND: &[(&str, &str)] = &[
+    ("users", "user accounts"),
+    ("tokens", "API tokens"),
+    ("audit", "audit log entries"),
+    ("incidents", "incidents"),
+    ("notify_marks", "notification marks"),
+    ("outbox", "outbox messages"),
+    ("inhibitions", "notification mute rules"),
+    ("searches", "saved searches"),
+    ("indicators", "indicators"),
+    ("communities", "communities"),
+    ("population", "population figures"),
+];
+
+/// What a copy did, or would leave behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Copied {
+    /// Rows copied, by table.
+    pub tables: Vec<(&'static str, u64)>,
+    /// What stays only in the SQLite store: (how many, what).
+    pub left_behind: Vec<(u64, &'static str)>,
+}
+
+/// Copies the SQLite store at `from` into the empty PostgreSQL store at `to`. What PostgreSQL
+/// does not keep yet stops the copy unless `partial`; `progress` hears of each table and of
+/// the rows as they go (table, rows so far).
+pub fn sqlite_to_postgres(from: &Path, to: &str, partial: bool, progress: &mut dyn FnMut(&str, u64)) -> Result<Copied> {
+    // Opening migrates both to this farol's schema.
+    drop(SqliteStore::open(from)?);
+    drop(PostgresStore::open(to)?);
+    let mut sqlite = rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // One read transaction: the copy is the store as of its start, while farol goes on.
+    let snapshot = sqlite.transaction()?;
+    let mut copied = Copied::default();
+    for &(table, what) in LEFT_BEHIND {
+        let n: i64 = snapshot.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        if n > 0 {
+            copied.left_behind.push((n.unsigned_abs(), what));
+        }
+    }
+    if !copied.left_behind.is_empty() && !partial {
+        let list: Vec<String> = copied.left_behind.iter().map(|(n, what)| format!("{what}: {n}")).collect();
+        return Err(StoreError::Conflict(format!(
+            "the SQLite store holds what this version of farol keeps only in SQLite ({}): copy the rest \
+             with --partial (those stay in the SQLite file), or keep the SQLite store",
+            list.join(", ")
+        )));
+    }
+    let mut pg = super::postgres::connect(to)?;
+    let mut tx = pg.transaction()?;
+    let used: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM reports) OR EXISTS (SELECT 1 FROM orgs) OR EXISTS (SELECT 1 FROM ipdata)",
+            &[],
+        )?
+        .get(0);
+    if used {
+        return Err(StoreError::Conflict(
+            "the PostgreSQL store is not empty: copy into a new database (or schema)".to_owned(),
+        ));
+    }
+    let hours: Vec<i64> = snapshot
+        .prepare("SELECT hour FROM event_hours")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    tx.execute("SELECT farol_events_partition(h) FROM unnest($1::bigint[]) h", &[&hours])?;
+    for table in TABLES {
+        progress(table.name, 0);
+        let rows = copy_table(&snapshot, &mut tx, table, progress)?;
+        copied.tables.push((table.name, rows));
+    }
+    // Identities and the event sequence go on after the ids copied.
+    for table in ["feeds", "reports", "rejects", "ipdata", "orgs"] {
+        tx.batch_execute(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+        ))?;
+    }
+    tx.batch_execute("SELECT setval('event_ids', coalesce((SELECT max(id) FROM events), 0) + 1, false)")?;
+    tx.commit()?;
+    Ok(copied)
+}
+
+fn copy_table(
+    from: &rusqlite::Transaction<'_>,
+    to: &mut postgres::Transaction<'_>,
+    table: &Table,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<u64> {
+    let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+    let types: Vec<Type> = table
+        .columns
+        .iter()
+        .map(|(_, kind)| match kind {
+            Int => Type::INT8,
+            Text => Type::TEXT,
+            Bytes => Type::BYTEA,
+            Bool => Type::BOOL,
+            Inet => Type::INET,
+            Orgs => Type::INT8_ARRAY,
+        })
+        .collect();
+    let sink = to.copy_in(&format!("COPY {} ({}) FROM STDIN (FORMAT binary)", table.name, names.join(", ")))?;
+    let mut writer = BinaryCopyInWriter::new(sink, &types);
+    let mut select = from.prepare(&format!("SELECT {} FROM {} {}", names.join(", "), table.name, table.filter))?;
+    let mut rows = select.query([])?;
+    let mut n = 0u64;
+    while let Some(row) = rows.next()? {
+        let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(table.columns.len());
+        for (i, &(name, kind)) in table.columns.iter().enumerate() {
+            values.push(
+                convert(row.get::<_, Value>(i)?, kind)
+                    .map_err(|e| StoreError::Corrupt(format!("{}.{name} of row {}: {e}", table.name, n + 1)))?,
+            );
+        }
+        writer.write(&values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect::<Vec<_>>())?;
+        n += 1;
+        if n.is_multiple_of(65_536) {
+            progress(table.name, n);
+        }
+    }
+    writer.finish()?;
+    progress(table.name, n);
+    Ok(n)
+}
+
+fn convert(value: Value, kind: Kind) -> Result<Box<dyn ToSql + Sync>, String> {
+    Ok(match (kind, value) {
+        (Int, Value::Null) => Box::new(None::<i64>),
+        (Int, Value::Integer(i)) => Box::new(i),
+        (Text, Value::Null) => Box::new(None::<String>),
+        (Text, Value::Text(t)) => Box::new(t),
+        (Bytes, Value::Null) => Box::new(None::<Vec<u8>>),
+        (Bytes, Value::Blob(b)) => Box::new(b),
+        (Bool, Value::Null) => Box::new(false),
+        (Bool, Value::Integer(i)) => Box::new(i != 0),
+        (Inet, Value::Integer(v)) => {
+            let v4 = u32::try_from(v).map_err(|_| format!("{v} is not an IPv4 address"))?;
+            Box::new(Some(IpAddr::V4(Ipv4Addr::from(v4))))
+        }
+        (Inet, Value::Blob(b)) if b.is_empty() => Box::new(None::<IpAddr>),
+        (Inet, Value::Blob(b)) => {
+            let v6: [u8; 16] = b.try_into().map_err(|_| "an IPv6 address is 16 bytes".to_owned())?;
+            Box::new(Some(IpAddr::V6(Ipv6Addr::from(v6))))
+        }
+        (Orgs, Value::Null) => Box::new(None::<Vec<i64>>),
+        (Orgs, Value::Blob(b)) => Box::new(Some(decode_orgs(&b))),
+        (_, other) => return Err(format!("unexpected {:?}", other.data_type())),
+    })
+}
