@@ -320,8 +320,10 @@ fn constituency(farol: &Path, dir: &Path) -> Result<()> {
     run(&["org", "import", &orgs.to_string_lossy()])
 }
 
-/// The schema of `--database` that the benchmarks make anew.
-const BENCH_SCHEMA: &str = "farol_bench";
+/// With `--database`, the schema farol_bench made anew there for one run (dropped after it).
+fn bench_schema(database: Option<&str>) -> Result<Option<PostgresSchema>> {
+    database.map(|url| PostgresSchema::create(url, "farol_bench")).transpose().context("--database")
+}
 
 /// The `farol` binary built next to this one.
 fn farol_binary() -> Result<PathBuf> {
@@ -338,7 +340,7 @@ fn ingest(rows: u64, seed: u64, work: Option<PathBuf>, bare: bool, database: Opt
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
     let input = generated(&work, rows, seed)?;
     let size = std::fs::metadata(&input)?.len();
-    let mut schema = database.map(|url| PostgresSchema::create(url, BENCH_SCHEMA)).transpose()?;
+    let mut schema = bench_schema(database)?;
     let dir = fresh_store(&farol, &work, bare, schema.as_ref())?;
     eprintln!("ingesting {} ({:.0} MB)", input.display(), size as f64 / 1e6);
     let (elapsed, peak_kib, stdout) = farol_ingest(&farol, &dir, &input)?;

@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use farol_store::testing::PostgresSchema;
 
 pub(crate) fn run(
     rows: u64,
@@ -23,7 +22,7 @@ pub(crate) fn run(
     println!("| workers | reports × rows | wall time | events/s | peak RSS of a worker |");
     println!("|---:|---:|---:|---:|---:|");
     for &n in workers {
-        let schema = database.map(|url| PostgresSchema::create(url, crate::BENCH_SCHEMA)).transpose()?;
+        let schema = crate::bench_schema(database)?;
         let dir = crate::fresh_store(&farol, &work, false, schema.as_ref())?;
         let queued = Command::new(&farol)
             .arg("-d")

@@ -381,15 +381,15 @@ struct File {
 /// The store that `FAROL_DATABASE_URL` or else `[store]` names, and the directory for lock
 /// and temporary files.
 fn store(dir: &Path, section: &StoreSection) -> std::result::Result<(farol_store::Location, PathBuf), String> {
+    if section.path.is_some() && section.url.is_some() {
+        return Err("store: give path or url, not both".to_owned());
+    }
     let location = match (std::env::var("FAROL_DATABASE_URL"), &section.url) {
         (Ok(url), _) => farol_store::Location::parse(dir, &url).map_err(|e| format!("FAROL_DATABASE_URL: {e}"))?,
-        (Err(_), Some(url)) => {
-            if section.path.is_some() {
-                return Err("store: give path or url, not both".to_owned());
-            }
-            let url = farol_collect::expand(url).map_err(|e| format!("store.url: {e}"))?;
-            farol_store::Location::parse(dir, &url).map_err(|e| format!("store.url: {e}"))?
-        }
+        (Err(_), Some(url)) => farol_collect::expand(url)
+            .map_err(|e| e.to_string())
+            .and_then(|url| farol_store::Location::parse(dir, &url))
+            .map_err(|e| format!("store.url: {e}"))?,
         (Err(_), None) => {
             farol_store::Location::Sqlite(dir.join(section.path.as_deref().unwrap_or(Path::new("data/farol.db"))))
         }

@@ -274,8 +274,23 @@ fn farol_database_url_chooses_the_store() {
     // Nothing listens on port 1: the message names the server, never the password.
     let o = ingest("postgres://farol:s3cret@127.0.0.1:1/farol");
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot connect to 127.0.0.1:1"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot open the store at postgres://127.0.0.1:1/farol: cannot connect"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("s3cret"), "no secret in messages");
+    let toml = d.path.join("farol.toml");
+    let config = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        config.replace("path = \"data/farol.db\"", "path = \"data/farol.db\"\nurl = \"sqlite://x.db\""),
+    )
+    .unwrap();
+    let o = farol(&d, &["reports"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("store: give path or url, not both"), "{}", stderr(&o));
+    std::fs::write(&toml, config).unwrap();
     let o = ingest("mysql://x");
     assert!(stderr(&o).contains("expected sqlite://PATH"), "{}", stderr(&o));
 }

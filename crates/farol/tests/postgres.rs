@@ -16,16 +16,7 @@ use farol_store::testing::PostgresSchema;
 mod broker;
 mod common;
 
-use common::{Dir, examples, farol, init, stderr, stdout};
-
-/// A farol directory whose farol.toml names the schema's database.
-fn on_postgres(schema: &PostgresSchema) -> Dir {
-    let d = init();
-    let path = d.path.join("farol.toml");
-    let toml = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, toml.replace("path = \"data/farol.db\"", &format!("url = \"{}\"", schema.url))).unwrap();
-    d
-}
+use common::{Dir, examples, farol, init, init_on_postgres, stderr, stdout};
 
 fn ok(d: &Dir, args: &[&str]) -> String {
     let o = farol(d, args);
@@ -41,7 +32,7 @@ fn events(d: &Dir) -> usize {
 #[test]
 fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     let Some(schema) = PostgresSchema::new() else { return };
-    let d = on_postgres(&schema);
+    let d = init_on_postgres(&schema);
     assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0 to 1"));
     ok(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
     let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
@@ -55,6 +46,14 @@ fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     assert!(meo.iter().all(|e| e["event"]["source.asn"] == 3243), "only MEO's network");
     assert!(ok(&d, &["reports"]).contains("done"));
     assert!(ok(&d, &["feeds"]).contains("example-sinkhole"));
+    // IP data, lookups and rerouting read and write the same store.
+    let ranges = d.path.join("asn.csv");
+    std::fs::write(&ranges, "85.240.0.0,85.247.255.255,3243,MEO example\n").unwrap();
+    ok(&d, &["ipdata", "load", ranges.to_str().unwrap(), "--format", "csv"]);
+    assert!(ok(&d, &["ipdata", "list"]).contains("asn"));
+    let lookup = ok(&d, &["lookup", "85.244.59.64"]);
+    assert!(lookup.contains("MEO example") && lookup.contains("MEO (#"), "{lookup}");
+    assert!(ok(&d, &["reroute"]).contains("of 300 event(s) rerouted"));
 
     // What PostgreSQL does not keep yet is refused with what to do, not half done.
     let o = farol(&d, &["serve", "--listen", "127.0.0.1:0"]);
@@ -83,6 +82,22 @@ fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     let out = ok(&d, &["ingest", "--feed", "example-sinkhole", next.to_str().unwrap()]);
     assert!(out.contains("1,000 new events"), "{out}");
     assert_eq!(events(&d), 1_300, "the restored sequences hand out new ids");
+
+    // Reprocessing and a collector work there too (neither derives indicators on PostgreSQL).
+    assert!(ok(&d, &["reprocess", "1"]).contains("300 new events"));
+    let feed = d.path.join("feeds.d/example-sinkhole.toml");
+    let spool = d.path.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::write(
+        &feed,
+        std::fs::read_to_string(&feed).unwrap() + "\n[collector]\nkind = \"spool\"\ndir = \"spool\"\n",
+    )
+    .unwrap();
+    let day = farol_model::Timestamp::parse("2024-06-03").unwrap();
+    let file = spool.join("2024-06-03-event4_sinkhole-spooled.csv");
+    farol_synth::sinkhole_csv(&mut std::fs::File::create(&file).unwrap(), 10, 4, day).unwrap();
+    assert!(ok(&d, &["collect", "--once"]).contains("10 new events"));
+    assert_eq!(events(&d), 1_310);
 }
 
 /// The live streams read a PostgreSQL store as they read SQLite: a round publishes each
@@ -90,7 +105,7 @@ fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
 #[test]
 fn live_streams_publish_from_a_postgresql_store() {
     let (Some(schema), Some(url)) = (PostgresSchema::new(), broker::broker()) else { return };
-    let d = on_postgres(&schema);
+    let d = init_on_postgres(&schema);
     let prefix = format!("farol.pgtest{}.", std::process::id());
     let streams = format!("\n[streams]\nurl = \"{url}\"\nexchange_prefix = \"{prefix}\"\nqueues = true\n");
     let toml = d.path.join("farol.toml");

@@ -14,7 +14,7 @@ use farol_store::{EventQuery, Location, Store, Visibility};
 
 mod common;
 
-use common::{Dir, command, init};
+use common::{Dir, command, init, init_on_postgres};
 
 fn ingest(dir: &Dir, file: &std::path::Path, queue: bool) {
     let mut c = command(dir, &["--quiet", "ingest", "--feed", "example-sinkhole"]);
@@ -26,33 +26,19 @@ fn ingest(dir: &Dir, file: &std::path::Path, queue: bool) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The store of a farol directory: its SQLite file, or the PostgreSQL database its farol.toml names.
-fn store(dir: &Dir) -> std::sync::Arc<dyn Store> {
-    let toml = std::fs::read_to_string(dir.path.join("farol.toml")).unwrap();
-    let url = toml.lines().find_map(|l| l.strip_prefix("url = \"")).map(|u| u.trim_end_matches('"'));
-    match url {
-        Some(url) => Location::Postgres(url.to_owned()),
+/// Events stored, counted the slow way: every row, not the reports' summaries.
+fn events(store: &dyn Store) -> usize {
+    store.events(&EventQuery { visible: Visibility::All, limit: usize::MAX, ..Default::default() }).unwrap().len()
+}
+
+/// A farol directory's store, as its farol.toml names it.
+fn store(dir: &Dir, schema: Option<&PostgresSchema>) -> std::sync::Arc<dyn Store> {
+    match schema {
+        Some(schema) => Location::Postgres(schema.url.clone()),
         None => Location::Sqlite(dir.path.join("data/farol.db")),
     }
     .open()
     .unwrap()
-}
-
-/// Events stored, counted the slow way: every row, not the reports' summaries.
-fn events(dir: &Dir) -> usize {
-    store(dir).events(&EventQuery { visible: Visibility::All, limit: usize::MAX, ..Default::default() }).unwrap().len()
-}
-
-/// A farol directory whose store is the PostgreSQL database `schema` (when given).
-fn init_on(schema: Option<&PostgresSchema>) -> Dir {
-    let dir = init();
-    if let Some(schema) = schema {
-        let path = dir.path.join("farol.toml");
-        let toml = std::fs::read_to_string(&path).unwrap();
-        let toml = toml.replace("path = \"data/farol.db\"", &format!("url = \"{}\"", schema.url));
-        std::fs::write(&path, toml).unwrap();
-    }
-    dir
 }
 
 fn worker(dir: &Dir) -> Child {
@@ -95,9 +81,10 @@ fn killed_workers(schema: Option<&PostgresSchema>, rows: u64) {
     for f in &files {
         ingest(&clean, f, false);
     }
-    let expected = events(&clean);
+    let expected = events(&*store(&clean, None));
 
-    let dir = std::sync::Arc::new(init_on(schema));
+    let dir = std::sync::Arc::new(schema.map_or_else(init, init_on_postgres));
+    let store = store(&dir, schema);
     let mut workers: Vec<Child> = (0..3).map(|_| worker(&dir)).collect();
     let feeder = {
         let (dir, files) = (std::sync::Arc::clone(&dir), files.clone());
@@ -117,7 +104,7 @@ fn killed_workers(schema: Option<&PostgresSchema>, rows: u64) {
     while !feeder.is_finished() || holding < 3 {
         rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         std::thread::sleep(Duration::from_millis(100 + (rng >> 33) % 500));
-        let reports = store(&dir).reports(None, 100).unwrap();
+        let reports = store.reports(None, 100).unwrap();
         let holds = |w: &Child| {
             let pid = format!(":{}:", w.id());
             reports
@@ -146,18 +133,18 @@ fn killed_workers(schema: Option<&PostgresSchema>, rows: u64) {
 
     // The survivors and the new workers finish everything.
     loop {
-        let reports = store(&dir).reports(None, 100).unwrap();
+        let reports = store.reports(None, 100).unwrap();
         if reports.len() == files.len() && reports.iter().all(|r| r.status == ReportStatus::Done) {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(600), "not finished: {reports:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let reports = store(&dir).reports(None, 100).unwrap();
+    let reports = store.reports(None, 100).unwrap();
     for r in &reports {
         assert_eq!(r.counts.events + r.counts.duplicates, rows, "{r:?}");
     }
-    assert_eq!(events(&dir), expected, "nothing lost, nothing twice");
+    assert_eq!(events(&*store), expected, "nothing lost, nothing twice");
     assert_eq!(reports.iter().map(|r| r.counts.events).sum::<u64>() as usize, expected);
 
     // SIGTERM: a worker finishes what it holds and exits cleanly.

@@ -1,14 +1,13 @@
 //! `farol copy-store`: a SQLite store into an empty PostgreSQL one, table by table with COPY,
 //! ids kept, in one PostgreSQL transaction (all of it or nothing).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use rusqlite::types::Value;
 
-use crate::row::decode_orgs;
+use crate::row::{IpKey, decode_orgs};
 use crate::{PostgresStore, Result, SqliteStore, StoreError};
 
 /// How a SQLite value becomes a PostgreSQL one.
@@ -293,13 +292,11 @@ fn convert(value: Value, kind: Kind) -> Result<Box<dyn ToSql + Sync>, String> {
         (Bool, Value::Null) => Box::new(false),
         (Bool, Value::Integer(i)) => Box::new(i != 0),
         (Inet, Value::Integer(v)) => {
-            let v4 = u32::try_from(v).map_err(|_| format!("{v} is not an IPv4 address"))?;
-            Box::new(Some(IpAddr::V4(Ipv4Addr::from(v4))))
+            Box::new(IpKey::V4(u32::try_from(v).map_err(|_| format!("{v} is not an IPv4 address"))?).addr())
         }
-        (Inet, Value::Blob(b)) if b.is_empty() => Box::new(None::<IpAddr>),
+        (Inet, Value::Blob(b)) if b.is_empty() => Box::new(IpKey::None.addr()),
         (Inet, Value::Blob(b)) => {
-            let v6: [u8; 16] = b.try_into().map_err(|_| "an IPv6 address is 16 bytes".to_owned())?;
-            Box::new(Some(IpAddr::V6(Ipv6Addr::from(v6))))
+            Box::new(IpKey::V6(b.try_into().map_err(|_| "an IPv6 address is 16 bytes".to_owned())?).addr())
         }
         (Orgs, Value::Null) => Box::new(None::<Vec<i64>>),
         (Orgs, Value::Blob(b)) => Box::new(Some(decode_orgs(&b))),

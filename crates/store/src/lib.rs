@@ -83,8 +83,8 @@ impl StoreError {
 pub enum Location {
     /// The embedded store: one SQLite file.
     Sqlite(std::path::PathBuf),
-    /// A PostgreSQL database, `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (with libpq's
-    /// parameters, such as `?options=-c%20search_path%3Dfarol`).
+    /// A PostgreSQL database, `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (with
+    /// connection parameters such as `?options=-c%20search_path%3Dfarol`).
     Postgres(String),
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use farol_model::{ClassificationType, Event, Record, Reject, Timestamp, Tlp};
+use farol_model::{ClassificationType, Event, Record, Reject, Taxonomy, Timestamp, Tlp};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
@@ -65,6 +65,17 @@ pub enum IpKey {
     None,
     V4(u32),
     V6([u8; 16]),
+}
+
+impl IpKey {
+    /// The address again.
+    pub(crate) fn addr(self) -> Option<IpAddr> {
+        match self {
+            IpKey::None => None,
+            IpKey::V4(v) => Some(IpAddr::V4(v.into())),
+            IpKey::V6(b) => Some(IpAddr::V6(b.into())),
+        }
+    }
 }
 
 impl From<Option<IpAddr>> for IpKey {
@@ -139,6 +150,19 @@ pub(crate) fn decode_orgs(bytes: &[u8]) -> Vec<i64> {
         }
     }
     out
+}
+
+/// The condition on `e.type` that a query's type and taxonomy make, in both backends' SQL (type
+/// codes are small integers of our own: safe in the SQL text); `false` when they exclude each
+/// other, `None` for any type.
+pub(crate) fn type_condition(kind: Option<ClassificationType>, taxonomy: Option<Taxonomy>) -> Option<String> {
+    let codes: Vec<String> = match (kind, taxonomy) {
+        (Some(k), Some(t)) if k.taxonomy() != t => return Some("false".to_owned()),
+        (Some(k), _) => vec![type_code(k).to_string()],
+        (None, Some(t)) => Taxonomy::types(t).iter().map(|&t| type_code(t).to_string()).collect(),
+        (None, None) => return None,
+    };
+    Some(format!("e.type IN ({})", codes.join(", ")))
 }
 
 /// The stored code of a classification type.

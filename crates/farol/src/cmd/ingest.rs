@@ -69,7 +69,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             return Err(explain(e));
         }
     }
-    super::share::derive_new(&config, &*store)?;
+    super::share::derive(&config, &*store)?;
     partial_error(&partial)
 }
 
@@ -188,6 +188,6 @@ pub fn reprocess(dir: &Path, args: ReprocessArgs, ui: &Ui) -> Result<()> {
     if reports.is_empty() {
         println!("nothing to reprocess");
     }
-    super::share::derive_new(&config, &*store)?;
+    super::share::derive(&config, &*store)?;
     partial_error(&partial)
 }

@@ -156,7 +156,8 @@ fn without_password(url: &str) -> String {
 /// `farol migrate`: brings the store to this farol's schema, saying from which version.
 pub fn migrate(dir: &Path) -> Result<()> {
     let config = config::Config::load(dir)?;
-    let (before, latest) = config.store.schema_version()?;
+    let (before, latest) =
+        config.store.schema_version().with_context(|| format!("cannot open the store at {}", config.store))?;
     super::store(&config)?;
     let path = &config.store;
     if before == latest {

@@ -237,24 +237,13 @@ pub fn feed_sharing(config: &Config) -> HashMap<String, farol_share::FeedSharing
 }
 
 /// Derives indicators from the reports finished since the last derivation; says so when any.
-pub fn derive(config: &Config, store: &dyn Store) -> Result<farol_share::Derived> {
-    let done = farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now())?;
-    report_derived(done);
-    Ok(done)
-}
-
-/// After reports came in: derives indicators where the store keeps them (a PostgreSQL store does
-/// not yet: intake and processing go on without).
-pub fn derive_new(config: &Config, store: &dyn Store) -> Result<()> {
-    match farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now()) {
-        Ok(done) => report_derived(done),
-        Err(farol_store::StoreError::Unsupported(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
-}
-
-fn report_derived(done: farol_share::Derived) {
+/// `None` where the store keeps no indicators (PostgreSQL, in this version): intake and
+/// processing go on without them.
+pub fn derive(config: &Config, store: &dyn Store) -> Result<Option<farol_share::Derived>> {
+    let done = match farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now()) {
+        Err(farol_store::StoreError::Unsupported(_)) => return Ok(None),
+        done => done?,
+    };
     if done.sightings > 0 {
         println!(
             "indicators: {} seen in {} events of {} reports (`farol indicators list`)",
@@ -263,6 +252,7 @@ fn report_derived(done: farol_share::Derived) {
             count(done.reports)
         );
     }
+    Ok(Some(done))
 }
 
 pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
@@ -270,11 +260,11 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
     let now = Timestamp::now();
     let producer = Producer { name: config.center.name.clone() };
     match args.command {
-        IndicatorsCommand::Derive => {
-            if derive(&config, &*store)?.reports == 0 {
-                println!("no reports to derive indicators from");
-            }
-        }
+        IndicatorsCommand::Derive => match derive(&config, &*store)? {
+            Some(done) if done.reports == 0 => println!("no reports to derive indicators from"),
+            Some(_) => {}
+            None => anyhow::bail!(Usage("this store keeps no indicators: derive them on a SQLite store".into())),
+        },
         IndicatorsCommand::List { select, search, limit } => {
             let q = IndicatorQuery { search, limit, newest_first: true, ..select.query(&*store, now)? };
             let communities: HashMap<i64, String> = store.communities()?.into_iter().map(|c| (c.id, c.name)).collect();

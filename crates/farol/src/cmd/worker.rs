@@ -84,7 +84,7 @@ pub fn run(dir: &Path, args: Args, ui: &Ui) -> Result<()> {
             Ok(summary) => {
                 super::ingest::print_summary(&summary);
                 processed += 1;
-                super::share::derive_new(&config, &*store)?;
+                super::share::derive(&config, &*store)?;
             }
             // The report waits for the next try (by this worker or another); others go on.
             Err(e) => {

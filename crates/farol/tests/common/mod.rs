@@ -38,6 +38,16 @@ pub(crate) fn init_with(options: &[&str]) -> Dir {
     Dir { _tmp: tmp, path }
 }
 
+/// A farol directory as `init` makes it, whose farol.toml names the PostgreSQL schema's database
+/// as its store.
+pub(crate) fn init_on_postgres(schema: &farol_store::testing::PostgresSchema) -> Dir {
+    let d = init();
+    let path = d.path.join("farol.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, toml.replace("path = \"data/farol.db\"", &format!("url = \"{}\"", schema.url))).unwrap();
+    d
+}
+
 /// The farol binary on a farol directory, with these arguments, to run as the test needs.
 pub(crate) fn command(dir: &Dir, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_farol"));

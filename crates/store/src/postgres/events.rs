@@ -1,17 +1,17 @@
 //! Writing events with COPY, and reading them back.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use farol_model::org::{Distribution, OrgId};
-use farol_model::{Reject, ReportId, Taxonomy};
+use farol_model::{Reject, ReportId};
 use ipnet::IpNet;
 use postgres::Client;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 
 use super::n;
-use crate::row::{BATCH_ROWS, IpKey, Row, type_code};
+use crate::row::{BATCH_ROWS, Row, type_condition};
 use crate::stored::{Bases, RawEvent, aggregate};
 use crate::{EventQuery, EventWriter, Rerouted, Result, StoredEvent, Tally, Visibility, Written};
 
@@ -39,14 +39,6 @@ const BATCH_TYPES: [Type; 18] = [
     Type::INT8,
     Type::INT8,
 ];
-
-fn ip(key: IpKey) -> Option<IpAddr> {
-    match key {
-        IpKey::None => None,
-        IpKey::V4(v) => Some(IpAddr::V4(Ipv4Addr::from(v))),
-        IpKey::V6(b) => Some(IpAddr::V6(Ipv6Addr::from(b))),
-    }
-}
 
 /// One report's writer, on a connection of its own.
 pub(super) struct Writer {
@@ -131,7 +123,7 @@ impl Writer {
                 &r.time,
                 &r.hash,
                 &r.kind.map(i64::from),
-                &ip(r.source_ip),
+                &r.source_ip.addr(),
                 &r.source_asn.map(i64::from),
                 &r.source_cc.as_deref(),
                 &n(r.raw_offset),
@@ -300,17 +292,7 @@ fn filters(q: &EventQuery) -> Option<(String, Args)> {
         let hi = q.until.map_or(i64::MAX, |t| t.micros());
         filters.push(format!("e.time BETWEEN {} AND {}", args.add(lo), args.add(hi)));
     }
-    let types: Option<Vec<u8>> = match (q.kind, q.taxonomy) {
-        (Some(k), Some(t)) if k.taxonomy() != t => return None,
-        (Some(k), _) => Some(vec![type_code(k)]),
-        (None, Some(t)) => Some(Taxonomy::types(t).iter().map(|&t| type_code(t)).collect()),
-        (None, None) => None,
-    };
-    if let Some(types) = types {
-        // Type codes are small integers of our own: safe in the SQL text.
-        let list: Vec<String> = types.iter().map(ToString::to_string).collect();
-        filters.push(format!("e.type IN ({})", list.join(", ")));
-    }
+    filters.extend(type_condition(q.kind, q.taxonomy));
     if let Some(org) = q.org {
         filters.push(format!("e.orgs @> ARRAY[{}::bigint]", args.add(org.0)));
     }

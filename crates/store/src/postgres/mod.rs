@@ -111,21 +111,8 @@ impl PostgresStore {
 }
 
 pub(crate) fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls).map_err(|e| {
-        // The URL may hold a password: name the server from the parsed configuration only.
-        let server = url
-            .parse::<postgres::Config>()
-            .ok()
-            .and_then(|c| {
-                let host = c.get_hosts().first().map(|h| match h {
-                    postgres::config::Host::Tcp(h) => h.clone(),
-                    postgres::config::Host::Unix(p) => p.display().to_string(),
-                })?;
-                Some(format!("{host}:{}", c.get_ports().first().copied().unwrap_or(5432)))
-            })
-            .unwrap_or_else(|| "the PostgreSQL server".to_owned());
-        StoreError::Schema(format!("cannot connect to {server}: {e}"))
-    })
+    // The caller names the server (`Location`'s display leaves the password out).
+    Client::connect(url, NoTls).map_err(|e| StoreError::Schema(format!("cannot connect: {e}")))
 }
 
 fn version(client: &mut Client) -> Result<usize> {
@@ -284,31 +271,20 @@ impl Store for PostgresStore {
                 return Err(e);
             }
         };
-        let mut tx = client.transaction()?;
-        let existing = tx.query_opt(
-            "SELECT id FROM reports WHERE feed_id = $1 AND sha256 = $2 AND status <> 'receiving'",
-            &[&feed, &&sha[..]],
-        )?;
-        if let Some(existing) = existing {
-            tx.execute("DELETE FROM reports WHERE id = $1", &[&id])?;
-            tx.commit()?;
-            return Ok(Archived::Existing(load_report(&mut client, ReportId(existing.get(0)))?));
-        }
-        let stored = tx.execute(
+        // The same bytes stored for the feed before (or by another process meanwhile) are that
+        // report: the unique index on (feed, sha256) says so.
+        let stored = client.execute(
             "UPDATE reports SET sha256 = $2, size = $3, status = 'stored' WHERE id = $1",
             &[&id, &&sha[..], &n(size)],
         );
-        match stored {
-            Ok(_) => tx.commit()?,
-            // Another process stored the same bytes for the feed at the same moment.
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                drop(tx);
-                client.execute("DELETE FROM reports WHERE id = $1", &[&id])?;
-                let row = client
-                    .query_one("SELECT id FROM reports WHERE feed_id = $1 AND sha256 = $2", &[&feed, &&sha[..]])?;
-                return Ok(Archived::Existing(load_report(&mut client, ReportId(row.get(0)))?));
+        if let Err(e) = stored {
+            if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
+                return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
+            client.execute("DELETE FROM reports WHERE id = $1", &[&id])?;
+            let row =
+                client.query_one("SELECT id FROM reports WHERE feed_id = $1 AND sha256 = $2", &[&feed, &&sha[..]])?;
+            return Ok(Archived::Existing(load_report(&mut client, ReportId(row.get(0)))?));
         }
         Ok(Archived::New(load_report(&mut client, ReportId(id))?))
     }

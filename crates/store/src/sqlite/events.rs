@@ -3,12 +3,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use farol_model::org::{Distribution, OrgId};
-use farol_model::{Reject, ReportId, Taxonomy};
+use farol_model::{Reject, ReportId};
 use ipnet::IpNet;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params, params_from_iter};
 
-use crate::row::{BATCH_ROWS, IpKey, Row, decode_orgs, encode_orgs, type_code};
+use crate::row::{BATCH_ROWS, IpKey, Row, decode_orgs, encode_orgs, type_condition};
 pub(super) use crate::stored::{Bases, RawEvent};
 use crate::{EventQuery, EventWriter, Result, StoredEvent, Tally, Visibility, Written};
 
@@ -529,15 +529,7 @@ fn plan(q: &EventQuery) -> Option<Plan> {
             arg(hi_hour.into())
         )
     };
-    let types: Option<Vec<u8>> = match (q.kind, q.taxonomy) {
-        (Some(k), Some(t)) if k.taxonomy() != t => return None,
-        (Some(k), _) => Some(vec![type_code(k)]),
-        (None, Some(t)) => Some(Taxonomy::types(t).iter().map(|&t| type_code(t)).collect()),
-        (None, None) => None,
-    };
-    // Type codes are small integers of our own: safe to write into the SQL text.
-    let type_filter =
-        |types: &[u8]| format!("e.type IN ({})", types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    let types = type_condition(q.kind, q.taxonomy);
     let index = if let Some(org) = q.org {
         // Through the index by organization, newest hour first: a page needs only the last
         // hours, however many events the organization has.
@@ -565,9 +557,7 @@ fn plan(q: &EventQuery) -> Option<Plan> {
             None => "e.feed_id IN (SELECT id FROM feeds)".to_owned(),
         };
         filters.push(feeds);
-        if let Some(types) = &types {
-            filters.push(type_filter(types));
-        }
+        filters.extend(types.clone());
         filters.push(format!("e.hour BETWEEN {} AND {}", arg(lo_hour.into()), arg(hi_hour.into())));
         "events_class"
     } else if let Some(report) = q.report {
@@ -580,8 +570,8 @@ fn plan(q: &EventQuery) -> Option<Plan> {
     } else {
         "events_time"
     };
-    if let (Some(types), false) = (&types, index == "events_class") {
-        filters.push(type_filter(types));
+    if let (Some(types), false) = (types, index == "events_class") {
+        filters.push(types);
     }
     if let (Some(feed), false) = (&q.feed, index == "events_class") {
         filters.push(format!("f.name = {}", arg(SqlValue::Text(feed.clone()))));
