@@ -153,21 +153,168 @@ const TABLES: &[Table] = &[
         columns: &[("org_id", Int), ("email", Text), ("language", Text), ("interval", Text), ("format", Text)],
         filter: "",
     },
+    Table {
+        name: "users",
+        columns: &[
+            ("id", Int),
+            ("email", Text),
+            ("org_id", Int),
+            ("role", Text),
+            ("password", Text),
+            ("totp", Text),
+            ("disabled", Bool),
+            ("failures", Int),
+            ("locked_until", Int),
+            ("created_at", Int),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "sessions",
+        columns: &[("hash", Bytes), ("user_id", Int), ("csrf", Text), ("created_at", Int), ("seen_at", Int)],
+        filter: "",
+    },
+    Table {
+        name: "tokens",
+        columns: &[
+            ("id", Int),
+            ("hash", Bytes),
+            ("user_id", Int),
+            ("name", Text),
+            ("scope", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("revoked_at", Int),
+            ("used_at", Int),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "audit",
+        columns: &[
+            ("id", Int),
+            ("at", Int),
+            ("user_id", Int),
+            ("org_id", Int),
+            ("action", Text),
+            ("target", Text),
+            ("ip", Text),
+            ("detail", Text),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "notify_marks",
+        columns: &[("org_id", Int), ("email", Text), ("last_report", Int), ("last_sent", Int)],
+        filter: "",
+    },
+    Table {
+        name: "outbox",
+        columns: &[
+            ("id", Int),
+            ("org_id", Int),
+            ("created", Int),
+            ("sender", Text),
+            ("recipients", Text),
+            ("subject", Text),
+            ("events", Int),
+            ("message", Bytes),
+            ("state", Text),
+            ("attempts", Int),
+            ("next_attempt", Int),
+            ("last_error", Text),
+            ("sent_at", Int),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "inhibitions",
+        columns: &[
+            ("id", Int),
+            ("org_id", Int),
+            ("asset_kind", Text),
+            ("asset", Text),
+            ("classification", Text),
+            ("reason", Text),
+            ("created", Int),
+            ("created_by", Text),
+            ("expires", Int),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "incidents",
+        columns: &[
+            ("id", Int),
+            ("title", Text),
+            ("class", Text),
+            ("severity", Text),
+            ("tlp", Int),
+            ("status", Text),
+            ("assignee", Int),
+            ("created", Int),
+            ("first_response", Int),
+            ("closed", Int),
+            ("merged_into", Int),
+        ],
+        filter: "",
+    },
+    Table { name: "incident_orgs", columns: &[("incident_id", Int), ("org_id", Int)], filter: "" },
+    Table {
+        name: "incident_events",
+        columns: &[("incident_id", Int), ("event_id", Int), ("hash", Int), ("report_id", Int)],
+        filter: "",
+    },
+    Table {
+        name: "incident_timeline",
+        columns: &[("id", Int), ("incident_id", Int), ("at", Int), ("user_id", Int), ("kind", Text), ("text", Text)],
+        filter: "",
+    },
+    Table {
+        name: "incident_tasks",
+        columns: &[("incident_id", Int), ("n", Int), ("text", Text), ("done_at", Int), ("done_by", Int)],
+        filter: "",
+    },
+    Table {
+        name: "incident_files",
+        columns: &[
+            ("id", Int),
+            ("entry_id", Int),
+            ("name", Text),
+            ("content_type", Text),
+            ("size", Int),
+            ("sha256", Text),
+            ("data", Bytes),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "searches",
+        columns: &[("name", Text), ("query", Text), ("created", Int), ("created_by", Int)],
+        filter: "",
+    },
+    Table { name: "mail_received", columns: &[("message_id", Text), ("incident_id", Int), ("at", Int)], filter: "" },
 ];
 
 /// What the SQLite store may hold that the PostgreSQL store does not keep yet, by table.
-const LEFT_BEHIND: &[(&str, &str)] = &[
-    ("users", "user accounts"),
-    ("tokens", "API tokens"),
-    ("audit", "audit log entries"),
-    ("incidents", "incidents"),
-    ("notify_marks", "notification marks"),
-    ("outbox", "outbox messages"),
-    ("inhibitions", "notification mute rules"),
-    ("searches", "saved searches"),
-    ("indicators", "indicators"),
-    ("communities", "communities"),
-    ("population", "population figures"),
+const LEFT_BEHIND: &[(&str, &str)] =
+    &[("indicators", "indicators"), ("communities", "communities"), ("population", "population figures")];
+
+/// Tables whose ids PostgreSQL hands out (an identity column), to go on after the copied ones.
+const IDENTITIES: &[&str] = &[
+    "feeds",
+    "reports",
+    "rejects",
+    "ipdata",
+    "orgs",
+    "users",
+    "tokens",
+    "audit",
+    "outbox",
+    "inhibitions",
+    "incidents",
+    "incident_timeline",
+    "incident_files",
 ];
 
 /// What a copy did, or would leave behind.
@@ -228,7 +375,7 @@ pub fn sqlite_to_postgres(from: &Path, to: &str, partial: bool, progress: &mut d
         copied.tables.push((table.name, rows));
     }
     // Identities and the event sequence go on after the ids copied.
-    for table in ["feeds", "reports", "rejects", "ipdata", "orgs"] {
+    for table in IDENTITIES {
         tx.batch_execute(&format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
         ))?;

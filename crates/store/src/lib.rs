@@ -49,7 +49,7 @@ pub enum StoreError {
     /// What a backend does not do yet.
     #[error(
         "this version of farol keeps {0} only in a SQLite store (sqlite://PATH), not yet in PostgreSQL \
-         (where it collects, ingests, processes with workers, routes, queries and streams events)"
+         (which keeps everything else)"
     )]
     Unsupported(&'static str),
     #[error("{0}")]
@@ -67,6 +67,16 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A time the store wrote itself, so always in range.
+pub(crate) fn stored_time(v: i64) -> Timestamp {
+    Timestamp::from_micros(v).unwrap_or_else(Timestamp::now)
+}
+
+/// An optional time as stored (out of range reads as none).
+pub(crate) fn time(v: Option<i64>) -> Option<Timestamp> {
+    v.and_then(Timestamp::from_micros)
+}
 
 impl StoreError {
     /// What a process that stalled past its lease meets when it goes on with its report.

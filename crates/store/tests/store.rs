@@ -52,6 +52,10 @@ on_every_backend!(
     datasets_are_versioned_and_one_version_is_active,
     routed_events_are_found_by_organization_and_survive_reprocessing,
     an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_rerouting,
+    accounts_sessions_tokens_and_the_audit_log,
+    notifications_read_new_events_report_by_report_and_queue_each_digest_once,
+    incidents_are_listed_with_their_own_organizations_and_events,
+    incident_files_tasks_searches_and_mail_are_kept_once,
 );
 
 fn new_report(feed: &str) -> NewReport {
@@ -610,17 +614,15 @@ fn an_organization_s_index_keeps_its_runs_apart_per_report_and_splits_them_on_re
     assert!(of(b).is_empty());
 }
 
-#[test]
-fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
+fn notifications_read_new_events_report_by_report_and_queue_each_digest_once(store: &dyn Store) {
     use farol_model::org::OrgId;
     use farol_model::{Routing, Scope, Tlp};
     use farol_store::{Delivery, Mark, NewMessage, OutboxState};
-    let (_dir, store) = sqlite();
     let a = store.add_org(&org("A", &[])).unwrap();
     let b = store.add_org(&org("B", &[])).unwrap();
     // Events for `a` and `b` by turns (several runs), in a report left unfinished or not.
     let write = |bytes: &[u8], orgs: &[OrgId], tlp: &str, finish: bool| {
-        let Archived::New(report) = archive(&store, "f", bytes) else { panic!() };
+        let Archived::New(report) = archive(store, "f", bytes) else { panic!() };
         store.begin_processing(report.id).unwrap();
         let base = Event::default();
         let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
@@ -692,26 +694,26 @@ fn notifications_read_new_events_report_by_report_and_queue_each_digest_once() {
     assert!(store.record_delivery(id + 1, &Delivery::Sent(later)).is_err());
 }
 
-#[test]
-fn incidents_are_listed_with_their_own_organizations_and_events() {
+fn incidents_are_listed_with_their_own_organizations_and_events(store: &dyn Store) {
     use farol_model::incident::{Entry, EntryKind, Incident, Severity};
     use farol_model::{ClassificationType, Tlp};
     use farol_store::IncidentFilter;
-    let (_dir, store) = sqlite();
     let orgs: Vec<_> = ["A", "B", "C"].iter().map(|n| store.add_org(&org(n, &[])).unwrap()).collect();
-    let Archived::New(report) = archive(&store, "f", b"x") else { panic!() };
+    let Archived::New(report) = archive(store, "f", b"x") else { panic!() };
     store.begin_processing(report.id).unwrap();
     let base = Event::default();
     let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
-    let rows = (0..4)
-        .map(|i| {
-            Row::new(
-                &record(&[("source.ip", &format!("192.0.2.{i}")), ("time.source", "2024-06-01T10:00:00Z")], 0),
-                &base,
-            )
-        })
-        .collect();
-    w.write(rows, vec![]).unwrap();
+    let rows = || {
+        (0..4)
+            .map(|i| {
+                Row::new(
+                    &record(&[("source.ip", &format!("192.0.2.{i}")), ("time.source", "2024-06-01T10:00:00Z")], 0),
+                    &base,
+                )
+            })
+            .collect()
+    };
+    w.write(rows(), vec![]).unwrap();
     w.flush().unwrap();
     let events: Vec<i64> = store.events_after(0, 10).unwrap().iter().map(|e| e.id).collect();
     let now = Timestamp::now();
@@ -738,14 +740,38 @@ fn incidents_are_listed_with_their_own_organizations_and_events() {
     let one = store.incident(3).unwrap().unwrap();
     assert_eq!((one.orgs, one.events), (vec![orgs[1]], vec![events[1], events[3]]));
     assert!(store.incident(4).unwrap().is_none());
+
+    // Processing the report again gives its events new ids (after another report's): the links
+    // follow them.
+    let Archived::New(other) = archive(store, "f", b"y") else { panic!() };
+    store.begin_processing(other.id).unwrap();
+    let mut w = store.event_writer(other.id, &base, Distribution::Affected).unwrap();
+    w.write(
+        vec![Row::new(&record(&[("source.ip", "203.0.113.1"), ("time.source", "2024-06-01T11:00:00Z")], 0), &base)],
+        vec![],
+    )
+    .unwrap();
+    w.flush().unwrap();
+    store.begin_processing(report.id).unwrap();
+    let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
+    w.write(rows(), vec![]).unwrap();
+    w.flush().unwrap();
+    store.finish_processing(report.id, &Outcome::default()).unwrap();
+    let again: Vec<i64> = store
+        .events_after(0, 10)
+        .unwrap()
+        .iter()
+        .filter(|e| e.event.source_ip.is_some_and(|ip| ip.to_string().starts_with("192.0.2.")))
+        .map(|e| e.id)
+        .collect();
+    assert!(again.iter().all(|id| !events.contains(id)), "{again:?} {events:?}");
+    assert_eq!(store.incident(3).unwrap().unwrap().events, [again[1], again[3]]);
 }
 
-#[test]
-fn incident_files_tasks_searches_and_mail_are_kept_once() {
+fn incident_files_tasks_searches_and_mail_are_kept_once(store: &dyn Store) {
     use farol_model::Tlp;
     use farol_model::incident::{Entry, EntryKind, Incident, NewFile, Severity, Task};
     use farol_store::{Mail, Record, Search};
-    let (_dir, store) = sqlite();
     let now = Timestamp::now();
     let file =
         |name: &str| NewFile { name: name.into(), content_type: "text/plain".into(), data: name.as_bytes().to_vec() };
@@ -806,6 +832,84 @@ fn incident_files_tasks_searches_and_mail_are_kept_once() {
     let to_nowhere = Mail::Reply { incident: 999, entry: Entry::new(EntryKind::Mail, None, "?", now), files: vec![] };
     assert!(store.receive_mail("<z@x>", &to_nowhere).is_err());
     assert!(store.receive_mail("<z@x>", &new).unwrap().is_some(), "a failed message was not recorded as taken");
+}
+
+fn accounts_sessions_tokens_and_the_audit_log(store: &dyn Store) {
+    use farol_model::org::Role;
+    use farol_store::{AuditEntry, StoreError, Token, TokenScope, User};
+    let a = store.add_org(&org("A", &[])).unwrap();
+    let b = store.add_org(&org("B", &[])).unwrap();
+    let now = Timestamp::now();
+    let user = |email: &str, org, role| User {
+        id: 0,
+        email: email.into(),
+        org,
+        role,
+        password: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        totp: None,
+        disabled: false,
+        failures: 0,
+        locked_until: None,
+        created_at: now,
+    };
+    let ana = store.add_user(&user("ana@a.example", a, Role::Analyst)).unwrap();
+    let bea = store.add_user(&user("bea@b.example", b, Role::OrgMember)).unwrap();
+    assert!(matches!(store.add_user(&user("ANA@a.example", b, Role::OrgMember)), Err(StoreError::Conflict(_))));
+    assert_eq!(store.user_by_email("Ana@A.example").unwrap().map(|u| u.id), Some(ana.id));
+    assert_eq!(store.users(Some(b)).unwrap(), std::slice::from_ref(&bea));
+    assert_eq!(store.users(None).unwrap().len(), 2);
+
+    // Sessions by the hash of their secret; disabling a user ends them.
+    store.add_session(b"s1", bea.id, "csrf", now).unwrap();
+    let later = now.add_secs(60).unwrap();
+    store.touch_session(b"s1", later).unwrap();
+    let session = store.session(b"s1").unwrap().unwrap();
+    assert_eq!((session.user.id, session.csrf.as_str(), session.seen_at.micros()), (bea.id, "csrf", later.micros()));
+    let locked = User { failures: 3, locked_until: Some(later), ..bea.clone() };
+    store.update_user(&locked).unwrap();
+    assert_eq!(store.user(bea.id).unwrap().unwrap(), locked);
+    assert!(store.session(b"s1").unwrap().is_some());
+    store.update_user(&User { disabled: true, ..locked }).unwrap();
+    assert!(store.session(b"s1").unwrap().is_none());
+    assert!(matches!(store.update_user(&User { id: 999, ..bea.clone() }), Err(StoreError::NotFound(_))));
+
+    // Tokens: looking one up marks it used; revoked once, by its own user only.
+    let token = Token {
+        id: 0,
+        user: ana.id,
+        name: "misp".into(),
+        scope: TokenScope::Write,
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+        used_at: None,
+    };
+    let t = store.add_token(b"t1", &token).unwrap();
+    let (found, owner) = store.token(b"t1", later).unwrap().unwrap();
+    assert_eq!((found.id, found.scope, owner.id), (t.id, TokenScope::Write, ana.id));
+    assert_eq!(store.tokens(ana.id).unwrap()[0].used_at.map(Timestamp::micros), Some(later.micros()));
+    assert!(store.token(b"t2", later).unwrap().is_none());
+    assert!(!store.revoke_token(t.id, bea.id, later).unwrap());
+    assert!(store.revoke_token(t.id, ana.id, later).unwrap() && !store.revoke_token(t.id, ana.id, later).unwrap());
+    assert!(!store.tokens(ana.id).unwrap()[0].is_valid(later));
+
+    // The audit log, newest first, per organization.
+    for (n, org) in [(1, Some(a)), (2, Some(b)), (3, None)] {
+        let entry = AuditEntry {
+            at: now,
+            user: Some(ana.id),
+            org,
+            action: format!("action {n}"),
+            target: None,
+            ip: Some("192.0.2.1".into()),
+            detail: None,
+        };
+        store.audit(&entry).unwrap();
+    }
+    let actions = |org| store.audit_log(org, 10).unwrap().into_iter().map(|e| e.action).collect::<Vec<_>>();
+    assert_eq!(actions(None), ["action 3", "action 2", "action 1"]);
+    assert_eq!(actions(Some(a)), ["action 1"]);
+    assert_eq!(store.audit_log(None, 1).unwrap().len(), 1);
 }
 
 /// What the statistics rollups must answer, recounted from the stored events themselves.

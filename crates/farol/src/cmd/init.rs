@@ -35,14 +35,7 @@ pub fn run(default_dir: &Path, args: Args) -> Result<()> {
         println!("wrote {}", file.display());
     }
     let (config, store) = super::open(dir)?;
-    // The center is an organization of its own: its analysts' accounts belong to it.
-    let orgs = store.orgs()?;
-    if !orgs.iter().any(|o| o.sector == Sector::NationalCenter) {
-        let name = config.center.name.clone();
-        let center =
-            Org { id: OrgId(0), name, sector: Sector::NationalCenter, handle: None, assets: vec![], contacts: vec![] };
-        store.add_org(&center)?;
-    }
+    add_center(&config, &*store)?;
     println!("store for {} ready at {}", config.center.name, config.store);
     let d = dir.display();
     println!(
@@ -89,8 +82,8 @@ pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
     [store] path) goes into a new PostgreSQL database with its ids, in one transaction, while farol \
     may go on running (the copy is the store as of its start). Then point [store] url at the \
     database and start the workers (OPERATIONS.md, \"PostgreSQL\").\n\n\
-    What PostgreSQL does not keep yet in this version (accounts, incidents, notifications, \
-    indicators, statistics denominators) stops the copy; --partial copies the rest and leaves \
+    What PostgreSQL does not keep yet in this version (indicators, communities, statistics \
+    denominators) stops the copy; --partial copies the rest and leaves \
     them in the SQLite file.\n\n\
     Example:\n  farol copy-store --to postgres://farol@db.cert.example/farol")]
 pub struct CopyStoreArgs {
@@ -154,11 +147,22 @@ fn without_password(url: &str) -> String {
 }
 
 /// `farol migrate`: brings the store to this farol's schema, saying from which version.
+/// The center is an organization of its own, in every store: its analysts' accounts belong to it.
+fn add_center(config: &config::Config, store: &dyn farol_store::Store) -> Result<()> {
+    if !store.orgs()?.iter().any(|o| o.sector == Sector::NationalCenter) {
+        let name = config.center.name.clone();
+        let center =
+            Org { id: OrgId(0), name, sector: Sector::NationalCenter, handle: None, assets: vec![], contacts: vec![] };
+        store.add_org(&center)?;
+    }
+    Ok(())
+}
+
 pub fn migrate(dir: &Path) -> Result<()> {
     let config = config::Config::load(dir)?;
     let (before, latest) =
         config.store.schema_version().with_context(|| format!("cannot open the store at {}", config.store))?;
-    super::store(&config)?;
+    add_center(&config, &*super::store(&config)?)?;
     let path = &config.store;
     if before == latest {
         println!("the store at {path} has schema version {latest}: up to date");

@@ -3,11 +3,14 @@
 //! into monthly partitions.
 //!
 //! This version covers intake and processing (reports, their archive, leases, events and
-//! rejects), event queries, collector states, organizations and IP datasets. What it does not
-//! cover yet (accounts, incidents, notifications, sharing, statistics) fails with
-//! [`StoreError::Unsupported`], naming what is missing.
+//! rejects), event queries, collector states, organizations, IP datasets, accounts and the
+//! audit log, notifications, incidents and saved searches. What it does not cover yet
+//! (statistics, sharing) fails with [`StoreError::Unsupported`], naming what is missing.
 
+mod accounts;
 mod events;
+mod incidents;
+mod notify;
 mod orgs;
 
 use std::io::Read;
@@ -30,7 +33,7 @@ use crate::{
 };
 
 /// Schema migrations, applied in order; the table `farol_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration2.sql")];
 
 /// As in the SQLite store: a report still "receiving" without a heartbeat for this long was
 /// abandoned by a crashed process.
@@ -455,6 +458,7 @@ impl Store for PostgresStore {
                     &[&id.0, &now, e],
                 )?,
             };
+            incidents::relink(&mut tx, id.0)?;
             tx.commit()?;
             load_report(c, id)
         })
@@ -657,144 +661,157 @@ impl Store for PostgresStore {
         self.with(|c| events::new_events(c, org, visible, reports, after, limit, &self.bases))
     }
 
-    fn add_user(&self, _: &User) -> Result<User> {
-        unsupported("user accounts")
+    fn add_user(&self, user: &User) -> Result<User> {
+        self.with(|c| accounts::add_user(c, user))
     }
 
-    fn update_user(&self, _: &User) -> Result<()> {
-        unsupported("user accounts")
+    fn update_user(&self, user: &User) -> Result<()> {
+        self.with(|c| accounts::update_user(c, user))
     }
 
-    fn user(&self, _: i64) -> Result<Option<User>> {
-        unsupported("user accounts")
+    fn user(&self, id: i64) -> Result<Option<User>> {
+        self.with(|c| accounts::user(c, id))
     }
 
-    fn user_by_email(&self, _: &str) -> Result<Option<User>> {
-        unsupported("user accounts")
+    fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.with(|c| accounts::user_by_email(c, email))
     }
 
-    fn users(&self, _: Option<OrgId>) -> Result<Vec<User>> {
-        unsupported("user accounts")
+    fn users(&self, org: Option<OrgId>) -> Result<Vec<User>> {
+        self.with(|c| accounts::users(c, org))
     }
 
-    fn add_session(&self, _: &[u8], _: i64, _: &str, _: Timestamp) -> Result<()> {
-        unsupported("portal sessions")
+    fn add_session(&self, hash: &[u8], user: i64, csrf: &str, now: Timestamp) -> Result<()> {
+        self.with(|c| accounts::add_session(c, hash, user, csrf, now))
     }
 
-    fn session(&self, _: &[u8]) -> Result<Option<Session>> {
-        unsupported("portal sessions")
+    fn session(&self, hash: &[u8]) -> Result<Option<Session>> {
+        self.with(|c| accounts::session(c, hash))
     }
 
-    fn touch_session(&self, _: &[u8], _: Timestamp) -> Result<()> {
-        unsupported("portal sessions")
+    fn touch_session(&self, hash: &[u8], now: Timestamp) -> Result<()> {
+        self.with(|c| {
+            c.execute("UPDATE sessions SET seen_at = $2 WHERE hash = $1", &[&hash, &now.micros()])?;
+            Ok(())
+        })
     }
 
-    fn remove_session(&self, _: &[u8]) -> Result<()> {
-        unsupported("portal sessions")
+    fn remove_session(&self, hash: &[u8]) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE hash = $1", &[&hash])?;
+            Ok(())
+        })
     }
 
-    fn add_token(&self, _: &[u8], _: &Token) -> Result<Token> {
-        unsupported("API tokens")
+    fn add_token(&self, hash: &[u8], token: &Token) -> Result<Token> {
+        self.with(|c| accounts::add_token(c, hash, token))
     }
 
-    fn token(&self, _: &[u8], _: Timestamp) -> Result<Option<(Token, User)>> {
-        unsupported("API tokens")
+    fn token(&self, hash: &[u8], now: Timestamp) -> Result<Option<(Token, User)>> {
+        self.with(|c| accounts::token(c, hash, now))
     }
 
-    fn tokens(&self, _: i64) -> Result<Vec<Token>> {
-        unsupported("API tokens")
+    fn tokens(&self, user: i64) -> Result<Vec<Token>> {
+        self.with(|c| accounts::tokens(c, user))
     }
 
-    fn revoke_token(&self, _: i64, _: i64, _: Timestamp) -> Result<bool> {
-        unsupported("API tokens")
+    fn revoke_token(&self, id: i64, user: i64, now: Timestamp) -> Result<bool> {
+        self.with(|c| {
+            let sql = "UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
+            Ok(c.execute(sql, &[&id, &user, &now.micros()])? > 0)
+        })
     }
 
-    fn audit(&self, _: &AuditEntry) -> Result<()> {
-        unsupported("the audit log")
+    fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.with(|c| accounts::audit(c, entry))
     }
 
-    fn audit_log(&self, _: Option<OrgId>, _: usize) -> Result<Vec<AuditEntry>> {
-        unsupported("the audit log")
+    fn audit_log(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.with(|c| accounts::audit_log(c, org, limit))
     }
 
-    fn add_incident(&self, _: &Incident, _: &Entry, _: &[NewFile]) -> Result<Incident> {
-        unsupported("incidents")
+    fn add_incident(&self, incident: &Incident, entry: &Entry, files: &[NewFile]) -> Result<Incident> {
+        self.with(|c| incidents::add_incident(c, incident, entry, files))
     }
 
-    fn incident(&self, _: i64) -> Result<Option<Incident>> {
-        unsupported("incidents")
+    fn incident(&self, id: i64) -> Result<Option<Incident>> {
+        self.with(|c| incidents::incident(c, id))
     }
 
-    fn incidents(&self, _: &IncidentFilter) -> Result<Vec<Incident>> {
-        unsupported("incidents")
+    fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>> {
+        self.with(|c| incidents::incidents(c, filter))
     }
 
-    fn update_incident(&self, _: &Incident, _: &Entry) -> Result<()> {
-        unsupported("incidents")
+    fn update_incident(&self, incident: &Incident, entry: &Entry) -> Result<()> {
+        self.with(|c| incidents::update_incident(c, incident, entry))
     }
 
-    fn add_entry(&self, _: i64, _: &Entry, _: &[NewFile]) -> Result<()> {
-        unsupported("incidents")
+    fn add_entry(&self, incident: i64, entry: &Entry, files: &[NewFile]) -> Result<()> {
+        self.with(|c| incidents::add_entry(c, incident, entry, files))
     }
 
-    fn timeline(&self, _: i64) -> Result<Vec<Entry>> {
-        unsupported("incidents")
+    fn timeline(&self, incident: i64) -> Result<Vec<Entry>> {
+        self.with(|c| incidents::timeline(c, incident))
     }
 
-    fn file(&self, _: i64) -> Result<Option<StoredFile>> {
-        unsupported("incidents")
+    fn file(&self, id: i64) -> Result<Option<StoredFile>> {
+        self.with(|c| incidents::file(c, id))
     }
 
-    fn receive_mail(&self, _: &str, _: &Mail) -> Result<Option<i64>> {
-        unsupported("incidents")
+    fn receive_mail(&self, message_id: &str, mail: &Mail) -> Result<Option<i64>> {
+        self.with(|c| incidents::receive_mail(c, message_id, mail))
     }
 
-    fn save_search(&self, _: &Search) -> Result<()> {
-        unsupported("saved searches")
+    fn save_search(&self, search: &Search) -> Result<()> {
+        self.with(|c| incidents::save_search(c, search))
     }
 
     fn searches(&self) -> Result<Vec<Search>> {
-        unsupported("saved searches")
+        self.with(incidents::searches)
     }
 
-    fn remove_search(&self, _: &str) -> Result<bool> {
-        unsupported("saved searches")
+    fn remove_search(&self, name: &str) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM searches WHERE name = $1", &[&name])? > 0))
     }
 
     fn notify_marks(&self) -> Result<Vec<Mark>> {
-        unsupported("notifications")
+        self.with(notify::marks)
     }
 
-    fn set_mark(&self, _: &Mark) -> Result<()> {
-        unsupported("notifications")
+    fn set_mark(&self, mark: &Mark) -> Result<()> {
+        self.with(|c| notify::set_mark(c, mark))
     }
 
-    fn queue_message(&self, _: Record<'_>, _: &mut dyn FnMut(i64) -> Option<NewMessage>) -> Result<Option<i64>> {
-        unsupported("notifications")
+    fn queue_message(
+        &self,
+        record: Record<'_>,
+        make: &mut dyn FnMut(i64) -> Option<NewMessage>,
+    ) -> Result<Option<i64>> {
+        self.with(|c| notify::queue_message(c, record, make))
     }
 
-    fn outbox_due(&self, _: Timestamp, _: usize) -> Result<Vec<OutboxMessage>> {
-        unsupported("notifications")
+    fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
+        self.with(|c| notify::outbox_due(c, now, limit))
     }
 
-    fn outbox(&self, _: Option<OrgId>, _: usize) -> Result<Vec<OutboxMessage>> {
-        unsupported("notifications")
+    fn outbox(&self, org: Option<OrgId>, limit: usize) -> Result<Vec<OutboxMessage>> {
+        self.with(|c| notify::outbox(c, org, limit))
     }
 
-    fn record_delivery(&self, _: i64, _: &Delivery) -> Result<()> {
-        unsupported("notifications")
+    fn record_delivery(&self, id: i64, delivery: &Delivery) -> Result<()> {
+        self.with(|c| notify::record_delivery(c, id, delivery))
     }
 
-    fn add_inhibition(&self, _: &Inhibition) -> Result<Inhibition> {
-        unsupported("notifications")
+    fn add_inhibition(&self, rule: &Inhibition) -> Result<Inhibition> {
+        self.with(|c| notify::add_inhibition(c, rule))
     }
 
     fn inhibitions(&self) -> Result<Vec<Inhibition>> {
-        unsupported("notifications")
+        self.with(notify::inhibitions)
     }
 
-    fn remove_inhibition(&self, _: i64) -> Result<bool> {
-        unsupported("notifications")
+    fn remove_inhibition(&self, id: i64) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM inhibitions WHERE id = $1", &[&id])? > 0))
     }
 
     fn hosts(&self, _: &HostQuery) -> Result<HostCount> {

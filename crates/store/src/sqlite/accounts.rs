@@ -6,19 +6,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::constituency::conflict;
 use crate::accounts::{AuditEntry, Session, Token, TokenScope, User};
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, stored_time, time};
 
 const USER_COLUMNS: &str =
     "u.id, u.email, u.org_id, u.role, u.password, u.totp, u.disabled, u.failures, u.locked_until, u.created_at";
-
-fn time(v: Option<i64>) -> Option<Timestamp> {
-    v.and_then(Timestamp::from_micros)
-}
-
-/// A time the store wrote itself, so always in range.
-pub(super) fn stored_time(v: i64) -> Timestamp {
-    Timestamp::from_micros(v).unwrap_or_else(Timestamp::now)
-}
 
 fn user_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(3)?;

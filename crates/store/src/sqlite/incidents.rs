@@ -5,8 +5,7 @@ use farol_model::org::OrgId;
 use farol_model::{ClassificationType, Timestamp, Tlp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::accounts::stored_time;
-use crate::{IncidentFilter, Mail, Result, Search, StoreError, StoredFile};
+use crate::{IncidentFilter, Mail, Result, Search, StoreError, StoredFile, stored_time};
 
 const COLUMNS: &str = "id, title, class, severity, tlp, status, assignee, created, first_response, closed, merged_into";
 

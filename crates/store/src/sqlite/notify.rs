@@ -4,8 +4,9 @@ use farol_model::Timestamp;
 use farol_model::org::{Asset, OrgId};
 use rusqlite::{Connection, params};
 
-use super::accounts::stored_time;
-use crate::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState, Record, Result, StoreError};
+use crate::{
+    Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState, Record, Result, StoreError, stored_time,
+};
 
 pub(super) fn marks(conn: &Connection) -> Result<Vec<Mark>> {
     let mut stmt =
