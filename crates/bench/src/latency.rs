@@ -13,18 +13,22 @@ use farol_model::Timestamp;
 const DAYS: i64 = 7;
 const PASSWORD: &str = "a benchmark passphrase";
 
-pub(crate) fn run(rows: u64, rate: u32, seconds: u32, work: Option<PathBuf>) -> Result<()> {
+pub(crate) fn run(rows: u64, rate: u32, seconds: u32, work: Option<PathBuf>, database: Option<&str>) -> Result<()> {
     let farol = super::farol_binary()?;
     if Command::new("wrk").arg("--version").output().is_err() {
         bail!("wrk is not installed: `apt-get install wrk` (Debian) or see https://github.com/wg/wrk");
     }
     let work = work.unwrap_or_else(|| PathBuf::from("target/bench"));
-    let dir = work.join(format!("latency-{rows}"));
+    // A PostgreSQL store is built anew each run (its schema goes with the run); a SQLite one
+    // once a day.
+    let schema = super::bench_schema(database)?;
+    let store = if schema.is_some() { "postgresql" } else { "sqlite" };
+    let dir = work.join(format!("latency-{rows}-{store}"));
     let today = Timestamp::now().micros().div_euclid(86_400_000_000);
     let ready = dir.join(format!("ready-{today}"));
     let org = biggest_network()?;
-    if !ready.exists() {
-        build(&farol, &work, &dir, rows, today)?;
+    if schema.is_some() || !ready.exists() {
+        build(&farol, &work, &dir, rows, today, schema.as_ref())?;
         for (email, org, role) in
             [("analyst@bench.example", None, "analyst"), ("isp@bench.example", Some(&org), "org-member")]
         {
@@ -69,7 +73,9 @@ pub(crate) fn run(rows: u64, rate: u32, seconds: u32, work: Option<PathBuf>) -> 
     }
     drop(server);
 
-    println!("store: {rows} events over the {DAYS} days before today; the organization user's organization is {org}");
+    println!(
+        "{store} store: {rows} events over the {DAYS} days before today; the organization user's organization is {org}"
+    );
     println!();
     println!("| page | path | first request | requests/s | p50 | p90 | p99 | max | wrk timeouts |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -105,16 +111,15 @@ fn biggest_network() -> Result<String> {
 
 /// A farol directory with the benchmark constituency and `rows` events over the 7 days before
 /// `today` (days since the epoch).
-fn build(farol: &Path, work: &Path, dir: &Path, rows: u64, today: i64) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
-    let status = Command::new(farol).args(["init", "--center", "BENCH"]).arg(dir).stdout(Stdio::null()).status()?;
-    if !status.success() {
-        bail!("farol init failed");
-    }
-    std::fs::copy("examples/feeds/example-sinkhole.toml", dir.join("feeds.d/example-sinkhole.toml"))
-        .context("run from the repository root")?;
+fn build(
+    farol: &Path,
+    work: &Path,
+    dir: &Path,
+    rows: u64,
+    today: i64,
+    schema: Option<&farol_store::testing::PostgresSchema>,
+) -> Result<()> {
+    super::new_dir(farol, dir, schema)?;
     super::constituency(farol, dir)?;
     let inputs = work.join("latency-input");
     std::fs::create_dir_all(&inputs)?;

@@ -127,6 +127,10 @@ enum Cmd {
         /// Where inputs and stores are kept (default: target/bench)
         #[arg(long)]
         work: Option<PathBuf>,
+        /// A PostgreSQL server to keep the store in (schema farol_bench, made anew each run)
+        /// instead of the embedded store: postgres://USER@HOST:PORT/DATABASE
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -154,7 +158,9 @@ fn main() -> Result<()> {
             workers::run(rows, reports, &workers, work, database.as_deref())
         }
         Cmd::Stream { rows, broker, work } => stream::run(rows, &broker, work),
-        Cmd::Latency { rows, rate, seconds, work } => latency::run(rows, rate, seconds, work),
+        Cmd::Latency { rows, rate, seconds, work, database } => {
+            latency::run(rows, rate, seconds, work, database.as_deref())
+        }
         Cmd::Parse { format, rows } => parse(&format, rows),
         Cmd::Lookup { prefixes, lookups } => lookup(prefixes, lookups),
     }
@@ -384,10 +390,20 @@ fn generated(work: &Path, rows: u64, seed: u64) -> Result<PathBuf> {
 /// and organizations; its store in `schema` when one is given.
 fn fresh_store(farol: &Path, work: &Path, bare: bool, schema: Option<&PostgresSchema>) -> Result<PathBuf> {
     let dir = work.join("store");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
+    new_dir(farol, &dir, schema)?;
+    if !bare {
+        constituency(farol, &dir)?;
     }
-    let status = Command::new(farol).args(["init", "--center", "BENCH"]).arg(&dir).stdout(Stdio::null()).status()?;
+    Ok(dir)
+}
+
+/// A new farol directory at `dir` with the example sinkhole feed, its store in `schema` when
+/// given.
+fn new_dir(farol: &Path, dir: &Path, schema: Option<&PostgresSchema>) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let status = Command::new(farol).args(["init", "--center", "BENCH"]).arg(dir).stdout(Stdio::null()).status()?;
     if !status.success() {
         bail!("farol init failed");
     }
@@ -395,13 +411,15 @@ fn fresh_store(farol: &Path, work: &Path, bare: bool, schema: Option<&PostgresSc
         let store = format!("url = \"{}\"", schema.url);
         let toml = std::fs::read_to_string(dir.join("farol.toml"))?.replace("path = \"data/farol.db\"", &store);
         std::fs::write(dir.join("farol.toml"), toml)?;
+        // The center's organization, in the new store.
+        let status = Command::new(farol).arg("-d").arg(dir).arg("migrate").stdout(Stdio::null()).status()?;
+        if !status.success() {
+            bail!("farol migrate failed");
+        }
     }
     let feeds = Path::new("examples/feeds/example-sinkhole.toml");
     std::fs::copy(feeds, dir.join("feeds.d/example-sinkhole.toml")).context("run from the repository root")?;
-    if !bare {
-        constituency(farol, &dir)?;
-    }
-    Ok(dir)
+    Ok(())
 }
 
 /// `farol ingest` of `input` into `dir`: wall time, peak RSS in KiB and what it printed.

@@ -33,7 +33,7 @@ fn events(d: &Dir) -> usize {
 fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     let Some(schema) = PostgresSchema::new() else { return };
     let d = init_on_postgres(&schema);
-    assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0 to 2"));
+    assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0 to 3"));
     ok(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
     let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
     let out = ok(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]);
@@ -80,7 +80,7 @@ fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     assert!(out.contains("1,000 new events"), "{out}");
     assert_eq!(events(&d), 1_300, "the restored sequences hand out new ids");
 
-    // Reprocessing and a collector work there too (neither derives indicators on PostgreSQL).
+    // Reprocessing and a collector work there too.
     assert!(ok(&d, &["reprocess", "1"]).contains("300 new events"));
     let feed = d.path.join("feeds.d/example-sinkhole.toml");
     let spool = d.path.join("spool");
@@ -145,8 +145,8 @@ fn live_streams_publish_from_a_postgresql_store() {
     }
 }
 
-/// `farol copy-store`: a SQLite store into an empty PostgreSQL database, ids kept; what
-/// PostgreSQL does not keep yet stops it unless --partial; a database in use is refused.
+/// `farol copy-store`: a SQLite store into an empty PostgreSQL database, ids kept, everything
+/// reading back alike; a database in use is refused.
 #[test]
 fn copy_store_moves_a_sqlite_store_into_postgresql() {
     let Some(schema) = PostgresSchema::new() else { return };
@@ -176,14 +176,16 @@ fn copy_store_moves_a_sqlite_store_into_postgresql() {
     ok(&d, &["user", "add", "ana@cert.example", "--role", "analyst"]);
     let users = ok(&d, &["user", "list"]);
 
-    // The partner feed's events gave an indicator, which PostgreSQL does not keep yet.
-    let o = farol(&d, &["copy-store", "--to", &schema.url]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("indicators: 1") && stderr(&o).contains("--partial"), "{}", stderr(&o));
-    let out = ok(&d, &["copy-store", "--to", &schema.url, "--partial"]);
+    // The partner feed's events gave an indicator; the example's, statistics.
+    let indicators = ok(&d, &["indicators", "list", "--all"]);
+    assert!(indicators.contains("partner-intelmq"), "{indicators}");
+    let stats =
+        ["stats", "--asn", "3243", "--from", "2024-06-01", "--to", "2024-06-02", "--by", "day", "--format", "json"];
+    let figures = ok(&d, &stats);
+    assert!(figures.contains("\"hosts\""), "{figures}");
+    let out = ok(&d, &["copy-store", "--to", &schema.url]);
     let copied = |table: &str| out.lines().find_map(|l| l.strip_prefix(table)?.trim().parse::<u64>().ok());
-    assert_eq!(copied("events "), Some(303), "{out}");
-    assert!(out.contains("left in") && out.contains("indicators: 1"), "{out}");
+    assert_eq!((copied("events "), copied("indicators ")), (Some(303), Some(1)), "{out}");
 
     // Every event, with its id, from the copy; the reports and their rejects too.
     assert_eq!(listing(&d, Some(&schema.url)), before);
@@ -195,6 +197,8 @@ fn copy_store_moves_a_sqlite_store_into_postgresql() {
     assert_eq!(on_pg(&["reports", "show", "1"]), ok(&d, &["reports", "show", "1"]));
     assert_eq!(on_pg(&["events", "--org", "MEO"]), ok(&d, &["events", "--org", "MEO"]));
     assert_eq!(on_pg(&["user", "list"]), users, "accounts move too");
+    assert_eq!(on_pg(&["indicators", "list", "--all"]), indicators);
+    assert_eq!(on_pg(&stats), figures);
     // New reports go on after the ids copied.
     let next = d.path.join("2024-06-02-event4_sinkhole-next.csv");
     let day = farol_model::Timestamp::parse("2024-06-02").unwrap();
@@ -203,6 +207,6 @@ fn copy_store_moves_a_sqlite_store_into_postgresql() {
     assert!(out.starts_with("report 3 "), "{out}");
     assert_eq!(listing(&d, Some(&schema.url)).lines().count(), 403);
 
-    let again = farol(&d, &["copy-store", "--to", &schema.url, "--partial"]);
+    let again = farol(&d, &["copy-store", "--to", &schema.url]);
     assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
 }

@@ -235,7 +235,6 @@ impl From<StoreError> for Failure {
         match e {
             StoreError::Conflict(m) => Failure::new(StatusCode::CONFLICT, m),
             StoreError::NotFound(m) => Failure::new(StatusCode::NOT_FOUND, m),
-            e @ StoreError::Unsupported(_) => Failure::new(StatusCode::NOT_IMPLEMENTED, e.to_string()),
             e => Failure::internal(e.to_string()),
         }
     }

@@ -22,6 +22,7 @@ enum Kind {
     Inet,
     /// Organization ids as varints.
     Orgs,
+    Float,
 }
 
 /// A table as it is copied: its name, and its columns with how each converts.
@@ -32,7 +33,7 @@ struct Table {
     filter: &'static str,
 }
 
-use Kind::{Bool, Bytes, Inet, Int, Orgs, Text};
+use Kind::{Bool, Bytes, Float, Inet, Int, Orgs, Text};
 
 /// In an order that satisfies the foreign keys.
 const TABLES: &[Table] = &[
@@ -294,11 +295,76 @@ const TABLES: &[Table] = &[
         filter: "",
     },
     Table { name: "mail_received", columns: &[("message_id", Text), ("incident_id", Int), ("at", Int)], filter: "" },
+    Table { name: "communities", columns: &[("id", Int), ("name", Text), ("description", Text)], filter: "" },
+    Table { name: "community_members", columns: &[("community_id", Int), ("org_id", Int)], filter: "" },
+    Table {
+        name: "indicators",
+        columns: &[
+            ("id", Int),
+            ("kind", Text),
+            ("value", Text),
+            ("origin", Text),
+            ("category", Text),
+            ("family", Text),
+            ("tlp", Int),
+            ("distribution", Int),
+            ("community_id", Int),
+            ("confidence", Int),
+            ("valid_from", Int),
+            ("valid_until", Int),
+            ("first_seen", Int),
+            ("last_seen", Int),
+            ("sightings", Int),
+            ("description", Text),
+            ("created", Int),
+            ("modified", Int),
+            ("revoked", Bool),
+        ],
+        filter: "",
+    },
+    Table { name: "indicator_orgs", columns: &[("indicator_id", Int), ("org_id", Int)], filter: "" },
+    Table {
+        name: "indicator_sightings",
+        columns: &[("indicator_id", Int), ("report_id", Int), ("count", Int)],
+        filter: "",
+    },
+    Table {
+        name: "host_days",
+        columns: &[
+            ("report_id", Int),
+            ("day", Int),
+            ("ip", Inet),
+            ("type", Int),
+            ("family", Text),
+            ("tlp", Int),
+            ("asn", Int),
+            ("cc", Text),
+            ("events", Int),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "host_orgs",
+        columns: &[
+            ("report_id", Int),
+            ("org", Int),
+            ("day", Int),
+            ("ip", Inet),
+            ("type", Int),
+            ("family", Text),
+            ("tlp", Int),
+            ("asn", Int),
+            ("cc", Text),
+            ("events", Int),
+        ],
+        filter: "",
+    },
+    Table {
+        name: "population",
+        columns: &[("scope", Text), ("key", Text), ("metric", Text), ("valid_from", Int), ("value", Float)],
+        filter: "",
+    },
 ];
-
-/// What the SQLite store may hold that the PostgreSQL store does not keep yet, by table.
-const LEFT_BEHIND: &[(&str, &str)] =
-    &[("indicators", "indicators"), ("communities", "communities"), ("population", "population figures")];
 
 /// Tables whose ids PostgreSQL hands out (an identity column), to go on after the copied ones.
 const IDENTITIES: &[&str] = &[
@@ -315,42 +381,25 @@ const IDENTITIES: &[&str] = &[
     "incidents",
     "incident_timeline",
     "incident_files",
+    "communities",
+    "indicators",
 ];
 
-/// What a copy did, or would leave behind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Copied {
-    /// Rows copied, by table.
-    pub tables: Vec<(&'static str, u64)>,
-    /// What stays only in the SQLite store: (how many, what).
-    pub left_behind: Vec<(u64, &'static str)>,
-}
-
-/// Copies the SQLite store at `from` into the empty PostgreSQL store at `to`. What PostgreSQL
-/// does not keep yet stops the copy unless `partial`; `progress` hears of each table and of
-/// the rows as they go (table, rows so far).
-pub fn sqlite_to_postgres(from: &Path, to: &str, partial: bool, progress: &mut dyn FnMut(&str, u64)) -> Result<Copied> {
+/// Copies the SQLite store at `from` into the empty PostgreSQL store at `to`; returns the rows
+/// copied by table. `progress` hears of each table and of the rows as they go (table, rows so
+/// far).
+pub fn sqlite_to_postgres(
+    from: &Path,
+    to: &str,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<Vec<(&'static str, u64)>> {
     // Opening migrates both to this farol's schema.
     drop(SqliteStore::open(from)?);
     drop(PostgresStore::open(to)?);
     let mut sqlite = rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     // One read transaction: the copy is the store as of its start, while farol goes on.
     let snapshot = sqlite.transaction()?;
-    let mut copied = Copied::default();
-    for &(table, what) in LEFT_BEHIND {
-        let n: i64 = snapshot.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
-        if n > 0 {
-            copied.left_behind.push((n.unsigned_abs(), what));
-        }
-    }
-    if !copied.left_behind.is_empty() && !partial {
-        let list: Vec<String> = copied.left_behind.iter().map(|(n, what)| format!("{what}: {n}")).collect();
-        return Err(StoreError::Conflict(format!(
-            "the SQLite store holds what this version of farol keeps only in SQLite ({}): copy the rest \
-             with --partial (those stay in the SQLite file), or keep the SQLite store",
-            list.join(", ")
-        )));
-    }
+    let mut copied = Vec::new();
     let mut pg = super::postgres::connect(to)?;
     let mut tx = pg.transaction()?;
     let used: bool = tx
@@ -372,8 +421,10 @@ pub fn sqlite_to_postgres(from: &Path, to: &str, partial: bool, progress: &mut d
     for table in TABLES {
         progress(table.name, 0);
         let rows = copy_table(&snapshot, &mut tx, table, progress)?;
-        copied.tables.push((table.name, rows));
+        copied.push((table.name, rows));
     }
+    let mark: i64 = snapshot.query_row("SELECT report_id FROM indicator_mark", [], |r| r.get(0))?;
+    tx.execute("UPDATE indicator_mark SET report_id = $1", &[&mark])?;
     // Identities and the event sequence go on after the ids copied.
     for table in IDENTITIES {
         tx.batch_execute(&format!(
@@ -402,6 +453,7 @@ fn copy_table(
             Bool => Type::BOOL,
             Inet => Type::INET,
             Orgs => Type::INT8_ARRAY,
+            Float => Type::FLOAT8,
         })
         .collect();
     let sink = to.copy_in(&format!("COPY {} ({}) FROM STDIN (FORMAT binary)", table.name, names.join(", ")))?;
@@ -447,6 +499,8 @@ fn convert(value: Value, kind: Kind) -> Result<Box<dyn ToSql + Sync>, String> {
         }
         (Orgs, Value::Null) => Box::new(None::<Vec<i64>>),
         (Orgs, Value::Blob(b)) => Box::new(Some(decode_orgs(&b))),
+        (Float, Value::Real(v)) => Box::new(v),
+        (Float, Value::Integer(v)) => Box::new(v as f64),
         (_, other) => return Err(format!("unexpected {:?}", other.data_type())),
     })
 }

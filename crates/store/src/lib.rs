@@ -12,6 +12,7 @@ mod notify;
 mod postgres;
 mod row;
 mod sharing;
+mod sql;
 mod sqlite;
 mod stored;
 #[doc(hidden)]
@@ -31,7 +32,7 @@ use ipnet::IpNet;
 
 pub use accounts::{AuditEntry, Session, Token, TokenScope, User};
 pub use archive::CHUNK_SIZE;
-pub use copy::{Copied, sqlite_to_postgres};
+pub use copy::sqlite_to_postgres;
 pub use notify::{Delivery, Inhibition, Mark, NewMessage, OutboxMessage, OutboxState};
 pub use postgres::PostgresStore;
 pub use row::{Part, Row};
@@ -46,12 +47,6 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {0}")]
     Postgres(#[from] ::postgres::Error),
-    /// What a backend does not do yet.
-    #[error(
-        "this version of farol keeps {0} only in a SQLite store (sqlite://PATH), not yet in PostgreSQL \
-         (which keeps everything else)"
-    )]
-    Unsupported(&'static str),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("the store is corrupt: {0}")]

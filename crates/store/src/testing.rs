@@ -1,7 +1,23 @@
 //! For tests and benchmarks, here and in the crates above: a PostgreSQL store in a schema of its
-//! own.
+//! own, and a test run on every backend.
 
-use crate::{PostgresStore, Result};
+use crate::{PostgresStore, Result, SqliteStore, Store};
+
+/// Runs `test` on a new SQLite store, then on a new PostgreSQL store where a server is configured
+/// (see [`PostgresSchema::new`]): what the crates above test of the store holds on both.
+pub fn on_every_backend(test: impl Fn(&dyn Store)) {
+    static DIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("farol-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let sqlite = SqliteStore::open(&dir.join("farol.db")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    test(&sqlite);
+    drop(sqlite);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(schema) = PostgresSchema::new() {
+        test(&schema.open());
+    }
+}
 
 /// A new schema in the database that `FAROL_TEST_POSTGRES_URL` names, dropped with this value.
 pub struct PostgresSchema {

@@ -913,7 +913,7 @@ fn accounts_sessions_tokens_and_the_audit_log(store: &dyn Store) {
 }
 
 /// What the statistics rollups must answer, recounted from the stored events themselves.
-fn recount(store: &SqliteStore, q: &farol_store::HostQuery) -> (u64, u64, u64) {
+fn recount(store: &dyn Store, q: &farol_store::HostQuery) -> (u64, u64, u64) {
     use std::collections::BTreeSet;
     let mut ips = BTreeSet::new();
     let mut ip_days = BTreeSet::new();
@@ -957,81 +957,128 @@ proptest! {
         keep in 0usize..60,
         moved in 0usize..60,
     ) {
-        use farol_model::{Routing, Scope};
-        use farol_store::{Breakdown, HostQuery, HostScope};
         let (_dir, store) = sqlite();
-        let orgs = [store.add_org(&org("A", &[])).unwrap(), store.add_org(&org("B", &[])).unwrap()];
-        let rows_of = |events: &[(u8, u8, u8, bool, u8, u8)]| -> Vec<Row> {
-            events.iter().enumerate().map(|(i, &(ip, day, hour, scan, family, routed))| {
+        rollups_follow_the_events(&store, &events, keep, moved)?;
+        if let Some(schema) = PostgresSchema::new() {
+            rollups_follow_the_events(&schema.open(), &events, keep, moved)?;
+        }
+    }
+}
+
+/// An event of the statistics test: address, day, hour, scanner or not, family, organizations
+/// (a bit each).
+type HostEvent = (u8, u8, u8, bool, u8, u8);
+
+fn rollups_follow_the_events(
+    store: &dyn Store,
+    events: &[HostEvent],
+    keep: usize,
+    moved: usize,
+) -> Result<(), TestCaseError> {
+    use farol_model::{Routing, Scope};
+    use farol_store::{Breakdown, HostQuery, HostScope};
+    let orgs = [store.add_org(&org("A", &[])).unwrap(), store.add_org(&org("B", &[])).unwrap()];
+    let rows_of = |events: &[HostEvent]| -> Vec<Row> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, &(ip, day, hour, scan, family, routed))| {
                 let time = format!("2024-06-0{}T{hour:02}:00:00Z", day + 1);
                 let kind = if scan { "scanner" } else { "infected-system" };
                 let family = ["zeus", "Mirai", "emotet"][family as usize];
                 let cc = if ip < 3 { "PT" } else { "ES" };
                 let asn = (64500 + u32::from(ip % 2)).to_string();
-                let mut r = record(&[("source.ip", &format!("192.0.2.{ip}")), ("time.source", &time),
-                    ("classification.type", kind), ("classification.identifier", family),
-                    ("source.geolocation.cc", cc), ("source.asn", &asn)], i as u64);
-                let mine: Vec<_> = orgs.iter().enumerate().filter(|(k, _)| routed >> k & 1 == 1).map(|(_, o)| *o).collect();
+                let mut r = record(
+                    &[
+                        ("source.ip", &format!("192.0.2.{ip}")),
+                        ("time.source", &time),
+                        ("classification.type", kind),
+                        ("classification.identifier", family),
+                        ("source.geolocation.cc", cc),
+                        ("source.asn", &asn),
+                    ],
+                    i as u64,
+                );
+                let mine: Vec<_> =
+                    orgs.iter().enumerate().filter(|(k, _)| routed >> k & 1 == 1).map(|(_, o)| *o).collect();
                 r.routing = Routing { scope: if mine.is_empty() { Scope::Outside } else { Scope::Org }, orgs: mine };
                 Row::new(&r, &Event::default())
-            }).collect()
+            })
+            .collect()
+    };
+    // A report whose processing stops before it finishes, as a crash would leave it.
+    let process_until = |bytes: &[u8], rows: Vec<Row>, finish: bool| {
+        let report = match archive(store, "f", bytes) {
+            Archived::New(r) | Archived::Existing(r) => r,
         };
-        // A report whose processing stops before it finishes, as a crash would leave it.
-        let process_until = |bytes: &[u8], rows: Vec<Row>, finish: bool| {
-            let report = match archive(&store, "f", bytes) { Archived::New(r) | Archived::Existing(r) => r };
-            store.begin_processing(report.id).unwrap();
-            let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
-            w.write(rows, vec![]).unwrap();
-            w.flush().unwrap();
-            if finish {
-                store.finish_processing(report.id, &Outcome::default()).unwrap();
-            }
-        };
-        let process = |bytes: &[u8], rows: Vec<Row>| process_until(bytes, rows, true);
-        let half = events.len() / 2;
-        process(b"first", rows_of(&events[..half]));
-        // The second report repeats the first's events: duplicates count nothing.
-        process(b"second", rows_of(&events));
-        process(b"first", rows_of(&events[..keep.min(half)]));
-        // Interrupted, then done again: counted once.
-        let mut third = events.clone();
-        third.iter_mut().for_each(|e| e.2 = (e.2 + 1) % 24);
-        process_until(b"third", rows_of(&third), false);
-        let stored = store.events_after(0, 10_000).unwrap();
-        if let Some(e) = stored.get(moved % stored.len().max(1)) {
-            let routing = Routing { orgs: vec![orgs[1]], scope: Scope::Org };
-            store.set_routing(&[farol_store::Rerouted { id: e.id, routing }]).unwrap();
+        store.begin_processing(report.id).unwrap();
+        let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
+        w.write(rows, vec![]).unwrap();
+        w.flush().unwrap();
+        if finish {
+            store.finish_processing(report.id, &Outcome::default()).unwrap();
         }
-        let day = Timestamp::parse("2024-06-01T00:00:00Z").unwrap().day();
-        for scope in [HostScope::All, HostScope::Country("PT".into()), HostScope::Asn(64501),
-                      HostScope::Orgs(vec![orgs[0]]), HostScope::Orgs(orgs.to_vec())] {
-            for (from, to) in [(day, day + 3), (day + 1, day + 2)] {
-                for (types, family) in [(vec![], None), (vec![ClassificationType::InfectedSystem], Some("mirai".to_owned()))] {
-                    let q = HostQuery { scope: scope.clone(), from_day: from, to_day: to, types, family, max_tlp: None };
-                    let c = store.hosts(&q).unwrap();
-                    prop_assert_eq!((c.hosts, c.host_days, c.events), recount(&store, &q), "{:?}", q);
-                    let days = store.host_breakdown(&q, Breakdown::Day).unwrap();
-                    prop_assert_eq!(days.iter().map(|d| d.host_days).sum::<u64>(), c.host_days);
-                    for d in days {
-                        let one: i64 = d.key.parse().unwrap();
-                        let q1 = HostQuery { from_day: one, to_day: one, ..q.clone() };
-                        prop_assert_eq!(d.hosts, recount(&store, &q1).0);
-                    }
+    };
+    let process = |bytes: &[u8], rows: Vec<Row>| process_until(bytes, rows, true);
+    let half = events.len() / 2;
+    process(b"first", rows_of(&events[..half]));
+    // The second report repeats the first's events: duplicates count nothing.
+    process(b"second", rows_of(events));
+    process(b"first", rows_of(&events[..keep.min(half)]));
+    // Interrupted, then done again: counted once.
+    let mut third = events.to_vec();
+    third.iter_mut().for_each(|e| e.2 = (e.2 + 1) % 24);
+    process_until(b"third", rows_of(&third), false);
+    let stored = store.events_after(0, 10_000).unwrap();
+    if let Some(e) = stored.get(moved % stored.len().max(1)) {
+        let routing = Routing { orgs: vec![orgs[1]], scope: Scope::Org };
+        store.set_routing(&[farol_store::Rerouted { id: e.id, routing }]).unwrap();
+    }
+    let day = Timestamp::parse("2024-06-01T00:00:00Z").unwrap().day();
+    for scope in [
+        HostScope::All,
+        HostScope::Country("PT".into()),
+        HostScope::Asn(64501),
+        HostScope::Orgs(vec![orgs[0]]),
+        HostScope::Orgs(orgs.to_vec()),
+    ] {
+        for (from, to) in [(day, day + 3), (day + 1, day + 2)] {
+            for (types, family) in
+                [(vec![], None), (vec![ClassificationType::InfectedSystem], Some("mirai".to_owned()))]
+            {
+                let q = HostQuery { scope: scope.clone(), from_day: from, to_day: to, types, family, max_tlp: None };
+                let c = store.hosts(&q).unwrap();
+                prop_assert_eq!((c.hosts, c.host_days, c.events), recount(store, &q), "{:?}", q);
+                let days = store.host_breakdown(&q, Breakdown::Day).unwrap();
+                prop_assert_eq!(days.iter().map(|d| d.host_days).sum::<u64>(), c.host_days);
+                for d in days {
+                    let one: i64 = d.key.parse().unwrap();
+                    let q1 = HostQuery { from_day: one, to_day: one, ..q.clone() };
+                    prop_assert_eq!(d.hosts, recount(store, &q1).0);
                 }
             }
         }
-        process(b"third", rows_of(&third[..half]));
-        let q = HostQuery { scope: HostScope::Orgs(orgs.to_vec()), from_day: day, to_day: day + 3, types: vec![], family: None, max_tlp: None };
-        let c = store.hosts(&q).unwrap();
-        prop_assert_eq!((c.hosts, c.host_days, c.events), recount(&store, &q));
-        let all = HostQuery { scope: HostScope::All, from_day: day, to_day: day + 3, types: vec![], family: None, max_tlp: None };
-        let by_org = store.host_breakdown(&all, Breakdown::Org).unwrap();
-        for o in orgs {
-            let expected = recount(&store, &HostQuery { scope: HostScope::Orgs(vec![o]), ..all.clone() }).0;
-            let got = by_org.iter().find(|c| c.key == o.0.to_string()).map_or(0, |c| c.hosts);
-            prop_assert_eq!(got, expected);
-        }
     }
+    process(b"third", rows_of(&third[..half]));
+    let q = HostQuery {
+        scope: HostScope::Orgs(orgs.to_vec()),
+        from_day: day,
+        to_day: day + 3,
+        types: vec![],
+        family: None,
+        max_tlp: None,
+    };
+    let c = store.hosts(&q).unwrap();
+    prop_assert_eq!((c.hosts, c.host_days, c.events), recount(store, &q));
+    let all =
+        HostQuery { scope: HostScope::All, from_day: day, to_day: day + 3, types: vec![], family: None, max_tlp: None };
+    let by_org = store.host_breakdown(&all, Breakdown::Org).unwrap();
+    for o in orgs {
+        let expected = recount(store, &HostQuery { scope: HostScope::Orgs(vec![o]), ..all.clone() }).0;
+        let got = by_org.iter().find(|c| c.key == o.0.to_string()).map_or(0, |c| c.hosts);
+        prop_assert_eq!(got, expected);
+    }
+    Ok(())
 }
 
 /// PostgreSQL files events by month, in partitions made as events arrive; times before 1990 or
@@ -1112,10 +1159,18 @@ fn a_sqlite_store_copies_into_postgresql_as_it_was() {
     sqlite.finish_processing(report.id, &Outcome::default()).unwrap();
     sqlite.add_dataset(&dataset(b"ranges")).unwrap();
     sqlite.set_collector_state("f", "etag").unwrap();
+    let population = farol_store::Population {
+        scope: "country".into(),
+        key: "PT".into(),
+        metric: "internet-users".into(),
+        valid_from: 19_000,
+        value: 8_500_000.5,
+    };
+    sqlite.add_population(std::slice::from_ref(&population)).unwrap();
 
     let path = dir.path().join("farol.db");
-    let copied = farol_store::sqlite_to_postgres(&path, &schema.url, false, &mut |_, _| {}).unwrap();
-    assert!(copied.tables.contains(&("events", 3)), "{copied:?}");
+    let copied = farol_store::sqlite_to_postgres(&path, &schema.url, &mut |_, _| {}).unwrap();
+    assert!(copied.contains(&("events", 3)), "{copied:?}");
     let pg = schema.open();
     let all = EventQuery { visible: Visibility::All, limit: 10, ..Default::default() };
     let events = sqlite.events(&all).unwrap();
@@ -1132,4 +1187,22 @@ fn a_sqlite_store_copies_into_postgresql_as_it_was() {
     assert_eq!(pg.datasets(true).unwrap(), sqlite.datasets(true).unwrap());
     assert_eq!(pg.dataset_data(1).unwrap(), b"ranges");
     assert_eq!(pg.collector_state("f").unwrap().as_deref(), Some("etag"));
+    // The statistics rollups and the denominators.
+    assert_eq!(pg.population().unwrap(), [population]);
+    let day = Timestamp::parse("2024-06-01").unwrap().day();
+    for scope in [farol_store::HostScope::All, farol_store::HostScope::Orgs(vec![OrgId(a.0)])] {
+        let q = farol_store::HostQuery {
+            scope,
+            from_day: day - 1,
+            to_day: day + 1,
+            types: vec![],
+            family: None,
+            max_tlp: None,
+        };
+        assert_eq!(
+            pg.host_breakdown(&q, farol_store::Breakdown::Day).unwrap(),
+            sqlite.host_breakdown(&q, farol_store::Breakdown::Day).unwrap()
+        );
+        assert!(pg.hosts(&q).unwrap().events > 0);
+    }
 }

@@ -82,18 +82,12 @@ pub fn backup(dir: &Path, args: BackupArgs) -> Result<()> {
     [store] path) goes into a new PostgreSQL database with its ids, in one transaction, while farol \
     may go on running (the copy is the store as of its start). Then point [store] url at the \
     database and start the workers (OPERATIONS.md, \"PostgreSQL\").\n\n\
-    What PostgreSQL does not keep yet in this version (indicators, communities, statistics \
-    denominators) stops the copy; --partial copies the rest and leaves \
-    them in the SQLite file.\n\n\
     Example:\n  farol copy-store --to postgres://farol@db.cert.example/farol")]
 pub struct CopyStoreArgs {
     /// The PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (`${VAR}` is read
     /// from the environment); its farol tables must be empty
     #[arg(long)]
     to: String,
-    /// Copy even when the SQLite store holds what PostgreSQL does not keep yet
-    #[arg(long)]
-    partial: bool,
 }
 
 /// `farol copy-store`: the SQLite store into an empty PostgreSQL database.
@@ -111,19 +105,16 @@ pub fn copy_store(dir: &Path, args: CopyStoreArgs, ui: &crate::output::Ui) -> Re
     };
     let started = std::time::Instant::now();
     let bar = crate::progress::Bar::new(ui.quiet);
-    let copied = farol_store::sqlite_to_postgres(from, &to, args.partial, &mut |table, rows| bar.rows(table, rows));
+    let copied = farol_store::sqlite_to_postgres(from, &to, &mut |table, rows| bar.rows(table, rows));
     bar.finish();
     let copied = copied.with_context(|| {
         format!("cannot copy {} into {}", from.display(), farol_store::Location::Postgres(to.clone()))
     })?;
     let mut table = crate::output::Table::new(&["table", "rows"]);
-    for (name, rows) in &copied.tables {
+    for (name, rows) in &copied {
         table.row(vec![(*name).to_owned(), crate::output::count(*rows)]);
     }
     print!("{}", table.render());
-    for (n, what) in &copied.left_behind {
-        println!("left in {}: {what}: {}", from.display(), crate::output::count(*n));
-    }
     println!(
         "copied {} into {} in {:.1}s; to use it, set in farol.toml:\n  [store]\n  url = \"{}\"",
         from.display(),

@@ -237,13 +237,8 @@ pub fn feed_sharing(config: &Config) -> HashMap<String, farol_share::FeedSharing
 }
 
 /// Derives indicators from the reports finished since the last derivation; says so when any.
-/// `None` where the store keeps no indicators (PostgreSQL, in this version): intake and
-/// processing go on without them.
-pub fn derive(config: &Config, store: &dyn Store) -> Result<Option<farol_share::Derived>> {
-    let done = match farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now()) {
-        Err(farol_store::StoreError::Unsupported(_)) => return Ok(None),
-        done => done?,
-    };
+pub fn derive(config: &Config, store: &dyn Store) -> Result<farol_share::Derived> {
+    let done = farol_share::derive(store, &config.indicator_rules, &feed_sharing(config), Timestamp::now())?;
     if done.sightings > 0 {
         println!(
             "indicators: {} seen in {} events of {} reports (`farol indicators list`)",
@@ -252,7 +247,7 @@ pub fn derive(config: &Config, store: &dyn Store) -> Result<Option<farol_share::
             count(done.reports)
         );
     }
-    Ok(Some(done))
+    Ok(done)
 }
 
 pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
@@ -260,11 +255,11 @@ pub fn indicators(dir: &Path, args: IndicatorsArgs) -> Result<()> {
     let now = Timestamp::now();
     let producer = Producer { name: config.center.name.clone() };
     match args.command {
-        IndicatorsCommand::Derive => match derive(&config, &*store)? {
-            Some(done) if done.reports == 0 => println!("no reports to derive indicators from"),
-            Some(_) => {}
-            None => anyhow::bail!(Usage("this store keeps no indicators: derive them on a SQLite store".into())),
-        },
+        IndicatorsCommand::Derive => {
+            if derive(&config, &*store)?.reports == 0 {
+                println!("no reports to derive indicators from");
+            }
+        }
         IndicatorsCommand::List { select, search, limit } => {
             let q = IndicatorQuery { search, limit, newest_first: true, ..select.query(&*store, now)? };
             let communities: HashMap<i64, String> = store.communities()?.into_iter().map(|c| (c.id, c.name)).collect();

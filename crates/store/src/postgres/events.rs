@@ -4,14 +4,14 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use farol_model::org::{Distribution, OrgId};
-use farol_model::{Reject, ReportId};
+use farol_model::{ClassificationType, Reject, ReportId};
 use ipnet::IpNet;
 use postgres::Client;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 
 use super::n;
-use crate::row::{BATCH_ROWS, Row, type_condition};
+use crate::row::{BATCH_ROWS, Row, type_code, type_condition};
 use crate::stored::{Bases, RawEvent, aggregate};
 use crate::{EventQuery, EventWriter, Rerouted, Result, StoredEvent, Tally, Visibility, Written};
 
@@ -148,7 +148,18 @@ impl Writer {
                         raw_offset, raw_len, data, orgs, scope, aggregated, tlp, family
                  FROM batch
                  ON CONFLICT DO NOTHING
-                 RETURNING id)
+                 RETURNING id, hour, source_ip, type, family, tlp, source_asn, source_cc, orgs),
+             -- The statistics count the new events (see migration3.sql).
+             days AS (
+                 INSERT INTO host_days (report_id, day, ip, type, family, tlp, asn, cc, events)
+                 SELECT $2, hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp, min(source_asn),
+                        min(source_cc), count(*)
+                 FROM new WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6),
+             by_org AS (
+                 INSERT INTO host_orgs (report_id, org, day, ip, type, family, tlp, asn, cc, events)
+                 SELECT $2, o, hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp, min(source_asn),
+                        min(source_cc), count(*)
+                 FROM new, unnest(orgs) AS o WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6, 7)
              SELECT count(*), min(id), max(id) FROM new",
             &[&self.feed, &self.report.0],
         )?;
@@ -372,6 +383,27 @@ pub(super) fn after(c: &mut Client, after: i64, limit: usize, bases: &Bases) -> 
     decode(c, rows, bases)
 }
 
+/// A report's events of some classification types, after an event id, in id order, through the
+/// id range its processing recorded.
+pub(super) fn of_report(
+    c: &mut Client,
+    report: ReportId,
+    types: &[ClassificationType],
+    after: i64,
+    limit: usize,
+    bases: &Bases,
+) -> Result<Vec<StoredEvent>> {
+    let codes: Vec<i64> = types.iter().map(|&t| i64::from(type_code(t))).collect();
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e {EVENT_JOINS}
+         WHERE e.id BETWEEN greatest($2::bigint + 1, r.first_event) AND r.last_event AND e.report_id = $1
+           AND e.type = ANY($3)
+         ORDER BY e.id LIMIT $4"
+    );
+    let rows = c.query(&sql, &[&report.0, &after, &codes, &n(limit as u64)])?;
+    decode(c, rows, bases)
+}
+
 /// The events in an organization's networks from reports after `reports.0` up to `reports.1`,
 /// in id order after `after`.
 pub(super) fn new_events(
@@ -410,10 +442,20 @@ pub(super) fn new_events(
 
 pub(super) fn set_routing(c: &mut Client, events: &[Rerouted]) -> Result<()> {
     let mut tx = c.transaction()?;
+    // The statistics move the event's counts from its old organizations to its new ones.
+    let correct = tx.prepare(
+        "INSERT INTO host_orgs (report_id, org, day, ip, type, family, tlp, asn, cc, events)
+         SELECT e.report_id, m.org, e.hour / 24, e.source_ip, coalesce(e.type, -1), coalesce(e.family, ''), e.tlp,
+                e.source_asn, e.source_cc, m.n
+         FROM events e,
+              LATERAL (SELECT unnest(e.orgs) AS org, -1 AS n UNION ALL SELECT unnest($2::bigint[]), 1) m
+         WHERE e.id = $1 AND e.source_ip IS NOT NULL AND e.orgs IS DISTINCT FROM $2",
+    )?;
     let update = tx.prepare("UPDATE events SET orgs = $2, scope = $3 WHERE id = $1")?;
     for e in events {
         let orgs: Vec<i64> = e.routing.orgs.iter().map(|o| o.0).collect();
         let orgs = (!orgs.is_empty()).then_some(orgs);
+        tx.execute(&correct, &[&e.id, &orgs])?;
         tx.execute(&update, &[&e.id, &orgs, &i64::from(e.routing.scope.code())])?;
     }
     tx.commit()?;

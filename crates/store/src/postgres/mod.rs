@@ -2,16 +2,15 @@
 //! share one database, claim reports with `FOR UPDATE SKIP LOCKED`, and write events with COPY
 //! into monthly partitions.
 //!
-//! This version covers intake and processing (reports, their archive, leases, events and
-//! rejects), event queries, collector states, organizations, IP datasets, accounts and the
-//! audit log, notifications, incidents and saved searches. What it does not cover yet
-//! (statistics, sharing) fails with [`StoreError::Unsupported`], naming what is missing.
+//! It keeps what the SQLite store keeps, in PostgreSQL's terms: see ARCHITECTURE.md.
 
 mod accounts;
 mod events;
 mod incidents;
 mod notify;
 mod orgs;
+mod sharing;
+mod stats;
 
 use std::io::Read;
 use std::sync::Mutex;
@@ -33,7 +32,8 @@ use crate::{
 };
 
 /// Schema migrations, applied in order; the table `farol_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migration2.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema.sql"), include_str!("migration2.sql"), include_str!("migration3.sql")];
 
 /// As in the SQLite store: a report still "receiving" without a heartbeat for this long was
 /// abandoned by a crashed process.
@@ -234,11 +234,6 @@ impl archive::Chunks for PostgresChunks<'_> {
     }
 }
 
-/// What this backend does not do yet.
-fn unsupported<T>(what: &'static str) -> Result<T> {
-    Err(StoreError::Unsupported(what))
-}
-
 impl Store for PostgresStore {
     fn archive(&self, new: &NewReport, input: &mut dyn Read, progress: &mut dyn FnMut(u64)) -> Result<Archived> {
         // A connection of its own: archiving a large report takes a while.
@@ -394,6 +389,9 @@ impl Store for PostgresStore {
             }
             tx.execute("DELETE FROM event_parts WHERE report_id = $1", &[&id.0])?;
             tx.execute("DELETE FROM rejects WHERE report_id = $1", &[&id.0])?;
+            tx.execute("DELETE FROM host_days WHERE report_id = $1", &[&id.0])?;
+            tx.execute("DELETE FROM host_orgs WHERE report_id = $1", &[&id.0])?;
+            sharing::forget_report(&mut tx, id)?;
             tx.execute(
                 "UPDATE reports SET status = 'processing', records = 0, events = 0, duplicates = 0, dropped = 0,
                  rejects = 0, error = NULL, processed_at = NULL, first_event = NULL, last_event = NULL WHERE id = $1",
@@ -590,6 +588,7 @@ impl Store for PostgresStore {
                 "UPDATE events SET orgs = nullif(array_remove(orgs, $1::bigint), '{}') WHERE orgs @> ARRAY[$1::bigint]",
                 &[&id.0],
             )?;
+            tx.execute("DELETE FROM host_orgs WHERE org = $1", &[&id.0])?;
             tx.commit()?;
             Ok(removed)
         })
@@ -814,59 +813,65 @@ impl Store for PostgresStore {
         self.with(|c| Ok(c.execute("DELETE FROM inhibitions WHERE id = $1", &[&id])? > 0))
     }
 
-    fn hosts(&self, _: &HostQuery) -> Result<HostCount> {
-        unsupported("statistics")
+    fn hosts(&self, query: &HostQuery) -> Result<HostCount> {
+        self.with(|c| Ok(stats::count(c, query, None)?.pop().unwrap_or_default()))
     }
 
-    fn host_breakdown(&self, _: &HostQuery, _: Breakdown) -> Result<Vec<HostCount>> {
-        unsupported("statistics")
+    fn host_breakdown(&self, query: &HostQuery, by: Breakdown) -> Result<Vec<HostCount>> {
+        self.with(|c| stats::count(c, query, Some(by)))
     }
 
-    fn add_population(&self, _: &[Population]) -> Result<usize> {
-        unsupported("statistics")
+    fn add_population(&self, rows: &[Population]) -> Result<usize> {
+        self.with(|c| stats::add_population(c, rows))
     }
 
     fn population(&self) -> Result<Vec<Population>> {
-        unsupported("statistics")
+        self.with(stats::population)
     }
 
-    fn add_community(&self, _: &Community) -> Result<Community> {
-        unsupported("indicators and communities")
+    fn add_community(&self, community: &Community) -> Result<Community> {
+        self.with(|c| sharing::add_community(c, community))
     }
 
-    fn update_community(&self, _: &Community) -> Result<()> {
-        unsupported("indicators and communities")
+    fn update_community(&self, community: &Community) -> Result<()> {
+        self.with(|c| sharing::update_community(c, community))
     }
 
-    fn remove_community(&self, _: i64) -> Result<bool> {
-        unsupported("indicators and communities")
+    fn remove_community(&self, id: i64) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM communities WHERE id = $1", &[&id])? > 0))
     }
 
     fn communities(&self) -> Result<Vec<Community>> {
-        unsupported("indicators and communities")
+        self.with(sharing::communities)
     }
 
     fn indicator_mark(&self) -> Result<i64> {
-        unsupported("indicators and communities")
+        self.with(|c| Ok(c.query_one("SELECT report_id FROM indicator_mark", &[])?.get(0)))
     }
 
-    fn report_events(&self, _: ReportId, _: &[ClassificationType], _: i64, _: usize) -> Result<Vec<StoredEvent>> {
-        unsupported("indicators and communities")
+    fn report_events(
+        &self,
+        report: ReportId,
+        types: &[ClassificationType],
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.with(|c| events::of_report(c, report, types, after, limit, &self.bases))
     }
 
-    fn add_sightings(&self, _: ReportId, _: &[Sighting], _: Timestamp) -> Result<()> {
-        unsupported("indicators and communities")
+    fn add_sightings(&self, report: ReportId, sightings: &[Sighting], now: Timestamp) -> Result<()> {
+        self.with(|c| sharing::add_sightings(c, report, sightings, now))
     }
 
-    fn put_indicator(&self, _: &Indicator, _: Timestamp) -> Result<Indicator> {
-        unsupported("indicators and communities")
+    fn put_indicator(&self, indicator: &Indicator, now: Timestamp) -> Result<Indicator> {
+        self.with(|c| sharing::put_indicator(c, indicator, now))
     }
 
-    fn indicators(&self, _: &IndicatorQuery) -> Result<Vec<Indicator>> {
-        unsupported("indicators and communities")
+    fn indicators(&self, query: &IndicatorQuery) -> Result<Vec<Indicator>> {
+        self.with(|c| sharing::read(c, query))
     }
 
-    fn remove_indicator(&self, _: i64) -> Result<bool> {
-        unsupported("indicators and communities")
+    fn remove_indicator(&self, id: i64) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM indicators WHERE id = $1", &[&id])? > 0))
     }
 }

@@ -1,14 +1,14 @@
 //! Communities and indicators.
 
-use farol_model::indicator::{Community, Indicator, IndicatorKind, Origin};
-use farol_model::org::{Distribution, OrgId};
-use farol_model::{ClassificationType, ReportId, Timestamp, Tlp};
-use rusqlite::types::Value as SqlValue;
+use farol_model::indicator::{Community, Indicator};
+use farol_model::org::OrgId;
+use farol_model::{ClassificationType, ReportId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use super::constituency::conflict;
 use super::events::{Bases, EVENT_COLUMNS, EVENT_JOINS, decode, stored_event};
 use crate::row::type_code;
+use crate::sql::{INDICATOR_COLUMNS, RawIndicator};
 use crate::{Grant, IndicatorQuery, Result, Sighting, StoreError, StoredEvent};
 
 pub(super) fn add_community(conn: &Connection, c: &Community) -> Result<Community> {
@@ -230,123 +230,41 @@ pub(super) fn put_indicator(conn: &Connection, i: &Indicator, now: Timestamp) ->
     stored.into_iter().next().ok_or_else(|| StoreError::NotFound(format!("no indicator {id}")))
 }
 
-/// The SQL condition a grant lets through, its arguments appended to `args`.
-fn grant_sql(g: &Grant, args: &mut Vec<SqlValue>) -> String {
-    let mut arg = |v: i64| {
-        args.push(v.into());
-        format!("?{}", args.len())
-    };
-    match *g {
-        Grant::All => "1".to_owned(),
-        Grant::Inside(org, tlp) => format!(
-            "(i.distribution >= {} AND i.tlp <= {} AND EXISTS (SELECT 1 FROM indicator_orgs o WHERE o.org_id = {} AND o.indicator_id = i.id))",
-            Distribution::Affected.code(),
-            arg(tlp.code().into()),
-            arg(org.0)
-        ),
-        Grant::Community(c, tlp) => format!(
-            "(i.distribution = {} AND i.community_id = {} AND i.tlp <= {})",
-            Distribution::Community.code(),
-            arg(c),
-            arg(tlp.code().into())
-        ),
-        Grant::Reach(d, tlp) => {
-            format!("(i.distribution >= {} AND i.tlp <= {})", arg(d.code().into()), arg(tlp.code().into()))
-        }
-    }
-}
-
 pub(super) fn read(conn: &Connection, q: &IndicatorQuery) -> Result<Vec<Indicator>> {
-    if q.grants.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args: Vec<SqlValue> = Vec::new();
-    let allowed = q.grants.iter().map(|g| grant_sql(g, &mut args)).collect::<Vec<_>>().join(" OR ");
-    let mut conds = vec![format!("({allowed})")];
-    let arg = |args: &mut Vec<SqlValue>, v: SqlValue| {
-        args.push(v);
-        format!("?{}", args.len())
-    };
-    if !q.kinds.is_empty() {
-        let list = q.kinds.iter().map(|k| arg(&mut args, k.as_str().to_owned().into())).collect::<Vec<_>>().join(",");
-        conds.push(format!("i.kind IN ({list})"));
-    }
-    if !q.ids.is_empty() {
-        let list = q.ids.iter().map(|&id| arg(&mut args, id.into())).collect::<Vec<_>>().join(",");
-        conds.push(format!("i.id IN ({list})"));
-    }
-    if let Some(t) = q.valid_at {
-        let t = arg(&mut args, t.micros().into());
-        conds.push(format!("NOT i.revoked AND i.valid_from <= {t} AND (i.valid_until IS NULL OR i.valid_until > {t})"));
-    }
-    if let Some(v) = q.after {
-        let (m, id) = (arg(&mut args, v.modified.into()), arg(&mut args, v.id.into()));
-        conds.push(format!("(i.modified, i.id) > ({m}, {id})"));
-    }
-    if let Some(s) = &q.search {
-        let s = arg(&mut args, format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")).into());
-        conds.push(format!("i.value LIKE {s} ESCAPE '\\'"));
-    }
-    let limit = arg(&mut args, i64::try_from(q.limit).unwrap_or(i64::MAX).into());
-    let sql = format!(
-        "SELECT i.id, i.kind, i.value, i.origin, i.category, i.family, i.tlp, i.distribution, i.community_id,
-                i.confidence, i.valid_from, i.valid_until, i.first_seen, i.last_seen, i.sightings, i.description,
-                i.created, i.modified, i.revoked,
-                (SELECT group_concat(org_id) FROM indicator_orgs o WHERE o.indicator_id = i.id)
-         FROM indicators i WHERE {} ORDER BY i.modified {order}, i.id {order} LIMIT {limit}",
-        conds.join(" AND "),
-        order = if q.newest_first { "DESC" } else { "ASC" },
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let Some((rest, params)) = crate::sql::indicator_sql(q, |n| format!("?{n}")) else { return Ok(Vec::new()) };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INDICATOR_COLUMNS}, (SELECT group_concat(org_id) FROM indicator_orgs o WHERE o.indicator_id = i.id)
+         FROM indicators i {rest}"
+    ))?;
+    let mut rows = stmt.query(params_from_iter(params.iter()))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(indicator(r)?);
+        let orgs: Option<String> = r.get(19)?;
+        let raw = RawIndicator {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            value: r.get(2)?,
+            origin: r.get(3)?,
+            category: r.get(4)?,
+            family: r.get(5)?,
+            tlp: r.get(6)?,
+            distribution: r.get(7)?,
+            community: r.get(8)?,
+            confidence: r.get(9)?,
+            valid_from: r.get(10)?,
+            valid_until: r.get(11)?,
+            first_seen: r.get(12)?,
+            last_seen: r.get(13)?,
+            sightings: r.get(14)?,
+            description: r.get(15)?,
+            created: r.get(16)?,
+            modified: r.get(17)?,
+            revoked: r.get(18)?,
+            orgs: orgs.iter().flat_map(|s| s.split(',')).filter_map(|s| s.parse().ok()).collect(),
+        };
+        out.push(raw.decode()?);
     }
     Ok(out)
-}
-
-fn indicator(r: &rusqlite::Row<'_>) -> Result<Indicator> {
-    let corrupt = |what: &str, v: String| {
-        StoreError::Corrupt(format!("indicator {}: {what} {v:?}", r.get::<_, i64>(0).unwrap_or(0)))
-    };
-    let text = |i: usize| r.get::<_, String>(i);
-    let kind: IndicatorKind = text(1)?.parse().map_err(|e| corrupt("kind", e))?;
-    let origin = Origin::parse(&text(3)?).map_err(|e| corrupt("origin", e))?;
-    let category = ClassificationType::parse(&text(4)?)
-        .map(|r| r.value())
-        .ok_or_else(|| corrupt("category", text(4).unwrap_or_default()))?;
-    let tlp = Tlp::ALL.get(r.get::<_, usize>(6)?).copied().ok_or_else(|| corrupt("tlp", String::new()))?;
-    let distribution =
-        Distribution::ALL.get(r.get::<_, usize>(7)?).copied().ok_or_else(|| corrupt("distribution", String::new()))?;
-    let orgs: Option<String> = r.get(19)?;
-    let mut orgs: Vec<OrgId> =
-        orgs.iter().flat_map(|s| s.split(',')).filter_map(|s| s.parse().ok()).map(OrgId).collect();
-    orgs.sort_unstable();
-    let at = |m: i64| Timestamp::from_micros(m).ok_or_else(|| corrupt("time", m.to_string()));
-    let time = |i: usize| -> Result<Timestamp> { at(r.get(i)?) };
-    Ok(Indicator {
-        id: r.get(0)?,
-        kind,
-        value: text(2)?,
-        category,
-        family: r.get(5)?,
-        tlp,
-        distribution,
-        community: r.get(8)?,
-        orgs,
-        confidence: r.get(9)?,
-        valid_from: time(10)?,
-        valid_until: r.get::<_, Option<i64>>(11)?.map(at).transpose()?,
-        first_seen: time(12)?,
-        last_seen: time(13)?,
-        sightings: r.get::<_, i64>(14)?.max(0) as u64,
-        origin,
-        description: r.get(15)?,
-        created: time(16)?,
-        modified: time(17)?,
-        revoked: r.get(18)?,
-    })
 }
 
 /// A report's events of some classification types, after an event id, in id order: through

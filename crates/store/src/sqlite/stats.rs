@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use compact_str::CompactString;
-use farol_model::ClassificationType;
 use rusqlite::types::{FromSql, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use crate::Row;
-use crate::row::{IpKey, decode_orgs, type_code};
-use crate::{Breakdown, HostCount, HostQuery, HostScope, Population, Result};
+use crate::row::{IpKey, decode_orgs};
+use crate::sql::Param;
+use crate::{Breakdown, HostCount, HostQuery, Population, Result};
 
 impl FromSql for IpKey {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
@@ -227,43 +227,6 @@ pub(super) fn count_all(tx: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The rollup a query reads (`h`: `host_orgs` when it needs organizations, else `host_days`)
-/// and its conditions.
-fn from_where(q: &HostQuery, by_org: bool) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let orgs = by_org || matches!(q.scope, HostScope::Orgs(_));
-    let mut sql = String::from(if orgs { "FROM host_orgs h" } else { "FROM host_days h" });
-    let mut args = vec![Value::Integer(q.from_day), Value::Integer(q.to_day)];
-    sql.push_str(" WHERE h.day BETWEEN ?1 AND ?2");
-    match &q.scope {
-        HostScope::All => {}
-        HostScope::Country(cc) => {
-            args.push(Value::Text(cc.to_ascii_uppercase()));
-            sql.push_str(&format!(" AND h.cc = ?{}", args.len()));
-        }
-        HostScope::Asn(asn) => {
-            args.push(Value::Integer(i64::from(*asn)));
-            sql.push_str(&format!(" AND h.asn = ?{}", args.len()));
-        }
-        HostScope::Orgs(ids) => {
-            let list: Vec<String> = ids.iter().map(|o| o.0.to_string()).collect();
-            sql.push_str(&format!(" AND h.org IN ({})", list.join(", ")));
-        }
-    }
-    if !q.types.is_empty() {
-        let codes: Vec<String> = q.types.iter().map(|&t| i64::from(type_code(t)).to_string()).collect();
-        sql.push_str(&format!(" AND h.type IN ({})", codes.join(", ")));
-    }
-    if let Some(tlp) = q.max_tlp {
-        sql.push_str(&format!(" AND h.tlp <= {}", tlp.code()));
-    }
-    if let Some(family) = &q.family {
-        args.push(Value::Text(family.to_lowercase()));
-        sql.push_str(&format!(" AND h.family = ?{}", args.len()));
-    }
-    (sql, args)
-}
-
 /// Distinct addresses, address-days and events over the query's whole period.
 pub(super) fn hosts(conn: &Connection, q: &HostQuery) -> Result<HostCount> {
     Ok(count(conn, q, None)?.pop().unwrap_or_default())
@@ -275,36 +238,15 @@ pub(super) fn breakdown(conn: &Connection, q: &HostQuery, by: Breakdown) -> Resu
 }
 
 fn count(conn: &Connection, q: &HostQuery, by: Option<Breakdown>) -> Result<Vec<HostCount>> {
-    let (from, args) = from_where(q, by == Some(Breakdown::Org));
-    let key = match by {
-        None => "''",
-        Some(Breakdown::Day) => "h.day",
-        Some(Breakdown::Country) => "coalesce(h.cc, '')",
-        Some(Breakdown::Asn) => "coalesce(h.asn, '')",
-        Some(Breakdown::Org) => "h.org",
-        Some(Breakdown::Type) => "h.type",
-        Some(Breakdown::Family) => "h.family",
-    };
-    let order = if by == Some(Breakdown::Day) { "1" } else { "2 DESC, 1" };
-    // One row per key, day and address first (those whose events sum above zero: rerouting
-    // appends corrections): their number is the address-days.
-    let sql = format!(
-        "SELECT k, count(DISTINCT ip), count(*), sum(n) FROM
-            (SELECT {key} AS k, h.day AS day, h.ip AS ip, sum(h.events) AS n {from} GROUP BY 1, 2, 3 HAVING n > 0)
-         GROUP BY 1 ORDER BY {order}"
-    );
+    use rusqlite::types::Value;
+    let (sql, params) = crate::sql::count_sql(q, by, |n| format!("?{n}"));
+    let params = params.into_iter().map(|p| match p {
+        Param::Int(v) => Value::Integer(v),
+        Param::Text(t) => Value::Text(t),
+    });
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
-        let key = match r.get_ref(0)? {
-            ValueRef::Integer(v) if by == Some(Breakdown::Type) => {
-                usize::try_from(v).ok().and_then(|i| ClassificationType::ALL.get(i)).map_or("", |t| t.as_str()).into()
-            }
-            ValueRef::Integer(v) => v.to_string(),
-            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            _ => String::new(),
-        };
-        let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.unsigned_abs()) };
-        Ok(HostCount { key, hosts: n(1)?, host_days: n(2)?, events: n(3)? })
+    let rows = stmt.query_map(params_from_iter(params), |r| {
+        Ok(crate::sql::host_count(by, r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
