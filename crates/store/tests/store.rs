@@ -1129,9 +1129,52 @@ fn postgres_refuses_a_store_from_a_newer_farol() {
     assert_eq!(farol_store::Location::Postgres(schema.url.clone()).schema_version().unwrap().0, 99);
 }
 
-/// `copy-store`: everything PostgreSQL keeps comes across as it was, ids included: events of
-/// both address families, routed and aggregated ones, rejects, raw bytes, organizations, IP
-/// datasets and collector states.
+/// Events stored before PostgreSQL kept statistics (schema version 2) are counted when the
+/// store migrates: the rollups then answer as if they had been kept all along.
+#[test]
+fn postgres_counts_the_events_of_an_older_store_on_migrating() {
+    use farol_model::{Routing, Scope};
+    use farol_store::{Breakdown, HostQuery, HostScope};
+    let Some(schema) = PostgresSchema::new() else { return };
+    let store = schema.open();
+    let a = store.add_org(&org("A", &[])).unwrap();
+    let Archived::New(report) = archive(&store, "f", b"x") else { panic!() };
+    store.begin_processing(report.id).unwrap();
+    let mut w = store.event_writer(report.id, &Event::default(), Distribution::Affected).unwrap();
+    let rows = (0..6u8)
+        .map(|i| {
+            let time = format!("2024-06-0{}T10:00:00Z", 1 + i % 2);
+            let mut r = record(&[("source.ip", &format!("192.0.2.{}", i % 5)), ("time.source", &time)], 0);
+            r.routing = Routing { orgs: if i < 3 { vec![a] } else { vec![] }, scope: Scope::Org };
+            Row::new(&r, &Event::default())
+        })
+        .collect();
+    w.write(rows, vec![]).unwrap();
+    w.flush().unwrap();
+    let day = Timestamp::parse("2024-06-01").unwrap().day();
+    let counts = |store: &dyn Store| {
+        [HostScope::All, HostScope::Orgs(vec![a])].map(|scope| {
+            let q = HostQuery { scope, from_day: day, to_day: day + 1, types: vec![], family: None, max_tlp: None };
+            store.host_breakdown(&q, Breakdown::Day).unwrap()
+        })
+    };
+    let before = counts(&store);
+    assert_eq!(before[0].iter().map(|c| c.events).sum::<u64>(), 6);
+    drop(store);
+    let mut admin = postgres::Client::connect(&schema.url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "DROP TABLE host_days, host_orgs, population, community_members, indicator_orgs, indicator_sightings,
+                        indicator_mark, indicators, communities;
+             UPDATE farol_schema SET version = 2",
+        )
+        .unwrap();
+    assert_eq!(counts(&schema.open()), before);
+}
+
+/// `copy-store`: the store comes across as it was, ids included: events of both address
+/// families, routed and aggregated ones, rejects, raw bytes, organizations, IP datasets,
+/// collector states, statistics and denominators.
 #[test]
 fn a_sqlite_store_copies_into_postgresql_as_it_was() {
     use farol_model::org::OrgId;
