@@ -22,7 +22,7 @@ pub struct Config {
     pub center: Center,
     /// The store: `[store]` or `FAROL_DATABASE_URL`.
     pub store: farol_store::Location,
-    /// Where lock files and temporary files go: the SQLite store's directory, or `data/`.
+    /// Where temporary files go: the SQLite store's directory, or `data/`.
     pub data_dir: PathBuf,
     pub feeds: BTreeMap<String, Feed>,
     /// The feeds that have a collector, with their schedules.

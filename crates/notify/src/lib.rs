@@ -352,29 +352,6 @@ pub fn run(
     Ok(Round { queued, delivered })
 }
 
-/// Keeps notification rounds of several processes (`farol serve`, `farol notify`) from
-/// overlapping: an exclusive lock on a file beside the store, released when dropped or when the
-/// process ends, however it ends.
-#[derive(Debug)]
-pub struct Lock(#[allow(dead_code, reason = "held for its lock")] std::fs::File);
-
-impl Lock {
-    /// Takes the lock, waiting for it when `wait`; `None` when it is held elsewhere and not
-    /// `wait`.
-    pub fn take(path: &std::path::Path, wait: bool) -> std::io::Result<Option<Lock>> {
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
-        if wait {
-            file.lock()?;
-        } else if let Err(e) = file.try_lock() {
-            return match e {
-                std::fs::TryLockError::WouldBlock => Ok(None),
-                std::fs::TryLockError::Error(e) => Err(e),
-            };
-        }
-        Ok(Some(Lock(file)))
-    }
-}
-
 /// The ticket number of an outbox message: the day it was queued and its id.
 pub fn ticket(id: i64, now: Timestamp) -> String {
     let day = now.to_string();

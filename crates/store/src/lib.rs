@@ -657,6 +657,21 @@ pub trait Store: Send + Sync {
 
     /// Removes an indicator; false when there was none.
     fn remove_indicator(&self, id: i64) -> Result<bool>;
+
+    /// Takes the lock named `name`, which one process at a time holds among all that share the
+    /// store, on any machine (the live streams' publisher, the notification rounds), waiting
+    /// for it when `wait`; `None` when another holds it and not `wait`. Dropping it releases it,
+    /// as does the end of the process.
+    fn lock(&self, name: &str, wait: bool) -> Result<Option<StoreLock>>;
+}
+
+/// A lock of [`Store::lock`], held until dropped.
+pub struct StoreLock(#[allow(dead_code, reason = "held for its lock")] Box<dyn Send>);
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLock")
+    }
 }
 
 /// What a queued message records beside it.

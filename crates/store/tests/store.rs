@@ -56,6 +56,7 @@ on_every_backend!(
     notifications_read_new_events_report_by_report_and_queue_each_digest_once,
     incidents_are_listed_with_their_own_organizations_and_events,
     incident_files_tasks_searches_and_mail_are_kept_once,
+    a_named_lock_is_held_by_one_holder_at_a_time,
 );
 
 fn new_report(feed: &str) -> NewReport {
@@ -910,6 +911,26 @@ fn accounts_sessions_tokens_and_the_audit_log(store: &dyn Store) {
     assert_eq!(actions(None), ["action 3", "action 2", "action 1"]);
     assert_eq!(actions(Some(a)), ["action 1"]);
     assert_eq!(store.audit_log(None, 1).unwrap().len(), 1);
+}
+
+fn a_named_lock_is_held_by_one_holder_at_a_time(store: &dyn Store) {
+    let held = store.lock("stream", false).unwrap().expect("free");
+    assert!(store.lock("stream", false).unwrap().is_none(), "held by another");
+    let other = store.lock("notify", false).unwrap();
+    assert!(other.is_some(), "another name is another lock");
+    // A waiting holder gets it once it is released.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let next = store.lock("stream", true).unwrap();
+            tx.send(next.is_some()).unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(rx.try_recv().is_err(), "still waiting");
+        drop(held);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap());
+    });
+    assert!(store.lock("stream", false).unwrap().is_some(), "released when the waiter's was dropped");
 }
 
 /// What the statistics rollups must answer, recounted from the stored events themselves.

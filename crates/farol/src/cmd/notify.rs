@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use farol_model::Timestamp;
 use farol_model::org::Asset;
-use farol_notify::{Lock, Mailer, Selection, Signer, Templates, Writer};
+use farol_notify::{Mailer, Selection, Signer, Templates, Writer};
 use farol_store::{Inhibition, Store};
 
 use crate::config::{Config, SIGNING_PASSPHRASE_ENV, SMTP_URL_ENV};
@@ -152,8 +152,7 @@ fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) 
         Usage(format!("no SMTP server: set [notify] smtp_url in farol.toml or {SMTP_URL_ENV} (smtp://host:25)"))
     })?;
     let mailer = mailer(config, url)?;
-    let lock_path = lock_path(config);
-    let _lock = Lock::take(&lock_path, true).with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let _lock = store.lock(LOCK, true)?;
     let round = farol_notify::run(store, writer, &notify.settings, &mailer, select, Timestamp::now())?;
     let d = &round.delivered;
     println!(
@@ -174,10 +173,8 @@ fn send(config: &Config, store: &dyn Store, writer: &Writer, select: Selection) 
     Ok(())
 }
 
-/// The file that keeps notification rounds apart: beside the store.
-pub fn lock_path(config: &Config) -> std::path::PathBuf {
-    config.data_dir.join("farol.notify.lock")
-}
+/// The store's lock that keeps notification rounds apart: one at a time, on any machine.
+pub const LOCK: &str = "notify";
 
 fn outbox(store: &dyn Store, org: Option<&str>, limit: usize) -> Result<()> {
     let org = org.map(|o| super::org::find(store, o)).transpose()?;

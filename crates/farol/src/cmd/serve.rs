@@ -93,8 +93,7 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             tokio::spawn(exchange(Arc::clone(&config), Arc::clone(&store), p.clone()));
         }
         if let Some(streams) = config.streams.clone() {
-            let lock = super::stream::lock_path(&config);
-            tokio::spawn(super::stream::rounds(Arc::clone(&store), streams, lock, false));
+            tokio::spawn(super::stream::rounds(Arc::clone(&store), streams, false));
         }
         if let Some(maildir) = config.maildir.clone() {
             tokio::spawn(intake(Arc::clone(&config), maildir, Arc::clone(&store)));
@@ -229,7 +228,6 @@ struct Notifier {
     writer: Arc<farol_notify::Writer>,
     settings: farol_notify::Settings,
     mailer: farol_notify::Mailer,
-    lock: std::path::PathBuf,
 }
 
 fn notifier(config: &crate::config::Config, writer: Arc<farol_notify::Writer>) -> Result<Option<Notifier>> {
@@ -238,12 +236,7 @@ fn notifier(config: &crate::config::Config, writer: Arc<farol_notify::Writer>) -
         eprintln!("notifications are off: set [notify] from and smtp_url in farol.toml to send them");
         return Ok(None);
     };
-    Ok(Some(Notifier {
-        writer,
-        settings: n.settings.clone(),
-        mailer: super::notify::mailer(config, url)?,
-        lock: super::notify::lock_path(config),
-    }))
+    Ok(Some(Notifier { writer, settings: n.settings.clone(), mailer: super::notify::mailer(config, url)? }))
 }
 
 /// A notification round every minute; skipped while another process (`farol notify`) runs one.
@@ -252,7 +245,7 @@ async fn notify(n: Notifier, store: Arc<dyn Store>) {
     loop {
         let (n2, s) = (Arc::clone(&n), Arc::clone(&store));
         let round = tokio::task::spawn_blocking(move || {
-            let Some(_lock) = farol_notify::Lock::take(&n2.lock, false)? else { return anyhow::Ok(None) };
+            let Some(_lock) = s.lock(super::notify::LOCK, false)? else { return anyhow::Ok(None) };
             let select = farol_notify::Selection::default();
             let now = farol_model::Timestamp::now();
             Ok(Some(farol_notify::run(s.as_ref(), &n2.writer, &n2.settings, &n2.mailer, select, now)?))

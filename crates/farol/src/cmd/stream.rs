@@ -1,7 +1,7 @@
 //! `farol stream`: each organization's new events to its AMQP exchange, round after round; the
 //! rounds `farol serve` runs when `[streams]` is configured.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,6 @@ use farol_collect::stream::{Published, StreamConfig};
 use farol_store::Store;
 
 use crate::Usage;
-use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  farol stream          publish round after round, until Ctrl-C\n  \
@@ -30,10 +29,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
     let streams = config.streams.clone().ok_or_else(|| {
         Usage("no streams: add a [streams] section with the broker's url to farol.toml (see its comments)".into())
     })?;
-    let lock = lock_path(&config);
     let runtime = tokio::runtime::Runtime::new()?;
     if args.once {
-        let _lock = farol_notify::Lock::take(&lock, true)?;
+        let _lock = store.lock(LOCK, true)?;
         let published = runtime.block_on(farol_collect::stream::round(store, &streams, &mut None)).context(
             "the stream round stopped (what the broker confirmed is kept; the next round goes on from there)",
         )?;
@@ -41,28 +39,30 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
         return Ok(());
     }
     println!("publishing every {}s (Ctrl-C stops)", streams.every_secs);
-    runtime.block_on(rounds(store, streams, lock, true));
+    runtime.block_on(rounds(store, streams, true));
     Ok(())
 }
 
-/// One file lock beside the store: one publishing process at a time.
-pub fn lock_path(config: &Config) -> PathBuf {
-    config.data_dir.join("farol.stream.lock")
-}
+/// The store's lock that the publishing process holds: one at a time, on any machine.
+const LOCK: &str = "stream";
 
 /// Rounds every `every_secs`, skipped while another process publishes; a failed round is
 /// reported and the next one tries again. `verbose`: say on stdout what each round published.
-pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, lock: PathBuf, verbose: bool) {
+pub async fn rounds(store: Arc<dyn Store>, streams: StreamConfig, verbose: bool) {
     let mut seen = None;
     loop {
-        match farol_notify::Lock::take(&lock, false) {
+        let s = Arc::clone(&store);
+        let lock = tokio::task::spawn_blocking(move || s.lock(LOCK, false))
+            .await
+            .unwrap_or_else(|e| Err(farol_store::StoreError::Io(std::io::Error::other(e))));
+        match lock {
             Ok(Some(_lock)) => match farol_collect::stream::round(Arc::clone(&store), &streams, &mut seen).await {
                 Ok(p) if verbose => print(&p, false),
                 Ok(p) => tracing::info!(started = p.started, events = p.events, "stream round"),
                 Err(e) => tracing::error!(error = %e, "stream round failed; the next one goes on from where it stood"),
             },
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, lock = %lock.display(), "cannot take the stream lock"),
+            Err(e) => tracing::error!(error = %e, "cannot take the stream lock"),
         }
         tokio::time::sleep(Duration::from_secs(streams.every_secs)).await;
     }

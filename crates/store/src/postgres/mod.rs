@@ -28,7 +28,7 @@ use crate::{
     Archived, AuditEntry, Breakdown, Claimed, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
     HostQuery, IncidentFilter, IndicatorQuery, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport,
     OutboxMessage, Outcome, Population, Record, Rerouted, Result, Search, Session, Sighting, Store, StoreError,
-    StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
+    StoreLock, StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; the table `farol_schema` records how many ran.
@@ -45,6 +45,21 @@ const STALE_RECEIVING: i64 = 10 * 60 * 1_000_000;
 const MIGRATING: i64 = 7_248_301;
 pub(super) const PARTITIONING: i64 = 7_248_302;
 const REPORT_IDS: i64 = 7_248_304;
+
+/// The first key of the locks of [`Store::lock`] (the second is the hash of the name).
+const NAMED: i32 = 7_248_306;
+
+/// A connection that holds a session lock; it closes on a thread of its own (see the store's
+/// `Drop`), which releases the lock.
+struct Holding(Option<Client>);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
 
 /// Idle connections kept for reuse.
 const IDLE: usize = 8;
@@ -873,5 +888,17 @@ impl Store for PostgresStore {
 
     fn remove_indicator(&self, id: i64) -> Result<bool> {
         self.with(|c| Ok(c.execute("DELETE FROM indicators WHERE id = $1", &[&id])? > 0))
+    }
+
+    fn lock(&self, name: &str, wait: bool) -> Result<Option<StoreLock>> {
+        // A session lock on a connection of its own, held while the connection lives.
+        let mut client = self.connect()?;
+        let sql = if wait {
+            "SELECT pg_advisory_lock($1, hashtext($2)), true"
+        } else {
+            "SELECT NULL, pg_try_advisory_lock($1, hashtext($2))"
+        };
+        let taken: bool = client.query_one(sql, &[&NAMED, &name])?.get(1);
+        Ok(taken.then(|| StoreLock(Box::new(Holding(Some(client))))))
     }
 }

@@ -24,7 +24,7 @@ use crate::{
     Archived, AuditEntry, Breakdown, Claimed, DatasetRecord, Delivery, EventQuery, EventWriter, FeedHealth, HostCount,
     HostQuery, IncidentFilter, IndicatorQuery, Inhibition, Mail, Mark, NewDataset, NewMessage, NewReport,
     OutboxMessage, Outcome, Population, Record, Rerouted, Result, Search, Session, Sighting, Store, StoreError,
-    StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
+    StoreLock, StoredEvent, StoredFile, Tally, Token, Totals, User, Visibility,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -791,6 +791,25 @@ impl Store for SqliteStore {
 
     fn remove_indicator(&self, id: i64) -> Result<bool> {
         self.with(|c| Ok(c.execute("DELETE FROM indicators WHERE id = ?1", [id])? > 0))
+    }
+
+    fn lock(&self, name: &str, wait: bool) -> Result<Option<StoreLock>> {
+        // A file beside the database: the processes that share it share its directory.
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("farol.{name}.lock")))?;
+        if wait {
+            file.lock()?;
+        } else if let Err(e) = file.try_lock() {
+            return match e {
+                std::fs::TryLockError::WouldBlock => Ok(None),
+                std::fs::TryLockError::Error(e) => Err(e.into()),
+            };
+        }
+        Ok(Some(StoreLock(Box::new(file))))
     }
 
     fn totals(&self) -> Result<Totals> {
