@@ -889,7 +889,9 @@ name = "{center}"
 [store]
 # The embedded store: one SQLite file. Back it up with `farol backup FILE` (while farol runs).
 # Or a PostgreSQL database shared by farol processes on several machines (OPERATIONS.md):
-# url = "postgres://farol:${{FAROL_DB_PASSWORD}}@db.example:5432/farol"
+# url = "postgres://farol:${{FAROL_DB_PASSWORD}}@db.example:5432/farol?sslmode=require"
+# (sslmode=require: TLS, the server's certificate and name checked against sslrootcert=PEM or
+# the system's CAs.)
 # FAROL_DATABASE_URL (sqlite://PATH or postgres://...) overrides both.
 path = "data/farol.db"
 

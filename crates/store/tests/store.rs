@@ -1138,6 +1138,48 @@ fn postgres_partitions_events_by_month() {
     assert_eq!(w.flush().unwrap(), farol_store::Written { inserted: 4, duplicates: 4 });
 }
 
+/// TLS to the database: with `sslmode=require` farol speaks TLS and checks the server's
+/// certificate against `sslrootcert` and its name; another CA or another name is refused.
+/// `FAROL_TEST_POSTGRES_TLS_URL` names the server by the name its certificate holds.
+#[test]
+fn postgres_speaks_tls_and_checks_the_server() {
+    let Ok(url) = std::env::var("FAROL_TEST_POSTGRES_TLS_URL") else {
+        assert!(
+            std::env::var_os("FAROL_REQUIRE_POSTGRES").is_none(),
+            "FAROL_REQUIRE_POSTGRES is set but FAROL_TEST_POSTGRES_TLS_URL names no server"
+        );
+        return;
+    };
+    let plain = std::env::var("FAROL_TEST_POSTGRES_URL").unwrap();
+    let schema = PostgresSchema::create(&format!("{url}&application_name=farol_tls_test"), "farol_tls_test")
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let store = schema.open();
+    store.orgs().unwrap();
+    let mut admin = postgres::Client::connect(&plain, postgres::NoTls).unwrap();
+    let encrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.application_name = 'farol_tls_test'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted > 0, "the store's connections are encrypted");
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    let ca = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&other, ca.cert.pem()).unwrap();
+    let root = url.split("sslrootcert=").nth(1).unwrap().split('&').next().unwrap();
+    let refused = |url: &str| farol_store::PostgresStore::open(url).unwrap_err().to_string();
+    let err = refused(&url.replace(root, other.to_str().unwrap()));
+    assert!(err.contains("certificate"), "{err}");
+    let err = refused(&url.replace("localhost", "127.0.0.1"));
+    assert!(err.contains("certificate"), "{err}");
+    let err = refused(&url.replace("sslmode=require", "sslmode=verify-ca"));
+    assert!(err.contains("farol knows disable"), "{err}");
+}
+
 /// A store migrated by a newer farol is refused, not written with an older schema.
 #[test]
 fn postgres_refuses_a_store_from_a_newer_farol() {

@@ -11,6 +11,7 @@ mod notify;
 mod orgs;
 mod sharing;
 mod stats;
+mod tls;
 
 use std::io::Read;
 use std::sync::Mutex;
@@ -129,8 +130,21 @@ impl PostgresStore {
 }
 
 pub(crate) fn connect(url: &str) -> Result<Client> {
+    let target = tls::Target::parse(url)?;
+    let client = match target.tls {
+        Some(tls) => Client::connect(&target.url, tls),
+        None => Client::connect(&target.url, NoTls),
+    };
     // The caller names the server (`Location`'s display leaves the password out).
-    Client::connect(url, NoTls).map_err(|e| StoreError::Schema(format!("cannot connect: {e}")))
+    client.map_err(|e| {
+        let mut message = format!("cannot connect: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        StoreError::Schema(message)
+    })
 }
 
 fn version(client: &mut Client) -> Result<usize> {
