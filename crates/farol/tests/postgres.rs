@@ -97,6 +97,34 @@ fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     assert_eq!(events(&d), 1_310);
 }
 
+/// A farol directory whose `[store] url` asks for TLS: the commands reach the store over it.
+#[test]
+fn the_store_is_reached_over_tls_when_the_url_asks() {
+    let Some(schema) = PostgresSchema::new() else { return };
+    let Ok(tls) = std::env::var("FAROL_TEST_POSTGRES_TLS_URL") else { return };
+    let d = init();
+    let url = format!("{tls}&options=-c%20search_path%3D{}", schema.name);
+    let path = d.path.join("farol.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, toml.replace("path = \"data/farol.db\"", &format!("url = \"{url}\""))).unwrap();
+    assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0"));
+    ok(
+        &d,
+        &[
+            "ingest",
+            "--feed",
+            "example-sinkhole",
+            examples().join("2024-06-01-event4_sinkhole-example.csv").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(events(&d), 300);
+    // A CA file that is not there is said before anything is tried.
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace("sslrootcert=", "sslrootcert=/nowhere"))
+        .unwrap();
+    let o = farol(&d, &["events"]);
+    assert!(stderr(&o).contains("sslrootcert=/nowhere"), "{}", stderr(&o));
+}
+
 /// The live streams read a PostgreSQL store as they read SQLite: a round publishes each
 /// organization's new events to its exchange, exactly those.
 #[test]

@@ -100,7 +100,7 @@ impl Location {
             return Ok(Location::Sqlite(dir.join(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            url.parse::<::postgres::Config>().map_err(|e| format!("{}: {e}", Location::Postgres(url.into())))?;
+            postgres::check(url).map_err(|e| format!("{}: {e}", Location::Postgres(url.into())))?;
             return Ok(Location::Postgres(url.to_owned()));
         }
         let scheme = url.split("://").next().unwrap_or(url);

@@ -129,6 +129,13 @@ impl PostgresStore {
     }
 }
 
+/// Whether `url` is one that [`connect`] can use, without connecting.
+pub(crate) fn check(url: &str) -> Result<()> {
+    let target = tls::Target::parse(url)?;
+    target.url.parse::<postgres::Config>().map_err(|e| StoreError::Schema(e.to_string()))?;
+    Ok(())
+}
+
 pub(crate) fn connect(url: &str) -> Result<Client> {
     let target = tls::Target::parse(url)?;
     let client = match target.tls {
