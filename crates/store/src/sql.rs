@@ -83,18 +83,19 @@ pub(crate) fn count_sql(
         params.add(Param::Int(q.from_day)),
         params.add(Param::Int(q.to_day))
     );
-    let mut bind = |p: Param| params.add(p);
     match &q.scope {
         HostScope::All => {}
-        HostScope::Country(cc) => rows.push_str(&format!(" AND h.cc = {}", bind(Param::Text(cc.to_ascii_uppercase())))),
-        HostScope::Asn(asn) => rows.push_str(&format!(" AND h.asn = {}", bind(Param::Int(i64::from(*asn))))),
+        HostScope::Country(cc) => {
+            rows.push_str(&format!(" AND h.cc = {}", params.add(Param::Text(cc.to_ascii_uppercase()))))
+        }
+        HostScope::Asn(asn) => rows.push_str(&format!(" AND h.asn = {}", params.add(Param::Int(i64::from(*asn))))),
         HostScope::Orgs(ids) => {
             let list: Vec<String> = ids.iter().map(|o| o.0.to_string()).collect();
             rows.push_str(&format!(" AND h.org IN ({})", list.join(", ")));
         }
     }
     if let Some(family) = &q.family {
-        rows.push_str(&format!(" AND h.family = {}", bind(Param::Text(family.to_lowercase()))));
+        rows.push_str(&format!(" AND h.family = {}", params.add(Param::Text(family.to_lowercase()))));
     }
     if !q.types.is_empty() {
         let codes: Vec<String> = q.types.iter().map(|&t| i64::from(type_code(t)).to_string()).collect();
