@@ -119,6 +119,21 @@ fn exit_codes_say_what_went_wrong() {
     assert!(stderr(&o).contains("cannot tell the format"), "{}", stderr(&o));
 }
 
+/// `farol ... | head`: when the reader of the output goes away, farol stops quietly, whether it
+/// was printing line by line or writing through a buffer.
+#[test]
+fn a_reader_that_goes_away_stops_farol_quietly() {
+    let d = init();
+    let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
+    assert!(farol(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]).status.success());
+    for args in [&["exercise", "list"][..], &["events", "--limit", "0"], &["org", "list"]] {
+        let mut child = command(&d, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success() && o.stderr.is_empty(), "farol {args:?}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn outputs_and_reprocessing() {
     let d = init();
