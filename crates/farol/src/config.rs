@@ -378,8 +378,8 @@ struct File {
     feeds: BTreeMap<String, toml::Table>,
 }
 
-/// The store that `FAROL_DATABASE_URL` or else `[store]` names, and the directory for lock
-/// and temporary files.
+/// The store that `FAROL_DATABASE_URL` or else `[store]` names, and the directory for
+/// temporary files.
 fn store(dir: &Path, section: &StoreSection) -> std::result::Result<(farol_store::Location, PathBuf), String> {
     if section.path.is_some() && section.url.is_some() {
         return Err("store: give path or url, not both".to_owned());

@@ -119,6 +119,14 @@ fn indicators_follow_the_events_once_each() {
         assert_eq!(ip.valid_until, ip.last_seen.add_secs(30 * 86_400));
         assert_eq!(find(&got, "c2.example").kind, IndicatorKind::Domain);
         assert_eq!(find(&got, "http://bank.example.net/login").kind, IndicatorKind::Url);
+        // Searching ignores case, and its text is taken literally.
+        let search = |text: &str| -> Vec<String> {
+            let q =
+                IndicatorQuery { grants: vec![Grant::All], search: Some(text.into()), limit: 10, ..Default::default() };
+            store.indicators(&q).unwrap().into_iter().map(|i| i.value).collect()
+        };
+        assert_eq!(search("BANK.Example"), ["http://bank.example.net/login"]);
+        assert!(search("bank%login").is_empty() && search("c2_example").is_empty());
         assert_eq!(store.indicator_mark().unwrap(), first.0);
 
         // Nothing new: nothing changes, not even a version.

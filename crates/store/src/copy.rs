@@ -366,25 +366,6 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// Tables whose ids PostgreSQL hands out (an identity column), to go on after the copied ones.
-const IDENTITIES: &[&str] = &[
-    "feeds",
-    "reports",
-    "rejects",
-    "ipdata",
-    "orgs",
-    "users",
-    "tokens",
-    "audit",
-    "outbox",
-    "inhibitions",
-    "incidents",
-    "incident_timeline",
-    "incident_files",
-    "communities",
-    "indicators",
-];
-
 /// Copies the SQLite store at `from` into the empty PostgreSQL store at `to`; returns the rows
 /// copied by table. `progress` hears of each table and of the rows as they go (table, rows so
 /// far).
@@ -426,7 +407,8 @@ pub fn sqlite_to_postgres(
     let mark: i64 = snapshot.query_row("SELECT report_id FROM indicator_mark", [], |r| r.get(0))?;
     tx.execute("UPDATE indicator_mark SET report_id = $1", &[&mark])?;
     // Identities and the event sequence go on after the ids copied.
-    for table in IDENTITIES {
+    // (Every table with an id column has an identity there, but events, which share a sequence.)
+    for table in TABLES.iter().filter(|t| t.columns[0].0 == "id" && t.name != "events").map(|t| t.name) {
         tx.batch_execute(&format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
         ))?;

@@ -188,7 +188,8 @@ pub(crate) fn indicator_sql(q: &IndicatorQuery, placeholder: fn(usize) -> String
     }
     if let Some(s) = &q.search {
         let like = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        conds.push(format!("i.value LIKE {} ESCAPE '\\'", params.add(Param::Text(like))));
+        // Whatever the case, as SQLite's LIKE has it and PostgreSQL's does not.
+        conds.push(format!("lower(i.value) LIKE lower({}) ESCAPE '\\'", params.add(Param::Text(like))));
     }
     let order = if q.newest_first { "DESC" } else { "ASC" };
     let limit = params.add(Param::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)));

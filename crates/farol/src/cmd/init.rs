@@ -137,7 +137,6 @@ fn without_password(url: &str) -> String {
     }
 }
 
-/// `farol migrate`: brings the store to this farol's schema, saying from which version.
 /// The center is an organization of its own, in every store: its analysts' accounts belong to it.
 fn add_center(config: &config::Config, store: &dyn farol_store::Store) -> Result<()> {
     if !store.orgs()?.iter().any(|o| o.sector == Sector::NationalCenter) {
@@ -149,6 +148,8 @@ fn add_center(config: &config::Config, store: &dyn farol_store::Store) -> Result
     Ok(())
 }
 
+/// `farol migrate`: brings the store to this farol's schema, saying from which version, and
+/// makes the center's organization (a new PostgreSQL store has none).
 pub fn migrate(dir: &Path) -> Result<()> {
     let config = config::Config::load(dir)?;
     let (before, latest) =

@@ -21,7 +21,7 @@ use farol_model::indicator::{Community, Indicator};
 use farol_model::org::{Distribution, Org, OrgId};
 use farol_model::{ClassificationType, Counts, Event, Reject, Report, ReportId, ReportStatus, Timestamp};
 use postgres::error::SqlState;
-use postgres::{Client, GenericClient, NoTls};
+use postgres::{Client, GenericClient};
 
 use crate::archive::{self, ChunkReader};
 use crate::stored::Bases;
@@ -50,15 +50,21 @@ const REPORT_IDS: i64 = 7_248_304;
 /// The first key of the locks of [`Store::lock`] (the second is the hash of the name).
 const NAMED: i32 = 7_248_306;
 
-/// A connection that holds a session lock; it closes on a thread of its own (see the store's
-/// `Drop`), which releases the lock.
+/// A connection that holds a session lock: closing it releases the lock.
 struct Holding(Option<Client>);
 
 impl Drop for Holding {
     fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            let _ = std::thread::spawn(move || drop(client)).join();
-        }
+        close(self.0.take().into_iter().collect());
+    }
+}
+
+/// Closes connections on a thread of their own: the synchronous client closes by blocking on a
+/// runtime of its own, which panics on a thread that drives async tasks (`farol stream`,
+/// `farol serve`), where the last reference to the store, or a lock, may go.
+fn close(clients: Vec<Client>) {
+    if !clients.is_empty() {
+        let _ = std::thread::spawn(move || drop(clients)).join();
     }
 }
 
@@ -67,7 +73,7 @@ const IDLE: usize = 8;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
-    url: String,
+    target: tls::Target,
     idle: Mutex<Vec<Client>>,
     bases: Bases,
 }
@@ -81,13 +87,7 @@ impl std::fmt::Debug for PostgresStore {
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        // The synchronous client closes by blocking on a runtime of its own, which panics on a
-        // thread that drives async tasks (`farol stream`, `farol serve`), where the last
-        // reference to the store may go: the idle connections close on a thread of their own.
-        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
-        if !idle.is_empty() {
-            let _ = std::thread::spawn(move || drop(idle)).join();
-        }
+        close(std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner())));
     }
 }
 
@@ -95,7 +95,8 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`) and
     /// applies migrations as needed.
     pub fn open(url: &str) -> Result<PostgresStore> {
-        let store = PostgresStore { url: url.to_owned(), idle: Mutex::new(Vec::new()), bases: Bases::default() };
+        let store =
+            PostgresStore { target: tls::Target::new(url)?, idle: Mutex::new(Vec::new()), bases: Bases::default() };
         migrate(&mut store.connect()?)?;
         Ok(store)
     }
@@ -107,7 +108,7 @@ impl PostgresStore {
     }
 
     fn connect(&self) -> Result<Client> {
-        connect(&self.url)
+        self.target.connect()
     }
 
     /// Runs `f` on a connection of the pool (a new one when none is idle).
@@ -129,29 +130,11 @@ impl PostgresStore {
     }
 }
 
-/// Whether `url` is one that [`connect`] can use, without connecting.
-pub(crate) fn check(url: &str) -> Result<()> {
-    let target = tls::Target::parse(url)?;
-    target.url.parse::<postgres::Config>().map_err(|e| StoreError::Schema(e.to_string()))?;
-    Ok(())
-}
+pub(crate) use tls::check;
 
+/// A connection to the database at `url` (for one-off work: a store keeps its [`tls::Target`]).
 pub(crate) fn connect(url: &str) -> Result<Client> {
-    let target = tls::Target::parse(url)?;
-    let client = match target.tls {
-        Some(tls) => Client::connect(&target.url, tls),
-        None => Client::connect(&target.url, NoTls),
-    };
-    // The caller names the server (`Location`'s display leaves the password out).
-    client.map_err(|e| {
-        let mut message = format!("cannot connect: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        StoreError::Schema(message)
-    })
+    tls::Target::new(url)?.connect()
 }
 
 fn version(client: &mut Client) -> Result<usize> {
@@ -914,12 +897,12 @@ impl Store for PostgresStore {
     fn lock(&self, name: &str, wait: bool) -> Result<Option<StoreLock>> {
         // A session lock on a connection of its own, held while the connection lives.
         let mut client = self.connect()?;
-        let sql = if wait {
-            "SELECT pg_advisory_lock($1, hashtext($2)), true"
+        let taken = if wait {
+            client.execute("SELECT pg_advisory_lock($1, hashtext($2))", &[&NAMED, &name])?;
+            true
         } else {
-            "SELECT NULL, pg_try_advisory_lock($1, hashtext($2))"
+            client.query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&NAMED, &name])?.get(0)
         };
-        let taken: bool = client.query_one(sql, &[&NAMED, &name])?.get(1);
         Ok(taken.then(|| StoreLock(Box::new(Holding(Some(client))))))
     }
 }

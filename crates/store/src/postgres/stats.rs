@@ -4,22 +4,13 @@
 use postgres::Client;
 use postgres::types::ToSql;
 
-use crate::sql::{self, Param};
+use crate::sql;
 use crate::{Breakdown, HostCount, HostQuery, Population, Result};
 
 pub(super) fn count(c: &mut Client, q: &HostQuery, by: Option<Breakdown>) -> Result<Vec<HostCount>> {
-    let (sql, params) = sql::count_sql(q, by, |n| format!("${n}"));
-    let params: Vec<Box<dyn ToSql + Sync>> = params
-        .into_iter()
-        .map(|p| -> Box<dyn ToSql + Sync> {
-            match p {
-                Param::Int(v) => Box::new(v),
-                Param::Text(t) => Box::new(t),
-            }
-        })
-        .collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    Ok(c.query(&sql, &refs)?.iter().map(|r| sql::host_count(by, r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    let (text, params) = sql::count_sql(q, by, |n| format!("${n}"));
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    Ok(c.query(&text, &refs)?.iter().map(|r| sql::host_count(by, r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }
 
 pub(super) fn add_population(c: &mut Client, rows: &[Population]) -> Result<usize> {

@@ -8,71 +8,95 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use percent_encoding::percent_decode_str;
 use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use postgres::{Client, NoTls};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{Result, StoreError};
 
-/// A database URL split into what the PostgreSQL client reads and farol's TLS settings.
+/// Where to connect and how: the URL the PostgreSQL client reads, with farol's TLS settings
+/// taken out of it and their CA certificates read.
 pub(super) struct Target {
-    /// The URL for the client, without `sslrootcert` (which it does not know).
-    pub url: String,
+    url: String,
     /// `None`: in the clear.
-    pub tls: Option<Rustls>,
+    tls: Option<Rustls>,
 }
 
 impl Target {
-    pub(super) fn parse(url: &str) -> Result<Target> {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let (mut verify, mut roots) = (false, None);
-        let mut kept = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=').unwrap_or((pair, "")) {
-                ("sslrootcert", path) => roots = Some(decode(path)),
-                ("sslmode", "require" | "verify-full") => {
-                    verify = true;
-                    kept.push("sslmode=require");
-                }
-                ("sslmode", "disable" | "prefer") => {}
-                ("sslmode", other) => {
-                    return Err(StoreError::Schema(format!(
-                        "sslmode={other}: farol knows disable (the default) and require (TLS, the server's \
-                         certificate and name checked)"
-                    )));
-                }
-                _ => kept.push(pair),
-            }
-        }
-        if roots.is_some() && !verify {
-            return Err(StoreError::Schema("sslrootcert without sslmode=require: add sslmode=require".into()));
-        }
-        let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
-        let tls = verify.then(|| Rustls::new(roots.as_deref())).transpose()?;
+    pub(super) fn new(url: &str) -> Result<Target> {
+        let (url, asked) = split(url)?;
+        let tls = match asked {
+            Asked::Clear => None,
+            Asked::Tls { roots } => Some(Rustls::new(roots.as_deref())?),
+        };
         Ok(Target { url, tls })
+    }
+
+    pub(super) fn connect(&self) -> Result<Client> {
+        let client = match &self.tls {
+            Some(tls) => Client::connect(&self.url, tls.clone()),
+            None => Client::connect(&self.url, NoTls),
+        };
+        // The caller names the server (`Location`'s display leaves the password out).
+        client.map_err(|e| {
+            let mut message = format!("cannot connect: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            StoreError::Schema(message)
+        })
     }
 }
 
-/// `%XX` escapes of a URL parameter's value.
-fn decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
+/// Whether `url` is one that farol can connect with, without connecting or reading files.
+pub(crate) fn check(url: &str) -> Result<()> {
+    let (url, _) = split(url)?;
+    url.parse::<postgres::Config>().map_err(|e| StoreError::Schema(e.to_string()))?;
+    Ok(())
+}
+
+/// What a URL asks of the connection.
+#[derive(Debug, PartialEq)]
+enum Asked {
+    Clear,
+    /// TLS, checked against the CA certificates of this file, or else the system's.
+    Tls {
+        roots: Option<String>,
+    },
+}
+
+/// The URL for the client (without `sslrootcert`, which it does not know) and what it asks.
+fn split(url: &str) -> Result<(String, Asked)> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (mut verify, mut roots) = (false, None);
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("sslrootcert", path) => roots = Some(percent_decode_str(path).decode_utf8_lossy().into_owned()),
+            ("sslmode", "require" | "verify-full") => {
+                verify = true;
+                kept.push("sslmode=require");
             }
-            (b, _) => {
-                out.push(b);
-                i += 1;
+            ("sslmode", "disable" | "prefer") => {}
+            ("sslmode", other) => {
+                return Err(StoreError::Schema(format!(
+                    "sslmode={other}: farol knows disable (the default) and require (TLS, the server's \
+                     certificate and name checked)"
+                )));
             }
+            _ => kept.push(pair),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    if roots.is_some() && !verify {
+        return Err(StoreError::Schema("sslrootcert without sslmode=require: add sslmode=require".into()));
+    }
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((url, if verify { Asked::Tls { roots } } else { Asked::Clear }))
 }
 
 /// The TLS side of a connection to the database.
@@ -159,23 +183,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Stream<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::Target;
+    use super::{Asked, Target, split};
 
     #[test]
     fn the_url_keeps_what_the_client_reads_and_farol_takes_the_tls_settings() {
-        let t = Target::parse("postgres://u@db/farol?options=-c%20search_path%3Dx").unwrap();
-        assert_eq!((t.url.as_str(), t.tls.is_some()), ("postgres://u@db/farol?options=-c%20search_path%3Dx", false));
-        let t = Target::parse("postgres://u@db/farol?sslmode=disable").unwrap();
-        assert_eq!((t.url.as_str(), t.tls.is_some()), ("postgres://u@db/farol", false));
-        let t = Target::parse("postgres://u@db/farol?sslmode=verify-full&application_name=farol").unwrap();
+        let search = "postgres://u@db/farol?options=-c%20search_path%3Dx";
+        assert_eq!(split(search).unwrap(), (search.to_owned(), Asked::Clear));
         assert_eq!(
-            (t.url.as_str(), t.tls.is_some()),
-            ("postgres://u@db/farol?sslmode=require&application_name=farol", true)
+            split("postgres://u@db/farol?sslmode=disable").unwrap(),
+            ("postgres://u@db/farol".into(), Asked::Clear)
         );
-        let missing = Target::parse("postgres://u@db/f?sslmode=require&sslrootcert=%2Fnowhere%2Fca.pem").err().unwrap();
+        assert_eq!(
+            split("postgres://u@db/farol?sslmode=verify-full&application_name=farol&sslrootcert=%2Fetc%2Fca.pem")
+                .unwrap(),
+            (
+                "postgres://u@db/farol?sslmode=require&application_name=farol".into(),
+                Asked::Tls { roots: Some("/etc/ca.pem".into()) }
+            )
+        );
+        let missing = Target::new("postgres://u@db/f?sslmode=require&sslrootcert=%2Fnowhere%2Fca.pem").err().unwrap();
         assert!(missing.to_string().contains("sslrootcert=/nowhere/ca.pem"), "{missing}");
-        let alone = Target::parse("postgres://u@db/f?sslrootcert=ca.pem").err().unwrap();
+        let alone = split("postgres://u@db/f?sslrootcert=ca.pem").err().unwrap();
         assert!(alone.to_string().contains("add sslmode=require"), "{alone}");
-        assert!(Target::parse("postgres://u@db/f?sslmode=allow").is_err());
+        assert!(split("postgres://u@db/f?sslmode=allow").is_err());
     }
 }

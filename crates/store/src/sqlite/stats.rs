@@ -9,7 +9,6 @@ use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use crate::Row;
 use crate::row::{IpKey, decode_orgs};
-use crate::sql::Param;
 use crate::{Breakdown, HostCount, HostQuery, Population, Result};
 
 impl FromSql for IpKey {
@@ -238,14 +237,9 @@ pub(super) fn breakdown(conn: &Connection, q: &HostQuery, by: Breakdown) -> Resu
 }
 
 fn count(conn: &Connection, q: &HostQuery, by: Option<Breakdown>) -> Result<Vec<HostCount>> {
-    use rusqlite::types::Value;
     let (sql, params) = crate::sql::count_sql(q, by, |n| format!("?{n}"));
-    let params = params.into_iter().map(|p| match p {
-        Param::Int(v) => Value::Integer(v),
-        Param::Text(t) => Value::Text(t),
-    });
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(params), |r| {
+    let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
         Ok(crate::sql::host_count(by, r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
