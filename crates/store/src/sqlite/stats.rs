@@ -47,8 +47,8 @@ impl Count {
 pub(super) struct Tally {
     families: Vec<CompactString>,
     family_ids: HashMap<CompactString, u32>,
-    days: HashMap<HostKey, Count>,
-    orgs: HashMap<(i64, HostKey), Count>,
+    days: foldhash::HashMap<HostKey, Count>,
+    orgs: foldhash::HashMap<(i64, HostKey), Count>,
 }
 
 /// Rollup rows per INSERT statement.
