@@ -481,7 +481,8 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing(store: &dyn 
     let a = store.add_org(&org("A", &[])).unwrap();
     let b = store.add_org(&org("B", &[])).unwrap();
     let Archived::New(report) = archive(store, "f", b"x") else { panic!() };
-    let write = |store: &dyn Store| {
+    // `twice`: the batch holds its first row twice (the writer then reads the new ids back).
+    let write = |store: &dyn Store, twice: bool| {
         store.begin_processing(report.id).unwrap();
         let base = Event::default();
         let mut w = store.event_writer(report.id, &base, Distribution::Affected).unwrap();
@@ -492,6 +493,9 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing(store: &dyn 
             let scope = if orgs.is_empty() { Scope::Outside } else { Scope::Org };
             r.routing = Routing { orgs, scope };
             rows.push(Row::new(&r, &base));
+        }
+        if twice {
+            rows.push(rows[0].clone());
         }
         w.write(rows, vec![]).unwrap();
         w.flush().unwrap();
@@ -507,8 +511,8 @@ fn routed_events_are_found_by_organization_and_survive_reprocessing(store: &dyn 
         v.sort();
         v
     };
-    for _ in 0..2 {
-        write(store);
+    for twice in [false, true] {
+        write(store, twice);
         assert_eq!(
             ids(EventQuery { visible: farol_store::Visibility::All, org: Some(a), ..EventQuery::default() }),
             ["192.0.2.0", "192.0.2.1"]

@@ -103,21 +103,29 @@ impl Writer {
             written.inserted += inserted;
             written.duplicates += observations - inserted;
         }
+        // When every row was new, the rows got the ids after `before` in their order; otherwise
+        // the rows inserted (not those ignored as already stored) are read back. Both are
+        // cheaper than `RETURNING`, which costs every batch, routed or not.
+        let all_new = written.inserted == self.rows.len() as u64;
         if self.rows.iter().any(|r| !r.orgs.is_empty()) {
-            // The rows inserted (not those ignored as already stored) are read back for their
-            // ids: cheaper than `RETURNING`, which costs every batch, routed or not.
-            let mut routed =
-                tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
-            let mut rows = routed.query([before])?;
             let mut keys = Vec::new();
-            while let Some(row) = rows.next()? {
-                let (id, hour, orgs): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
-                keys.extend(decode_orgs(&orgs).into_iter().map(|org| (org, hour, id)));
+            if all_new {
+                for (row, id) in self.rows.iter().zip(before + 1..) {
+                    keys.extend(row.orgs.iter().map(|&org| (org, row.hour, id)));
+                }
+            } else {
+                let mut routed =
+                    tx.prepare_cached("SELECT id, hour, orgs FROM events WHERE id > ?1 AND orgs IS NOT NULL")?;
+                let mut rows = routed.query([before])?;
+                while let Some(row) = rows.next()? {
+                    let (id, hour, orgs): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                    keys.extend(decode_orgs(&orgs).into_iter().map(|org| (org, hour, id)));
+                }
             }
             index_by_org(&tx, keys)?;
         }
-        // The statistics count the new events: the rows as given, unless some were duplicates.
-        if written.inserted == self.rows.len() as u64 {
+        // The statistics count the new events, likewise.
+        if all_new {
             self.rows.iter().for_each(|r| self.tally.add_row(r));
         } else {
             self.tally.merge(super::stats::inserted(&tx, before)?);
