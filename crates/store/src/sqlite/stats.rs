@@ -46,7 +46,7 @@ impl Count {
 #[derive(Debug, Default)]
 pub(super) struct Tally {
     families: Vec<CompactString>,
-    family_ids: HashMap<CompactString, u32>,
+    family_ids: foldhash::HashMap<CompactString, u32>,
     days: foldhash::HashMap<HostKey, Count>,
     orgs: foldhash::HashMap<(i64, HostKey), Count>,
 }
