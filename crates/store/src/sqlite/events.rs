@@ -27,10 +27,10 @@ fn n(v: u64) -> i64 {
 }
 
 /// Rollup rows a report's writer holds before it writes them: grouped over many batches, an
-/// infected host that connects all day is one row, and memory stays bounded (about 60 MB at
-/// most). A daily report of a quarter of a million hosts, routed, fits whole: writing its rows
-/// once instead of per 65,536 cut a fifth of the ingest benchmark's time.
-const TALLY_ROWS: usize = 1 << 19;
+/// infected host that connects all day is one row, and memory stays bounded (eight times as
+/// many save a fifth of the ingest benchmark's time and cost 60 MB more at the peak; see
+/// BENCHMARKS.md).
+const TALLY_ROWS: usize = 1 << 16;
 
 pub(super) struct Writer {
     conn: Connection,

@@ -135,15 +135,21 @@ impl Tally {
     /// Appends the tally's rows, marked with `report`.
     pub(super) fn write(self, tx: &Connection, report: i64) -> Result<()> {
         let days: Vec<_> = self.days.into_iter().filter(|(_, c)| c.events != 0).map(|(k, c)| (None, k, c)).collect();
-        let orgs: Vec<_> =
+        let mut orgs: Vec<_> =
             self.orgs.into_iter().filter(|(_, c)| c.events != 0).map(|((o, k), c)| (Some(o), k, c)).collect();
+        // In the order of host_orgs' index by organization and day: its inserts then follow
+        // each other instead of landing all over it.
+        orgs.sort_unstable_by_key(|&(o, (day, ..), _)| (o, day));
         for (table, rows) in [("host_days", days), ("host_orgs", orgs)] {
             let org = if table == "host_orgs" { "org, " } else { "" };
             let one =
                 if table == "host_orgs" { "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?, ?, ?, ?, ?)" };
             for chunk in rows.chunks(ROWS_PER_INSERT) {
+                // OR FAIL: a plain INSERT of many rows keeps a copy of every page it changes, to
+                // undo itself alone should a row break a constraint; none can, and an error
+                // rolls the whole transaction back anyway.
                 let sql = format!(
-                    "INSERT INTO {table} (report_id, {org}day, ip, type, family, tlp, asn, cc, events) VALUES {}",
+                    "INSERT OR FAIL INTO {table} (report_id, {org}day, ip, type, family, tlp, asn, cc, events) VALUES {}",
                     vec![one; chunk.len()].join(", ")
                 );
                 let text: Vec<(&str, Option<&str>)> = chunk
