@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use farol_model::error_chain;
 use farol_pipeline::Feed;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -252,7 +253,7 @@ pub(crate) async fn get(
             attempt += 1;
             continue;
         }
-        return result.map_err(|e| Error::Fetch(format!("downloading {} failed: {}", shown(url), chain(&e))));
+        return result.map_err(|e| Error::Fetch(format!("downloading {} failed: {}", shown(url), error_chain(&e))));
     }
 }
 
@@ -320,7 +321,7 @@ pub(crate) async fn download(
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk =
-            chunk.map_err(|e| Error::Fetch(format!("the download of {} was cut: {}", shown(url), chain(&e))))?;
+            chunk.map_err(|e| Error::Fetch(format!("the download of {} was cut: {}", shown(url), error_chain(&e))))?;
         total += chunk.len() as u64;
         if total > max {
             return Err(Error::Fetch(format!("{} is more than max_bytes ({max}); nothing was ingested", shown(url))));
@@ -329,18 +330,6 @@ pub(crate) async fn download(
     }
     file.sync_all().await?;
     Ok(())
-}
-
-/// An error with its causes, which reqwest keeps apart.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use farol_model::Timestamp;
 use farol_model::indicator::Origin;
 use farol_model::org::Distribution;
+use farol_model::{Timestamp, error_chain};
 use farol_store::{Grant, IndicatorQuery, Store, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -185,7 +185,7 @@ async fn send(partner: &Partner, request: reqwest::RequestBuilder) -> Result<req
         .timeout(Duration::from_secs(partner.http.timeout_secs))
         .send()
         .await
-        .map_err(|e| Error::Fetch(format!("partner {}: {}", partner.name, crate::http::chain(&e))))?;
+        .map_err(|e| Error::Fetch(format!("partner {}: {}", partner.name, error_chain(&e))))?;
     if !response.status().is_success() {
         let status = response.status();
         let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();

@@ -29,3 +29,16 @@ pub use report::{Counts, Position, Record, Reject, Report, ReportId, ReportStatu
 pub use taxonomy::{ClassificationType, Recognized, Taxonomy};
 pub use time::Timestamp;
 pub use tlp::{InvalidTlp, Tlp};
+
+/// An error and its causes on one line, `error: cause: its cause`: the HTTP and PostgreSQL
+/// clients keep the causes apart, and without them a message says only "error connecting".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

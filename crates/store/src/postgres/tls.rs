@@ -41,15 +41,7 @@ impl Target {
             None => Client::connect(&self.url, NoTls),
         };
         // The caller names the server (`Location`'s display leaves the password out).
-        client.map_err(|e| {
-            let mut message = format!("cannot connect: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            StoreError::Schema(message)
-        })
+        client.map_err(|e| StoreError::Schema(format!("cannot connect: {}", farol_model::error_chain(&e))))
     }
 }
 

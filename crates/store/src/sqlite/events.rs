@@ -28,8 +28,8 @@ fn n(v: u64) -> i64 {
 
 /// Rollup rows a report's writer holds before it writes them: grouped over many batches, an
 /// infected host that connects all day is one row, and memory stays bounded (eight times as
-/// many save a fifth of the ingest benchmark's time and cost 60 MB more at the peak; see
-/// BENCHMARKS.md).
+/// many were faster by a tenth to a quarter in the ingest benchmark, and peaked 50 to 130 MB
+/// higher; see BENCHMARKS.md).
 const TALLY_ROWS: usize = 1 << 16;
 
 pub(super) struct Writer {
@@ -182,13 +182,11 @@ const ROWS_PER_INSERT: usize = 32;
 const COLUMNS: usize = 17;
 
 fn insert_sql(rows: usize) -> String {
-    let one = format!("({})", ["?"; COLUMNS].join(", "));
-    format!(
-        "INSERT OR IGNORE INTO events
-         (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len, data,
-          orgs, scope, aggregated, tlp, family)
-         VALUES {}",
-        vec![one; rows].join(", ")
+    super::insert_many(
+        "IGNORE",
+        "events (hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id, raw_offset, raw_len,
+                 data, orgs, scope, aggregated, tlp, family)",
+        rows,
     )
 }
 
@@ -205,10 +203,7 @@ pub(super) fn index_by_org(tx: &Connection, mut keys: Vec<(i64, i64, i64)>) -> R
         }
     }
     for chunk in runs.chunks(PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO org_runs (org_id, hour, first_id, last_id) VALUES {}",
-            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
+        let sql = super::insert_many("FAIL", "org_runs (org_id, hour, first_id, last_id)", chunk.len());
         tx.prepare_cached(&sql)?.execute(params_from_iter(chunk.iter().flatten()))?;
     }
     Ok(())

@@ -142,16 +142,9 @@ impl Tally {
         orgs.sort_unstable_by_key(|&(o, (day, ..), _)| (o, day));
         for (table, rows) in [("host_days", days), ("host_orgs", orgs)] {
             let org = if table == "host_orgs" { "org, " } else { "" };
-            let one =
-                if table == "host_orgs" { "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?, ?, ?, ?, ?)" };
+            let into = format!("{table} (report_id, {org}day, ip, type, family, tlp, asn, cc, events)");
             for chunk in rows.chunks(ROWS_PER_INSERT) {
-                // OR FAIL: a plain INSERT of many rows keeps a copy of every page it changes, to
-                // undo itself alone should a row break a constraint; none can, and an error
-                // rolls the whole transaction back anyway.
-                let sql = format!(
-                    "INSERT OR FAIL INTO {table} (report_id, {org}day, ip, type, family, tlp, asn, cc, events) VALUES {}",
-                    vec![one; chunk.len()].join(", ")
-                );
+                let sql = super::insert_many("FAIL", &into, chunk.len());
                 let text: Vec<(&str, Option<&str>)> = chunk
                     .iter()
                     .map(|(_, k, c)| {
