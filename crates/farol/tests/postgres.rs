@@ -33,7 +33,7 @@ fn events(d: &Dir) -> usize {
 fn intake_processing_and_queries_run_on_postgresql_and_a_dump_restores() {
     let Some(schema) = PostgresSchema::new() else { return };
     let d = init_on_postgres(&schema);
-    assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0 to 3"));
+    assert!(ok(&d, &["migrate"]).contains("migrated from schema version 0 to 4"));
     ok(&d, &["org", "import", examples().join("orgs.csv").to_str().unwrap()]);
     let example = examples().join("2024-06-01-event4_sinkhole-example.csv");
     let out = ok(&d, &["ingest", "--feed", "example-sinkhole", example.to_str().unwrap()]);

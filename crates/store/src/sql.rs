@@ -1,6 +1,6 @@
-//! SQL that both backends run: the statistics questions (which rollup, `host_days` or
-//! `host_orgs` when organizations matter, which rows, how the answer is grouped) and which
-//! indicators a query may read. Only placeholders differ (`?1` in SQLite, `$1` in PostgreSQL).
+//! SQL that both backends run: the statistics questions (which rows of the rollup, which of
+//! its counts, how the answer is grouped) and which indicators a query may read. Only
+//! placeholders differ (`?1` in SQLite, `$1` in PostgreSQL).
 
 use farol_model::indicator::{Indicator, IndicatorKind, Origin};
 use farol_model::org::{Distribution, OrgId};
@@ -77,9 +77,11 @@ pub(crate) fn count_sql(
 ) -> (String, Vec<Param>) {
     let orgs = by == Some(Breakdown::Org) || matches!(q.scope, HostScope::Orgs(_));
     let mut params = Params::new(placeholder);
+    // Asked by organization, each row counts its events under its own; otherwise each event
+    // counts once, in the row of its first organization (or of none).
+    let (events, only) = if orgs { ("org_events", " AND h.org IS NOT NULL") } else { ("events", "") };
     let mut rows = format!(
-        "FROM {} h WHERE h.day BETWEEN {} AND {}",
-        if orgs { "host_orgs" } else { "host_days" },
+        "FROM host_days h WHERE h.day BETWEEN {} AND {}{only}",
         params.add(Param::Int(q.from_day)),
         params.add(Param::Int(q.to_day))
     );
@@ -118,8 +120,8 @@ pub(crate) fn count_sql(
     // appends corrections): their number is the address-days.
     let sql = format!(
         "SELECT k, count(DISTINCT ip), count(*), CAST(sum(n) AS BIGINT) FROM
-            (SELECT {key} AS k, h.day AS day, h.ip AS ip, sum(h.events) AS n {rows}
-             GROUP BY 1, 2, 3 HAVING sum(h.events) > 0) AS g
+            (SELECT {key} AS k, h.day AS day, h.ip AS ip, sum(h.{events}) AS n {rows}
+             GROUP BY 1, 2, 3 HAVING sum(h.{events}) > 0) AS g
          GROUP BY 1 ORDER BY {order}"
     );
     (sql, params.into_list())

@@ -1056,7 +1056,9 @@ fn rollups_follow_the_events(
     process_until(b"third", rows_of(&third), false);
     let stored = store.events_after(0, 10_000).unwrap();
     if let Some(e) = stored.get(moved % stored.len().max(1)) {
-        let routing = Routing { orgs: vec![orgs[1]], scope: Scope::Org };
+        // To one organization, to both, or out of the constituency.
+        let to = [&orgs[1..], &orgs[..], &[]][moved % 3].to_vec();
+        let routing = Routing { scope: if to.is_empty() { Scope::Outside } else { Scope::Org }, orgs: to };
         store.set_routing(&[farol_store::Rerouted { id: e.id, routing }]).unwrap();
     }
     let day = Timestamp::parse("2024-06-01T00:00:00Z").unwrap().day();
@@ -1103,6 +1105,14 @@ fn rollups_follow_the_events(
         let got = by_org.iter().find(|c| c.key == o.0.to_string()).map_or(0, |c| c.hosts);
         prop_assert_eq!(got, expected);
     }
+    // A removed organization's events still count in the whole, and under the others.
+    let whole = store.hosts(&all).unwrap();
+    store.remove_org(orgs[0]).unwrap();
+    prop_assert_eq!(store.hosts(&all).unwrap(), whole);
+    let b = HostQuery { scope: HostScope::Orgs(vec![orgs[1]]), ..all.clone() };
+    let c = store.hosts(&b).unwrap();
+    prop_assert_eq!((c.hosts, c.host_days, c.events), recount(store, &b));
+    prop_assert!(store.host_breakdown(&all, Breakdown::Org).unwrap().iter().all(|c| c.key != orgs[0].0.to_string()));
     Ok(())
 }
 
@@ -1231,7 +1241,7 @@ fn postgres_counts_the_events_of_an_older_store_on_migrating() {
     let mut admin = postgres::Client::connect(&schema.url, postgres::NoTls).unwrap();
     admin
         .batch_execute(
-            "DROP TABLE host_days, host_orgs, population, community_members, indicator_orgs, indicator_sightings,
+            "DROP TABLE host_days, population, community_members, indicator_orgs, indicator_sightings,
                         indicator_mark, indicators, communities;
              UPDATE farol_schema SET version = 2",
         )

@@ -149,17 +149,13 @@ impl Writer {
                  FROM batch
                  ON CONFLICT DO NOTHING
                  RETURNING id, hour, source_ip, type, family, tlp, source_asn, source_cc, orgs),
-             -- The statistics count the new events (see migration3.sql).
-             days AS (
-                 INSERT INTO host_days (report_id, day, ip, type, family, tlp, asn, cc, events)
-                 SELECT $2, hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp, min(source_asn),
-                        min(source_cc), count(*)
-                 FROM new WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6),
-             by_org AS (
-                 INSERT INTO host_orgs (report_id, org, day, ip, type, family, tlp, asn, cc, events)
-                 SELECT $2, o, hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp, min(source_asn),
-                        min(source_cc), count(*)
-                 FROM new, unnest(orgs) AS o WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6, 7)
+             -- The statistics count the new events (see migration4.sql).
+             counted AS (
+                 INSERT INTO host_days (report_id, org, day, ip, type, family, tlp, asn, cc, events, org_events)
+                 SELECT $2, o.org, hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp,
+                        min(source_asn), min(source_cc), count(*) FILTER (WHERE o.i = 1), count(*)
+                 FROM new, unnest(CASE WHEN cardinality(orgs) > 0 THEN orgs ELSE '{NULL}' END) WITH ORDINALITY AS o(org, i)
+                 WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6, 7)
              SELECT count(*), min(id), max(id) FROM new",
             &[&self.feed, &self.report.0],
         )?;
@@ -444,11 +440,17 @@ pub(super) fn set_routing(c: &mut Client, events: &[Rerouted]) -> Result<()> {
     let mut tx = c.transaction()?;
     // The statistics move the event's counts from its old organizations to its new ones.
     let correct = tx.prepare(
-        "INSERT INTO host_orgs (report_id, org, day, ip, type, family, tlp, asn, cc, events)
+        "INSERT INTO host_days (report_id, org, day, ip, type, family, tlp, asn, cc, events, org_events)
          SELECT e.report_id, m.org, e.hour / 24, e.source_ip, coalesce(e.type, -1), coalesce(e.family, ''), e.tlp,
-                e.source_asn, e.source_cc, m.n
+                e.source_asn, e.source_cc, CASE WHEN m.i = 1 THEN m.n ELSE 0 END, m.n
          FROM events e,
-              LATERAL (SELECT unnest(e.orgs) AS org, -1 AS n UNION ALL SELECT unnest($2::bigint[]), 1) m
+              LATERAL (SELECT o.*, -1 AS n
+                       FROM unnest(CASE WHEN cardinality(e.orgs) > 0 THEN e.orgs ELSE '{NULL}' END)
+                            WITH ORDINALITY AS o(org, i)
+                       UNION ALL
+                       SELECT o.*, 1
+                       FROM unnest(CASE WHEN cardinality($2::bigint[]) > 0 THEN $2::bigint[] ELSE '{NULL}' END)
+                            WITH ORDINALITY AS o(org, i)) m
          WHERE e.id = $1 AND e.source_ip IS NOT NULL AND e.orgs IS DISTINCT FROM $2",
     )?;
     let update = tx.prepare("UPDATE events SET orgs = $2, scope = $3 WHERE id = $1")?;

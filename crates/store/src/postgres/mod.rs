@@ -33,8 +33,12 @@ use crate::{
 };
 
 /// Schema migrations, applied in order; the table `farol_schema` records how many ran.
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema.sql"), include_str!("migration2.sql"), include_str!("migration3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migration2.sql"),
+    include_str!("migration3.sql"),
+    include_str!("migration4.sql"),
+];
 
 /// As in the SQLite store: a report still "receiving" without a heartbeat for this long was
 /// abandoned by a crashed process.
@@ -409,7 +413,6 @@ impl Store for PostgresStore {
             tx.execute("DELETE FROM event_parts WHERE report_id = $1", &[&id.0])?;
             tx.execute("DELETE FROM rejects WHERE report_id = $1", &[&id.0])?;
             tx.execute("DELETE FROM host_days WHERE report_id = $1", &[&id.0])?;
-            tx.execute("DELETE FROM host_orgs WHERE report_id = $1", &[&id.0])?;
             sharing::forget_report(&mut tx, id)?;
             tx.execute(
                 "UPDATE reports SET status = 'processing', records = 0, events = 0, duplicates = 0, dropped = 0,
@@ -607,7 +610,8 @@ impl Store for PostgresStore {
                 "UPDATE events SET orgs = nullif(array_remove(orgs, $1::bigint), '{}') WHERE orgs @> ARRAY[$1::bigint]",
                 &[&id.0],
             )?;
-            tx.execute("DELETE FROM host_orgs WHERE org = $1", &[&id.0])?;
+            // Its rows of the statistics count in the whole as before, under no organization.
+            tx.execute("UPDATE host_days SET org = NULL WHERE org = $1", &[&id.0])?;
             tx.commit()?;
             Ok(removed)
         })

@@ -71,7 +71,8 @@ pub(super) fn remove_org(conn: &Connection, id: OrgId) -> Result<bool> {
     // Its events stay; they lose it from their routing (the list on the row is rewritten by
     // `farol reroute`, the index by organization now).
     tx.execute("DELETE FROM org_runs WHERE org_id = ?1", [id.0])?;
-    tx.execute("DELETE FROM host_orgs WHERE org = ?1", [id.0])?;
+    // Its rows of the statistics count in the whole as before, under no organization.
+    tx.execute("UPDATE host_days SET org = NULL WHERE org = ?1", [id.0])?;
     tx.commit()?;
     Ok(removed)
 }

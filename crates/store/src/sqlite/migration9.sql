@@ -5,8 +5,9 @@
 -- the batch's own transaction, each row marked with its report: processing a report again
 -- deletes its rows with its events, and rerouting appends a correction (-1 for the old
 -- organizations, +1 for the new). A key counts where its events sum above zero; distinct
--- addresses over any period are counted from the rows of its days, exactly. migrate() fills
--- both from the events already stored. population holds the denominators operators load.
+-- addresses over any period are counted from the rows of its days, exactly. (Version 13 made
+-- the two one, and counts the events already stored.) population holds the denominators
+-- operators load.
 ALTER TABLE events ADD COLUMN family TEXT;
 
 CREATE TABLE host_days (

@@ -1,5 +1,4 @@
-//! The statistics rollups (`host_days`, `host_orgs`): kept in step with the events table, and
-//! counted from.
+//! The statistics rollup (`host_days`): kept in step with the events table, and counted from.
 
 use std::collections::HashMap;
 
@@ -25,30 +24,32 @@ impl FromSql for IpKey {
 /// tally's), TLP), small so that a tally of a day's hosts stays small.
 type HostKey = (i32, IpKey, i16, u32, u8);
 
-/// A key's events (negative: taken away), AS and country.
+/// A key's events (negative: taken away) as the whole counts them and as its organization
+/// does, AS and country.
 #[derive(Debug, Clone, Copy, Default)]
 struct Count {
     events: i64,
+    org_events: i64,
     asn: Option<u32>,
     cc: Option<[u8; 2]>,
 }
 
 impl Count {
-    fn bump(&mut self, n: i64, asn: Option<u32>, cc: Option<[u8; 2]>) {
-        self.events += n;
-        self.asn = self.asn.or(asn);
-        self.cc = self.cc.or(cc);
+    fn bump(&mut self, other: Count) {
+        self.events += other.events;
+        self.org_events += other.org_events;
+        self.asn = self.asn.or(other.asn);
+        self.cc = self.cc.or(other.cc);
     }
 }
 
-/// What one report adds to the rollups (or, negative, takes away), grouped: events per key,
-/// and per organization and key.
+/// What one report adds to the rollup (or, negative, takes away), grouped: events per
+/// organization (0 for none) and key.
 #[derive(Debug, Default)]
 pub(super) struct Tally {
     families: Vec<CompactString>,
     family_ids: foldhash::HashMap<CompactString, u32>,
-    days: foldhash::HashMap<HostKey, Count>,
-    orgs: foldhash::HashMap<(i64, HostKey), Count>,
+    keys: foldhash::HashMap<(i64, HostKey), Count>,
 }
 
 /// Rollup rows per INSERT statement.
@@ -61,7 +62,7 @@ fn cc_of(cc: Option<&str>) -> Option<[u8; 2]> {
 impl Tally {
     /// How many rows it would write.
     pub(super) fn len(&self) -> usize {
-        self.days.len() + self.orgs.len()
+        self.keys.len()
     }
 
     fn family(&mut self, name: &str) -> u32 {
@@ -77,12 +78,8 @@ impl Tally {
     /// Adds another tally of the same report.
     pub(super) fn merge(&mut self, other: Tally) {
         let ids: Vec<u32> = other.families.iter().map(|f| self.family(f)).collect();
-        let remap = |k: HostKey| (k.0, k.1, k.2, ids[k.3 as usize], k.4);
-        for (k, c) in other.days {
-            self.days.entry(remap(k)).or_default().bump(c.events, c.asn, c.cc);
-        }
-        for ((org, k), c) in other.orgs {
-            self.orgs.entry((org, remap(k))).or_default().bump(c.events, c.asn, c.cc);
+        for ((org, k), c) in other.keys {
+            self.keys.entry((org, (k.0, k.1, k.2, ids[k.3 as usize], k.4))).or_default().bump(c);
         }
     }
 
@@ -94,12 +91,14 @@ impl Tally {
         })
     }
 
-    fn count(&mut self, key: HostKey, asn: Option<u32>, cc: Option<[u8; 2]>, orgs: &[i64], n: i64, days: bool) {
-        for &org in orgs {
-            self.orgs.entry((org, key)).or_default().bump(n, asn, cc);
-        }
-        if days {
-            self.days.entry(key).or_default().bump(n, asn, cc);
+    /// Counts `n` events of `key` under each of `orgs` and, once, in the whole: in the row of
+    /// the first organization, or of none when there is none.
+    fn count(&mut self, key: HostKey, asn: Option<u32>, cc: Option<[u8; 2]>, orgs: &[i64], n: i64) {
+        let none = [0];
+        let orgs = if orgs.is_empty() { &none[..] } else { orgs };
+        for (i, &org) in orgs.iter().enumerate() {
+            let events = if i == 0 { n } else { 0 };
+            self.keys.entry((org, key)).or_default().bump(Count { events, org_events: n, asn, cc });
         }
     }
 
@@ -108,62 +107,47 @@ impl Tally {
         let family = r.family.as_deref().unwrap_or_default();
         let kind = r.kind.map_or(-1, i64::from);
         if let Some(key) = self.key(r.hour.div_euclid(24), r.source_ip, kind, family, i64::from(r.tlp)) {
-            self.count(key, r.source_asn, cc_of(r.source_cc.as_deref()), &r.orgs, 1, true);
+            self.count(key, r.source_asn, cc_of(r.source_cc.as_deref()), &r.orgs, 1);
         }
     }
 
     /// One stored event, read with [`EVENT_KEY`] from column `at` on, counted `n` times under
-    /// `orgs` (its own when `None`), and in `host_days` too when `days`.
-    fn add_stored(
-        &mut self,
-        row: &rusqlite::Row<'_>,
-        at: usize,
-        n: i64,
-        orgs: Option<&[i64]>,
-        days: bool,
-    ) -> rusqlite::Result<()> {
+    /// `orgs` (its own when `None`).
+    fn add_stored(&mut self, row: &rusqlite::Row<'_>, at: usize, n: i64, orgs: Option<&[i64]>) -> rusqlite::Result<()> {
         let family: String = row.get(at + 3)?;
         let Some(key) = self.key(row.get(at)?, row.get(at + 1)?, row.get(at + 2)?, &family, row.get(at + 4)?) else {
             return Ok(());
         };
         let own = decode_orgs(&row.get::<_, Option<Vec<u8>>>(at + 7)?.unwrap_or_default());
         let cc = cc_of(row.get::<_, Option<String>>(at + 6)?.as_deref());
-        self.count(key, row.get(at + 5)?, cc, orgs.unwrap_or(&own), n, days);
+        self.count(key, row.get(at + 5)?, cc, orgs.unwrap_or(&own), n);
         Ok(())
     }
 
-    /// Appends the tally's rows, marked with `report`.
+    /// Appends the tally's rows, marked with `report`, in the order of the rollup's index by
+    /// organization and day: its inserts then follow each other instead of landing all over it.
     pub(super) fn write(self, tx: &Connection, report: i64) -> Result<()> {
-        let days: Vec<_> = self.days.into_iter().filter(|(_, c)| c.events != 0).map(|(k, c)| (None, k, c)).collect();
-        let mut orgs: Vec<_> =
-            self.orgs.into_iter().filter(|(_, c)| c.events != 0).map(|((o, k), c)| (Some(o), k, c)).collect();
-        // In the order of host_orgs' index by organization and day: its inserts then follow
-        // each other instead of landing all over it.
-        orgs.sort_unstable_by_key(|&(o, (day, ..), _)| (o, day));
-        for (table, rows) in [("host_days", days), ("host_orgs", orgs)] {
-            let org = if table == "host_orgs" { "org, " } else { "" };
-            let into = format!("{table} (report_id, {org}day, ip, type, family, tlp, asn, cc, events)");
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let sql = super::insert_many("FAIL", &into, chunk.len());
-                let text: Vec<(&str, Option<&str>)> = chunk
-                    .iter()
-                    .map(|(_, k, c)| {
-                        (
-                            self.families[k.3 as usize].as_str(),
-                            c.cc.as_ref().and_then(|cc| std::str::from_utf8(cc).ok()),
-                        )
-                    })
-                    .collect();
-                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
-                for ((org, (day, ip, kind, _, tlp), c), (family, cc)) in chunk.iter().zip(&text) {
-                    values.push(&report);
-                    if let Some(o) = org {
-                        values.push(o);
-                    }
-                    values.extend([day as &dyn ToSql, ip, kind, family, tlp, &c.asn, cc, &c.events]);
-                }
-                tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+        let mut rows: Vec<_> = self.keys.into_iter().filter(|(_, c)| c.events != 0 || c.org_events != 0).collect();
+        rows.sort_unstable_by_key(|&((org, (day, ..)), _)| (org, day));
+        let into = "host_days (report_id, org, day, ip, type, family, tlp, asn, cc, events, org_events)";
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let sql = super::insert_many("FAIL", into, chunk.len());
+            let text: Vec<(Option<i64>, &str, Option<&str>)> = chunk
+                .iter()
+                .map(|((org, k), c)| {
+                    (
+                        (*org != 0).then_some(*org),
+                        self.families[k.3 as usize].as_str(),
+                        c.cc.as_ref().and_then(|cc| std::str::from_utf8(cc).ok()),
+                    )
+                })
+                .collect();
+            let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 11);
+            for (((_, (day, ip, kind, _, tlp)), c), (org, family, cc)) in chunk.iter().zip(&text) {
+                values.extend([&report as &dyn ToSql, org, day, ip, kind, family, tlp, &c.asn, cc]);
+                values.extend([&c.events as &dyn ToSql, &c.org_events]);
             }
+            tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
         }
         Ok(())
     }
@@ -180,15 +164,14 @@ pub(super) fn inserted(tx: &Connection, after: i64) -> Result<Tally> {
     let mut stmt = tx.prepare_cached(&format!("SELECT {EVENT_KEY} FROM events WHERE id > ?1"))?;
     let mut rows = stmt.query([after])?;
     while let Some(row) = rows.next()? {
-        tally.add_stored(row, 0, 1, None, true)?;
+        tally.add_stored(row, 0, 1, None)?;
     }
     Ok(tally)
 }
 
-/// Takes a report's rows out of both rollups (before its events are deleted).
+/// Takes a report's rows out of the rollup (before its events are deleted).
 pub(super) fn forget_report(tx: &Connection, report: i64) -> Result<()> {
     tx.execute("DELETE FROM host_days WHERE report_id = ?1", [report])?;
-    tx.execute("DELETE FROM host_orgs WHERE report_id = ?1", [report])?;
     Ok(())
 }
 
@@ -201,8 +184,8 @@ pub(super) fn reroute(tx: &Connection, events: &[(i64, Option<Vec<u8>>)]) -> Res
         let mut rows = stmt.query([id])?;
         if let Some(row) = rows.next()? {
             let tally = per_report.entry(row.get(0)?).or_default();
-            tally.add_stored(row, 1, -1, None, false)?;
-            tally.add_stored(row, 1, 1, Some(&decode_orgs(new.as_deref().unwrap_or_default())), false)?;
+            tally.add_stored(row, 1, -1, None)?;
+            tally.add_stored(row, 1, 1, Some(&decode_orgs(new.as_deref().unwrap_or_default())))?;
         }
     }
     for (report, tally) in per_report {
@@ -217,7 +200,7 @@ pub(super) fn count_all(tx: &Connection) -> Result<()> {
     let mut stmt = tx.prepare(&format!("SELECT report_id, {EVENT_KEY} FROM events"))?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        per_report.entry(row.get(0)?).or_default().add_stored(row, 1, 1, None, true)?;
+        per_report.entry(row.get(0)?).or_default().add_stored(row, 1, 1, None)?;
     }
     for (report, tally) in per_report {
         tally.write(tx, report)?;
