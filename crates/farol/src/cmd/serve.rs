@@ -102,7 +102,9 @@ pub fn run(dir: &Path, args: Args) -> Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
-        println!("farol serving on {scheme}://{listen} (Ctrl-C stops)");
+        // The address bound: with port 0, the one the system chose.
+        let bound = listener.local_addr().unwrap_or(listen);
+        println!("farol serving on {scheme}://{bound} (Ctrl-C stops)");
         if config.queue {
             println!(
                 "reports are only archived here: `farol worker` processes process them ([processing] in farol.toml)"

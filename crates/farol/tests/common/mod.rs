@@ -73,21 +73,25 @@ pub(crate) fn write(dir: &Dir, name: &str, bytes: &[u8]) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// `farol serve` on a free port with these extra arguments, once it accepts connections.
+/// `farol serve` on a port the system picks (`--listen 127.0.0.1:0`), with these extra
+/// arguments, once it accepts connections: the port is the one it says it serves on.
 pub(crate) fn serve(d: &Dir, extra: &[&str]) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--listen", &listen];
+    use std::io::BufRead;
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend(extra);
     let mut server =
-        command(d, &args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (server, port);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    panic!("farol serve did not start");
+        command(d, &args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = lines.by_ref().map_while(Result::ok).find_map(|l| {
+        let addr = l.strip_prefix("farol serving on http://")?.split_whitespace().next()?.to_owned();
+        addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+    });
+    // The rest of its output, read so that it never blocks writing.
+    std::thread::spawn(move || lines.for_each(drop));
+    let Some(port) = port else {
+        let _ = server.kill();
+        server.wait().unwrap();
+        panic!("farol serve did not start");
+    };
+    (server, port)
 }

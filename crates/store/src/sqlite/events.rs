@@ -34,6 +34,7 @@ const TALLY_ROWS: usize = 1 << 16;
 
 pub(super) struct Writer {
     conn: Connection,
+    checkpoints: super::checkpoint::Checkpointer,
     report: ReportId,
     feed: i64,
     /// The process that held the report when the writer began: batches go in only while it
@@ -48,9 +49,16 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, report: ReportId, feed: i64, holder: Option<String>) -> Writer {
+    pub(super) fn new(
+        conn: Connection,
+        checkpoints: super::checkpoint::Checkpointer,
+        report: ReportId,
+        feed: i64,
+        holder: Option<String>,
+    ) -> Writer {
         Writer {
             conn,
+            checkpoints,
             report,
             feed,
             holder,
@@ -83,6 +91,7 @@ impl Writer {
         }
         self.rows.sort_unstable_by_key(Row::sort_key);
         let mut written = Written::default();
+        self.checkpoints.before_write();
         // Immediate: no other writer can come between reading the largest id and inserting.
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         // A process that stalled past its lease must not add events after another took the
@@ -170,6 +179,7 @@ impl Writer {
         }
         drop((hour, reject, part));
         tx.commit()?;
+        self.checkpoints.committed();
         self.rows.clear();
         self.rejects.clear();
         Ok(written)

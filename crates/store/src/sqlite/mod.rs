@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite database in WAL mode.
 
 mod accounts;
+mod checkpoint;
 mod constituency;
 mod events;
 mod incidents;
@@ -401,7 +402,9 @@ impl Store for SqliteStore {
         let conn = connect(&self.path)?;
         // Batches are written sorted by hour, so the pages an insert touches are few and hot:
         // 8 MB of cache writes as fast as 32 MB, with a peak RSS 30 to 40 MB lower (BENCHMARKS.md).
-        conn.execute_batch("PRAGMA cache_size = -8192")?;
+        // Its commits' pages are copied into the database on a thread of their own.
+        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 0")?;
+        let checkpoints = checkpoint::Checkpointer::start(&self.path, checkpoint::RESTART_PAGES)?;
         let mut blob = Vec::new();
         common.encode(&mut blob);
         conn.execute(
@@ -412,7 +415,7 @@ impl Store for SqliteStore {
             .query_row("SELECT feed_id, holder FROM reports WHERE id = ?1", [report.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or(StoreError::NoReport(report))?;
-        Ok(Box::new(events::Writer::new(conn, report, feed, holder)))
+        Ok(Box::new(events::Writer::new(conn, checkpoints, report, feed, holder)))
     }
 
     fn finish_processing(&self, id: ReportId, outcome: &Outcome) -> Result<Report> {
