@@ -141,7 +141,8 @@ impl Writer {
         }
         copy.finish()?;
         let inserted = tx.query_one(
-            "WITH new AS (
+            &format!(
+                "WITH new AS (
                  INSERT INTO events (id, hour, time, hash, feed_id, type, source_ip, source_asn, source_cc, report_id,
                                      raw_offset, raw_len, data, orgs, scope, aggregated, tlp, family)
                  SELECT nextval('event_ids'), hour, time, hash, $1, type, source_ip, source_asn, source_cc, $2,
@@ -154,9 +155,10 @@ impl Writer {
                  INSERT INTO host_days (report_id, org, day, ip, type, family, tlp, asn, cc, events, org_events)
                  SELECT $2, o.org, hour / 24, source_ip, coalesce(type, -1), coalesce(family, ''), tlp,
                         min(source_asn), min(source_cc), count(*) FILTER (WHERE o.i = 1), count(*)
-                 FROM new, unnest(CASE WHEN cardinality(orgs) > 0 THEN orgs ELSE '{NULL}' END) WITH ORDINALITY AS o(org, i)
-                 WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6, 7)
+                 FROM new, {} WHERE source_ip IS NOT NULL GROUP BY 2, 3, 4, 5, 6, 7)
              SELECT count(*), min(id), max(id) FROM new",
+                each_org("orgs")
+            ),
             &[&self.feed, &self.report.0],
         )?;
         let (count, first, last): (i64, Option<i64>, Option<i64>) = (inserted.get(0), inserted.get(1), inserted.get(2));
@@ -436,23 +438,24 @@ pub(super) fn new_events(
     decode(c, rows, bases)
 }
 
+/// A list of organizations as rows `o(org, i)`, `i` counting from 1; one row of none (NULL)
+/// for an empty list, as the statistics count an event of no organization (migration4.sql).
+fn each_org(list: &str) -> String {
+    format!("unnest(CASE WHEN cardinality({list}) > 0 THEN {list} ELSE '{{NULL}}' END) WITH ORDINALITY AS o(org, i)")
+}
+
 pub(super) fn set_routing(c: &mut Client, events: &[Rerouted]) -> Result<()> {
     let mut tx = c.transaction()?;
     // The statistics move the event's counts from its old organizations to its new ones.
-    let correct = tx.prepare(
+    let correct = tx.prepare(&format!(
         "INSERT INTO host_days (report_id, org, day, ip, type, family, tlp, asn, cc, events, org_events)
          SELECT e.report_id, m.org, e.hour / 24, e.source_ip, coalesce(e.type, -1), coalesce(e.family, ''), e.tlp,
                 e.source_asn, e.source_cc, CASE WHEN m.i = 1 THEN m.n ELSE 0 END, m.n
-         FROM events e,
-              LATERAL (SELECT o.*, -1 AS n
-                       FROM unnest(CASE WHEN cardinality(e.orgs) > 0 THEN e.orgs ELSE '{NULL}' END)
-                            WITH ORDINALITY AS o(org, i)
-                       UNION ALL
-                       SELECT o.*, 1
-                       FROM unnest(CASE WHEN cardinality($2::bigint[]) > 0 THEN $2::bigint[] ELSE '{NULL}' END)
-                            WITH ORDINALITY AS o(org, i)) m
+         FROM events e, LATERAL (SELECT o.*, -1 AS n FROM {} UNION ALL SELECT o.*, 1 FROM {}) m
          WHERE e.id = $1 AND e.source_ip IS NOT NULL AND e.orgs IS DISTINCT FROM $2",
-    )?;
+        each_org("e.orgs"),
+        each_org("$2::bigint[]")
+    ))?;
     let update = tx.prepare("UPDATE events SET orgs = $2, scope = $3 WHERE id = $1")?;
     for e in events {
         let orgs: Vec<i64> = e.routing.orgs.iter().map(|o| o.0).collect();
