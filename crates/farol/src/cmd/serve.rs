@@ -15,7 +15,8 @@ use crate::Usage;
     Log in with a user made by `farol user add`; API clients send `Authorization: Bearer TOKEN`\n\
     (a token from `farol user token` or the portal's API tokens page).")]
 pub struct Args {
-    /// Address and port to listen on [default: `[server] listen` in farol.toml, else 127.0.0.1:8080]
+    /// Address and port to listen on; port 0 takes a free one, which it prints [default:
+    /// `[server] listen` in farol.toml, else 127.0.0.1:8080]
     #[arg(long, env = "FAROL_LISTEN")]
     listen: Option<SocketAddr>,
     /// How often to look for new IP data, organizations and warninglists (30s, 5m)
