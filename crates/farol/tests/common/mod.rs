@@ -74,24 +74,31 @@ pub(crate) fn write(dir: &Dir, name: &str, bytes: &[u8]) -> String {
 }
 
 /// `farol serve` on a port the system picks (`--listen 127.0.0.1:0`), with these extra
-/// arguments, once it accepts connections: the port is the one it says it serves on.
+/// arguments, once it accepts connections: the port is the one it says it serves on, within a
+/// minute.
 pub(crate) fn serve(d: &Dir, extra: &[&str]) -> (std::process::Child, u16) {
     use std::io::BufRead;
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend(extra);
     let mut server =
         command(d, &args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let port = lines.by_ref().map_while(Result::ok).find_map(|l| {
-        let addr = l.strip_prefix("farol serving on http://")?.split_whitespace().next()?.to_owned();
-        addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+    let out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let (said, port) = std::sync::mpsc::channel();
+    // Reads all its output, so that it never blocks writing, and passes the port on.
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let addr = line.strip_prefix("farol serving on http://").and_then(|a| a.split_whitespace().next());
+            if let Some(a) = addr.and_then(|a| a.parse::<std::net::SocketAddr>().ok()) {
+                let _ = said.send(a.port());
+            }
+        }
     });
-    // The rest of its output, read so that it never blocks writing.
-    std::thread::spawn(move || lines.for_each(drop));
-    let Some(port) = port else {
-        let _ = server.kill();
-        server.wait().unwrap();
-        panic!("farol serve did not start");
-    };
-    (server, port)
+    match port.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(port) => (server, port),
+        Err(_) => {
+            let _ = server.kill();
+            server.wait().unwrap();
+            panic!("farol serve did not start");
+        }
+    }
 }

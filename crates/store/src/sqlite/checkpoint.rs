@@ -33,10 +33,15 @@ pub(super) struct Checkpointer {
     restart: i64,
     /// The writer's commits so far.
     commits: u64,
-    /// Pages in the WAL after the last copy, and the commits that copy took in.
-    pages: Arc<AtomicI64>,
-    copied: Arc<AtomicU64>,
+    last: Arc<LastCopy>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the last copy left: pages in the WAL, and the commits it took in.
+#[derive(Default)]
+struct LastCopy {
+    pages: AtomicI64,
+    commits: AtomicU64,
 }
 
 impl Checkpointer {
@@ -45,22 +50,22 @@ impl Checkpointer {
     pub(super) fn start(path: &Path, restart: i64) -> Result<Checkpointer> {
         let conn = super::connect(path)?;
         let (jobs, queue) = sync_channel::<Job>(1);
-        let (pages, copied) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicU64::new(0)));
-        let (seen, done) = (Arc::clone(&pages), Arc::clone(&copied));
+        let last = Arc::new(LastCopy::default());
+        let shared = Arc::clone(&last);
         let thread = std::thread::Builder::new().name("farol-checkpoint".into()).spawn(move || {
             for Job(commit, answer) in queue {
                 // (busy, pages in the WAL, pages copied); an error leaves the copy to the next
                 // job, or to whichever connection next checkpoints.
                 if let Ok(n) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
-                    seen.store(n, Ordering::Relaxed);
+                    shared.pages.store(n, Ordering::Relaxed);
                 }
-                done.store(commit, Ordering::Relaxed);
+                shared.commits.store(commit, Ordering::Relaxed);
                 if let Some(answer) = answer {
                     let _ = answer.send(());
                 }
             }
         })?;
-        Ok(Checkpointer { jobs: Some(jobs), restart, commits: 0, pages, copied, thread: Some(thread) })
+        Ok(Checkpointer { jobs: Some(jobs), restart, commits: 0, last, thread: Some(thread) })
     }
 
     /// After a commit: its pages are copied on the checkpointer's thread (unless a copy is
@@ -76,8 +81,8 @@ impl Checkpointer {
     /// fall behind, waits until what it holds is copied (the transaction then starts it over).
     pub(super) fn before_write(&self) {
         let Some(jobs) = &self.jobs else { return };
-        let behind = self.commits - self.copied.load(Ordering::Relaxed).min(self.commits);
-        if self.pages.load(Ordering::Relaxed) < self.restart && behind <= BEHIND {
+        let behind = self.commits - self.last.commits.load(Ordering::Relaxed).min(self.commits);
+        if self.last.pages.load(Ordering::Relaxed) < self.restart && behind <= BEHIND {
             return;
         }
         let (answer, wait) = sync_channel(1);
