@@ -8,7 +8,7 @@ use crate::sql;
 use crate::{Breakdown, HostCount, HostQuery, Population, Result};
 
 pub(super) fn count(c: &mut Client, q: &HostQuery, by: Option<Breakdown>) -> Result<Vec<HostCount>> {
-    let (text, params) = sql::count_sql(q, by, |n| format!("${n}"));
+    let (text, params) = sql::count_sql(q, by, sql::Rollup::Indexed, |n| format!("${n}"));
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     Ok(c.query(&text, &refs)?.iter().map(|r| sql::host_count(by, r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }

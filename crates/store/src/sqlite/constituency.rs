@@ -72,7 +72,9 @@ pub(super) fn remove_org(conn: &Connection, id: OrgId) -> Result<bool> {
     // `farol reroute`, the index by organization now).
     tx.execute("DELETE FROM org_runs WHERE org_id = ?1", [id.0])?;
     // Its rows of the statistics count in the whole as before, under no organization.
-    tx.execute("UPDATE host_days SET org = NULL WHERE org = ?1", [id.0])?;
+    let rows = super::stats::rows_of("r.org = ?1");
+    tx.execute(&format!("UPDATE host_days SET org = NULL WHERE rowid IN ({rows})"), [id.0])?;
+    tx.execute("UPDATE host_day_runs SET org = NULL WHERE org = ?1", [id.0])?;
     tx.commit()?;
     Ok(removed)
 }

@@ -43,11 +43,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration11.sql"),
     include_str!("migration12.sql"),
     include_str!("migration13.sql"),
+    include_str!("migration14.sql"),
 ];
 
 /// The migration that last shaped the statistics rollup anew (9 added it), which [`migrate`]
-/// fills from the events: a store migrated from before 9 has it counted once, at 13.
-const STATS_MIGRATION: usize = 13;
+/// fills from the events: a store migrated from before 9 has it counted once, at 14.
+const STATS_MIGRATION: usize = 14;
 
 /// Pages of 16 KiB halve the B-tree work of bulk inserts compared with the default 4 KiB.
 const PAGE_SIZE: u32 = 16_384;
@@ -930,33 +931,53 @@ mod tests {
     #[test]
     fn the_rollup_counts_the_events_already_stored() {
         use crate::{HostQuery, HostScope, Store};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("farol.db");
-        {
-            let conn = connect(&path).unwrap();
-            conn.execute_batch(&MIGRATIONS[..8].join(";\n")).unwrap();
-            // 192.0.2.1 twice on day 20000 (hour 480000), routed to organization 7, then to 7
-            // and 8; 192.0.2.2 once.
-            let mut sql = "PRAGMA user_version = 8;".to_owned();
-            for (id, ip, orgs) in
-                [(1, 3_221_225_985u32, "x'07'"), (2, 3_221_225_985, "x'0708'"), (3, 3_221_225_986, "NULL")]
-            {
-                sql += &format!(
-                    "INSERT INTO events (id, hour, time, hash, feed_id, type, source_ip, report_id, raw_offset, raw_len,
-                                         data, orgs, scope, tlp)
-                     VALUES ({id}, 480000, 0, {id}, 1, 0, {ip}, 1, 0, 0, x'', {orgs}, 0, 2);"
-                );
-            }
-            conn.execute_batch(&sql).unwrap();
+        // From before the rollup, and from the rollup of version 13 (read by its own indexes).
+        for version in [8, 13] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("farol.db");
+            stored_events(&path, version);
+            let store = SqliteStore::open(&path).unwrap();
+            let q =
+                |scope| HostQuery { scope, from_day: 20000, to_day: 20000, types: vec![], family: None, max_tlp: None };
+            let all = store.hosts(&q(HostScope::All)).unwrap();
+            assert_eq!((all.hosts, all.host_days, all.events), (2, 2, 3), "from version {version}");
+            let org = store.hosts(&q(HostScope::Orgs(vec![OrgId(7)]))).unwrap();
+            assert_eq!((org.hosts, org.events), (1, 2), "from version {version}");
+            let both = store.hosts(&q(HostScope::Orgs(vec![OrgId(7), OrgId(8)]))).unwrap();
+            assert_eq!((both.hosts, both.events), (1, 3), "from version {version}");
+            // Every row of the rollup is in a run: none left over from before.
+            let orphans: i64 = store
+                .with(|c| {
+                    let sql = "SELECT count(*) FROM host_days h WHERE NOT EXISTS
+                                   (SELECT 1 FROM host_day_runs r WHERE h.rowid BETWEEN r.first_id AND r.last_id)";
+                    Ok(c.query_row(sql, [], |r| r.get(0))?)
+                })
+                .unwrap();
+            assert_eq!(orphans, 0, "from version {version}");
         }
-        let store = SqliteStore::open(&path).unwrap();
-        let q = |scope| HostQuery { scope, from_day: 20000, to_day: 20000, types: vec![], family: None, max_tlp: None };
-        let all = store.hosts(&q(HostScope::All)).unwrap();
-        assert_eq!((all.hosts, all.host_days, all.events), (2, 2, 3));
-        let org = store.hosts(&q(HostScope::Orgs(vec![OrgId(7)]))).unwrap();
-        assert_eq!((org.hosts, org.events), (1, 2));
-        let both = store.hosts(&q(HostScope::Orgs(vec![OrgId(7), OrgId(8)]))).unwrap();
-        assert_eq!((both.hosts, both.events), (1, 3));
+    }
+
+    /// A store of schema `version` with three events: 192.0.2.1 twice on day 20000 (hour
+    /// 480000), routed to organization 7, then to 7 and 8; 192.0.2.2 once. From version 13 on,
+    /// with the first event's row in the rollup as version 13 wrote it.
+    fn stored_events(path: &Path, version: usize) {
+        let conn = connect(path).unwrap();
+        conn.execute_batch(&MIGRATIONS[..version].join(";\n")).unwrap();
+        let mut sql = format!("PRAGMA user_version = {version};");
+        for (id, ip, orgs) in
+            [(1, 3_221_225_985u32, "x'07'"), (2, 3_221_225_985, "x'0708'"), (3, 3_221_225_986, "NULL")]
+        {
+            sql += &format!(
+                "INSERT INTO events (id, hour, time, hash, feed_id, type, source_ip, report_id, raw_offset, raw_len,
+                                     data, orgs, scope, tlp)
+                 VALUES ({id}, 480000, 0, {id}, 1, 0, {ip}, 1, 0, 0, x'', {orgs}, 0, 2);"
+            );
+        }
+        if version >= 13 {
+            sql += "INSERT INTO host_days (report_id, org, day, ip, type, family, tlp, events, org_events)
+                    VALUES (1, 7, 20000, 3221225985, 0, '', 2, 1, 1);";
+        }
+        conn.execute_batch(&sql).unwrap();
     }
 
     #[test]

@@ -124,11 +124,14 @@ impl Tally {
         Ok(())
     }
 
-    /// Appends the tally's rows, marked with `report`, in the order of the rollup's index by
-    /// organization and day: its inserts then follow each other instead of landing all over it.
+    /// Appends the tally's rows, sorted by organization and day, and a run for each
+    /// organization's rows of a day (consecutive rowids), marked with `report`: the rows need
+    /// no index of their own, and their inserts all land at the table's end.
     pub(super) fn write(self, tx: &Connection, report: i64) -> Result<()> {
         let mut rows: Vec<_> = self.keys.into_iter().filter(|(_, c)| c.events != 0 || c.org_events != 0).collect();
         rows.sort_unstable_by_key(|&((org, (day, ..)), _)| (org, day));
+        // SQLite gives each row the rowid after the largest.
+        let before: i64 = tx.query_row("SELECT coalesce(max(rowid), 0) FROM host_days", [], |r| r.get(0))?;
         let into = "host_days (report_id, org, day, ip, type, family, tlp, asn, cc, events, org_events)";
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = super::insert_many("FAIL", into, chunk.len());
@@ -149,8 +152,29 @@ impl Tally {
             }
             tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
         }
+        let mut runs: Vec<(i64, i32, i64, i64)> = Vec::new();
+        for (((org, (day, ..)), _), id) in rows.iter().zip(before + 1..) {
+            match runs.last_mut() {
+                Some((o, d, _, last)) if (*o, *d) == (*org, *day) => *last = id,
+                _ => runs.push((*org, *day, id, id)),
+            }
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT OR FAIL INTO host_day_runs (report_id, org, day, first_id, last_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (org, day, first, last) in runs {
+            insert.execute(params![report, (org != 0).then_some(org), day, first, last])?;
+        }
         Ok(())
     }
+}
+
+/// The rollup rows of the runs that `runs` (a condition on `host_day_runs r`) selects.
+pub(super) fn rows_of(runs: &str) -> String {
+    format!(
+        "SELECT h.rowid FROM host_day_runs r CROSS JOIN host_days h NOT INDEXED ON h.rowid BETWEEN r.first_id AND r.last_id
+         WHERE {runs}"
+    )
 }
 
 /// The columns [`Tally::add_stored`] reads from `events`.
@@ -171,7 +195,8 @@ pub(super) fn inserted(tx: &Connection, after: i64) -> Result<Tally> {
 
 /// Takes a report's rows out of the rollup (before its events are deleted).
 pub(super) fn forget_report(tx: &Connection, report: i64) -> Result<()> {
-    tx.execute("DELETE FROM host_days WHERE report_id = ?1", [report])?;
+    tx.execute(&format!("DELETE FROM host_days WHERE rowid IN ({})", rows_of("r.report_id = ?1")), [report])?;
+    tx.execute("DELETE FROM host_day_runs WHERE report_id = ?1", [report])?;
     Ok(())
 }
 
@@ -219,7 +244,7 @@ pub(super) fn breakdown(conn: &Connection, q: &HostQuery, by: Breakdown) -> Resu
 }
 
 fn count(conn: &Connection, q: &HostQuery, by: Option<Breakdown>) -> Result<Vec<HostCount>> {
-    let (sql, params) = crate::sql::count_sql(q, by, |n| format!("?{n}"));
+    let (sql, params) = crate::sql::count_sql(q, by, crate::sql::Rollup::Runs, |n| format!("?{n}"));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
         Ok(crate::sql::host_count(by, r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -251,4 +276,42 @@ pub(super) fn population(conn: &Connection) -> Result<Vec<Population>> {
         Ok(Population { scope: r.get(0)?, key: r.get(1)?, metric: r.get(2)?, valid_from: r.get(3)?, value: r.get(4)? })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use farol_model::org::OrgId;
+
+    use super::*;
+    use crate::HostScope;
+
+    /// Asked of some days, or of some organizations' days, the rollup is read through the runs'
+    /// indexes, then by rowid: never a scan of the rollup.
+    #[test]
+    fn the_rollup_is_read_run_by_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::SqliteStore::open(&dir.path().join("farol.db")).unwrap();
+        for (scope, by, index) in [
+            (HostScope::All, None, "host_day_runs_day"),
+            (HostScope::All, Some(Breakdown::Org), "host_day_runs_day"),
+            (HostScope::Orgs(vec![OrgId(1), OrgId(2)]), None, "host_day_runs_org"),
+            (HostScope::Country("PT".into()), Some(Breakdown::Day), "host_day_runs_day"),
+            (HostScope::Asn(64500), None, "host_day_runs_day"),
+        ] {
+            let q = HostQuery { scope, from_day: 20_000, to_day: 20_006, types: vec![], family: None, max_tlp: None };
+            let (sql, params) = crate::sql::count_sql(&q, by, crate::sql::Rollup::Runs, |n| format!("?{n}"));
+            let steps: Vec<String> = store
+                .with(|c| {
+                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .unwrap();
+            let reads: Vec<&String> =
+                steps.iter().filter(|s| s.starts_with("SEARCH") || s.starts_with("SCAN")).collect();
+            assert!(reads[0].starts_with(&format!("SEARCH r USING INDEX {index}")), "{steps:?}");
+            assert!(reads[1].starts_with("SEARCH h USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{steps:?}");
+        }
+    }
 }
