@@ -217,8 +217,4 @@ impl Expert for Enricher {
         record.routing = s.constituency.route(&record.event);
         Verdict::Keep
     }
-
-    fn shared(&self) -> &[&'static str] {
-        &[PROVENANCE]
-    }
 }

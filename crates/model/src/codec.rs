@@ -268,6 +268,46 @@ impl Event {
         }
     }
 
+    /// `self` with what most of `events` share: each field and extra key whose value is the
+    /// same in more than half of them. Events encoded against it (see [`Event::encode_delta`])
+    /// leave those out; the others store a tombstone or their own value, as they do for any
+    /// base. One majority vote per field, over the events in order.
+    pub fn with_shared(&self, events: &[&Event]) -> Event {
+        let mut common = self.clone();
+        let most = |same: &dyn Fn(&Event, &Event) -> bool| -> Option<&Event> {
+            let (mut candidate, mut votes) = (events.first()?, 0);
+            for e in events {
+                if votes == 0 {
+                    (candidate, votes) = (e, 1);
+                } else if same(candidate, e) {
+                    votes += 1;
+                } else {
+                    votes -= 1;
+                }
+            }
+            (events.iter().filter(|e| same(candidate, e)).count() > events.len() / 2).then_some(*candidate)
+        };
+        for &field in Field::ALL {
+            if let Some(c) = most(&|a, b| a.get(field) == b.get(field))
+                && c.has(field)
+            {
+                common.copy_field(c, field);
+            }
+        }
+        let mut keys: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for e in events {
+            for key in e.extra.keys() {
+                *keys.entry(key).or_default() += 1;
+            }
+        }
+        for (key, _) in keys.into_iter().filter(|&(_, n)| n > events.len() / 2) {
+            if let Some(value) = most(&|a, b| a.extra.get(key) == b.extra.get(key)).and_then(|c| c.extra.get(key)) {
+                common.extra.insert(key, value.clone());
+            }
+        }
+        common
+    }
+
     /// Reads an event written by [`Event::encode_delta`] against the same `base`.
     pub fn decode_delta(mut input: &[u8], base: &Event) -> Result<Event, CorruptEvent> {
         let input = &mut input;
@@ -362,6 +402,40 @@ mod tests {
         let mut same = Vec::new();
         base.encode_delta(&base, &mut same);
         assert_eq!(same, [VERSION]);
+    }
+
+    #[test]
+    fn what_most_events_share_goes_into_the_base() {
+        let event = |pairs: &[(&str, &str)]| {
+            let mut e = Event::default();
+            pairs.iter().for_each(|(k, v)| e.set(k, v).unwrap());
+            e
+        };
+        let events = [
+            event(&[("source.ip", "192.0.2.1"), ("destination.port", "80"), ("extra.severity", "high")]),
+            event(&[("source.ip", "192.0.2.2"), ("destination.port", "8080"), ("extra.severity", "high")]),
+            event(&[("source.ip", "192.0.2.3"), ("destination.port", "80"), ("extra.public", "x")]),
+            event(&[("source.ip", "192.0.2.4"), ("destination.port", "80"), ("extra.severity", "high")]),
+        ];
+        let mut defaults = Event::default();
+        defaults.set("feed.name", "sinkhole").unwrap();
+        let refs: Vec<&Event> = events.iter().collect();
+        let base = defaults.with_shared(&refs);
+        // Three of four: shared; the addresses all differ, and one of four is not most.
+        let expected = event(&[("feed.name", "sinkhole"), ("destination.port", "80"), ("extra.severity", "high")]);
+        assert_eq!(base, expected);
+        // Two of four is not more than half.
+        assert_eq!(defaults.with_shared(&refs[1..3]), defaults);
+        assert_eq!(defaults.with_shared(&[]), defaults);
+        for e in &events {
+            let (mut delta, mut full) = (Vec::new(), Vec::new());
+            e.encode_delta(&base, &mut delta);
+            e.encode_delta(&defaults, &mut full);
+            assert_eq!(Event::decode_delta(&delta, &base).unwrap(), *e);
+            if e.extra.contains_key("severity") {
+                assert!(delta.len() < full.len());
+            }
+        }
     }
 
     #[test]

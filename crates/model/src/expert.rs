@@ -19,11 +19,4 @@ pub trait Expert: Send + Sync {
     fn name(&self) -> &str;
 
     fn process(&self, record: &mut Record) -> Verdict;
-
-    /// `extra.*` keys this expert sets to the same value on most events of a report (where
-    /// enrichment came from): the report keeps its first event's value once, and each stored
-    /// event only a value that differs.
-    fn shared(&self) -> &[&'static str] {
-        &[]
-    }
 }

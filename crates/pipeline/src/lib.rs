@@ -359,7 +359,8 @@ impl<'a> Stage<'a> {
     /// Turns what the parser produced into rows, leaving `batch` empty with its buffers kept
     /// (fresh buffers for every batch cost more in page faults than the parsing itself).
     /// `common`, decided by the first batch, is what rows are stored as differences from: the
-    /// defaults, and the values the experts share across events (see [`Expert::shared`]).
+    /// defaults, and the values most of the batch's events share (the sinkhole's address, where
+    /// enrichment came from; see [`Event::with_shared`]).
     fn prepare(&self, batch: &mut Output, common: &mut Option<Event>) -> Prepared {
         let mut prepared = Prepared {
             common: None,
@@ -387,12 +388,8 @@ impl<'a> Stage<'a> {
         }
         batch.raw.clear();
         if common.is_none() {
-            let mut first = self.defaults.clone();
-            for key in self.experts.iter().flat_map(|e| e.shared()) {
-                if let Some(v) = kept.first().and_then(|r| r.event.extra.get(key)) {
-                    first.extra.insert(key, v.clone());
-                }
-            }
+            let events: Vec<&Event> = kept.iter().map(|r| &r.event).collect();
+            let first = self.defaults.with_shared(&events);
             prepared.common = Some(first.clone());
             *common = Some(first);
         }
