@@ -637,14 +637,8 @@ mod tests {
         let store = super::super::SqliteStore::open(&dir.path().join("farol.db")).unwrap();
         let q = EventQuery { visible: Visibility::All, org: Some(OrgId(1)), ..EventQuery::default() };
         let Plan { from, filters, args, .. } = plan(&q).unwrap();
-        let sql = format!("EXPLAIN QUERY PLAN SELECT e.id FROM {from} {EVENT_JOINS} WHERE {filters}");
-        let steps: Vec<String> = store
-            .with(|c| {
-                let mut stmt = c.prepare(&sql)?;
-                let rows = stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .unwrap();
+        let sql = format!("SELECT e.id FROM {from} {EVENT_JOINS} WHERE {filters}");
+        let steps = store.query_plan(&sql, params_from_iter(args.iter()));
         assert!(steps[0].starts_with("SEARCH o USING PRIMARY KEY (org_id=?"), "{steps:?}");
         assert!(steps[1].starts_with("SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{steps:?}");
     }

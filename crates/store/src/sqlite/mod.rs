@@ -117,6 +117,17 @@ impl SqliteStore {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
     }
+
+    /// SQLite's plan for `sql`, a detail per step: for tests that pin a plan.
+    #[cfg(test)]
+    fn query_plan(&self, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let steps = stmt.query_map(params, |r| r.get::<_, String>(3))?;
+            Ok(steps.collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 }
 
 fn connect(path: &Path) -> Result<Connection> {

@@ -301,13 +301,7 @@ mod tests {
         ] {
             let q = HostQuery { scope, from_day: 20_000, to_day: 20_006, types: vec![], family: None, max_tlp: None };
             let (sql, params) = crate::sql::count_sql(&q, by, crate::sql::Rollup::Runs, |n| format!("?{n}"));
-            let steps: Vec<String> = store
-                .with(|c| {
-                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?;
-                    Ok(rows.collect::<rusqlite::Result<_>>()?)
-                })
-                .unwrap();
+            let steps = store.query_plan(&sql, params_from_iter(params.iter()));
             let reads: Vec<&String> =
                 steps.iter().filter(|s| s.starts_with("SEARCH") || s.starts_with("SCAN")).collect();
             assert!(reads[0].starts_with(&format!("SEARCH r USING INDEX {index}")), "{steps:?}");
