@@ -37,7 +37,7 @@ pub(crate) trait Chunks {
 
 /// Cuts `input` into compressed chunks for `sink`; returns the SHA-256 and the size. A second
 /// thread hashes every chunk and compresses every other one, the calling thread the rest: the
-/// two cores share the work (compressing is four fifths of it).
+/// two cores share the work (compressing takes most of it).
 pub(crate) fn write_chunks(
     sink: &mut dyn Chunks,
     input: &mut dyn Read,
