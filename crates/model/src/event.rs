@@ -439,8 +439,8 @@ impl Event {
     }
 }
 
-// The bytes to hash are gathered first and hashed in one call: a hasher fed a few bytes at a
-// time spends more on its buffering than on hashing.
+// The bytes to hash are gathered first and hashed in one call, not fed to the hasher a few
+// bytes at a time.
 
 fn hash_field(h: &mut Vec<u8>, field: Field, value: FieldValue<'_>) {
     // Fields keep their position forever, so the position names the field.

@@ -205,16 +205,11 @@ fn insert_sql(rows: usize) -> String {
 pub(super) fn index_by_org(tx: &Connection, mut keys: Vec<(i64, i64, i64)>) -> Result<()> {
     const PER_INSERT: usize = 64;
     keys.sort_unstable();
-    let mut runs: Vec<[i64; 4]> = Vec::new();
-    for (org, hour, id) in keys {
-        match runs.last_mut() {
-            Some([o, h, _, last]) if (*o, *h) == (org, hour) && *last + 1 == id => *last = id,
-            _ => runs.push([org, hour, id, id]),
-        }
-    }
+    let runs = super::runs(keys.into_iter().map(|(org, hour, id)| ((org, hour), id)));
     for chunk in runs.chunks(PER_INSERT) {
         let sql = super::insert_many("FAIL", "org_runs (org_id, hour, first_id, last_id)", chunk.len());
-        tx.prepare_cached(&sql)?.execute(params_from_iter(chunk.iter().flatten()))?;
+        let values = chunk.iter().flat_map(|&((org, hour), first, last)| [org, hour, first, last]);
+        tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     }
     Ok(())
 }

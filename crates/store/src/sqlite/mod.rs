@@ -149,6 +149,19 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Runs of consecutive ids under one key, `(key, first, last)`, from `(key, id)` pairs sorted
+/// by key and id: what `org_runs` and `host_day_runs` hold instead of a row per id.
+fn runs<K: PartialEq>(ids: impl IntoIterator<Item = (K, i64)>) -> Vec<(K, i64, i64)> {
+    let mut runs: Vec<(K, i64, i64)> = Vec::new();
+    for (key, id) in ids {
+        match runs.last_mut() {
+            Some((k, _, last)) if *k == key && *last + 1 == id => *last = id,
+            _ => runs.push((key, id, id)),
+        }
+    }
+    runs
+}
+
 /// `INSERT OR {conflict} INTO {into} VALUES (?, …), …`, one statement for `rows` rows: it saves
 /// most of SQLite's work per statement. `into` is the table and its columns, `table (a, b)`.
 /// Never a plain `INSERT` (`OR ABORT`): SQLite would first copy every page such a statement

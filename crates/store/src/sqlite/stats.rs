@@ -152,17 +152,11 @@ impl Tally {
             }
             tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
         }
-        let mut runs: Vec<(i64, i32, i64, i64)> = Vec::new();
-        for (((org, (day, ..)), _), id) in rows.iter().zip(before + 1..) {
-            match runs.last_mut() {
-                Some((o, d, _, last)) if (*o, *d) == (*org, *day) => *last = id,
-                _ => runs.push((*org, *day, id, id)),
-            }
-        }
+        let runs = super::runs(rows.iter().zip(before + 1..).map(|(&((org, (day, ..)), _), id)| ((org, day), id)));
         let mut insert = tx.prepare_cached(
             "INSERT OR FAIL INTO host_day_runs (report_id, org, day, first_id, last_id) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (org, day, first, last) in runs {
+        for ((org, day), first, last) in runs {
             insert.execute(params![report, (org != 0).then_some(org), day, first, last])?;
         }
         Ok(())
@@ -171,10 +165,7 @@ impl Tally {
 
 /// The rollup rows of the runs that `runs` (a condition on `host_day_runs r`) selects.
 pub(super) fn rows_of(runs: &str) -> String {
-    format!(
-        "SELECT h.rowid FROM host_day_runs r CROSS JOIN host_days h NOT INDEXED ON h.rowid BETWEEN r.first_id AND r.last_id
-         WHERE {runs}"
-    )
+    format!("SELECT h.rowid FROM {} WHERE {runs}", crate::sql::RUN_ROWS)
 }
 
 /// The columns [`Tally::add_stored`] reads from `events`.
