@@ -369,7 +369,10 @@ impl<'a> Stage<'a> {
             dropped: 0,
             fatal: batch.fatal.take(),
         };
-        let mut kept = Vec::with_capacity(batch.events.len());
+        // Once the common fields are known, each kept event becomes its row at once, while it is
+        // still in the cache; the first batch, and aggregation, need the batch's events first.
+        let direct = common.as_ref().filter(|_| self.feed.aggregate.is_none());
+        let mut kept = Vec::with_capacity(if direct.is_some() { 0 } else { batch.events.len() });
         for parsed in batch.events.drain(..) {
             let raw = &batch.raw[parsed.raw.clone()];
             let mut event = parsed.event;
@@ -381,7 +384,10 @@ impl<'a> Stage<'a> {
             let hash = event.hash();
             let mut record = Record { event, position: parsed.position, hash, routing: Default::default() };
             match run_experts(self.experts, &mut record) {
-                Verdict::Keep => kept.push(record),
+                Verdict::Keep => match direct {
+                    Some(common) => prepared.rows.push(Row::new(&record, common)),
+                    None => kept.push(record),
+                },
                 Verdict::Drop => prepared.dropped += 1,
                 Verdict::Reject(reason) => prepared.rejects.push(Reject::new(parsed.position, reason, raw)),
             }

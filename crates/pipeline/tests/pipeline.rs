@@ -231,3 +231,50 @@ fn each_member_of_a_zip_is_its_own_report() {
     let error = error.unwrap().to_string();
     assert!(error.starts_with("zip member second.jsonl: "), "{error}");
 }
+
+/// Past the first batch, each event goes straight to its row, stored against the fields most
+/// of the first batch shared: every event comes back as it went in, those that differ from
+/// that base too, with what an expert added.
+#[test]
+fn events_after_the_first_batch_come_back_as_they_went_in() {
+    struct Asn;
+    impl Expert for Asn {
+        fn name(&self) -> &str {
+            "asn"
+        }
+        fn process(&self, record: &mut Record) -> Verdict {
+            record.event.source_asn = Some(if record.event.source_port == Some(443) { 64501 } else { 64500 });
+            Verdict::Keep
+        }
+    }
+    // The first batch's events all have port 80; later ones 443, or none.
+    let port = |i: u32| match i {
+        0..2048 => Some(80),
+        _ if i.is_multiple_of(2) => Some(443),
+        _ => None,
+    };
+    let lines: String = (0..5_000u32)
+        .map(|i| {
+            let p = port(i).map(|p| format!(", \"source.port\": {p}")).unwrap_or_default();
+            let ip = format!("10.0.{}.{}", i >> 8, i & 255);
+            format!(
+                "{{\"source.ip\": \"{ip}\", \"time.source\": \"2024-06-01T10:00:00+00:00\", \"extra.n\": {i}{p}}}\n"
+            )
+        })
+        .collect();
+    let (_dir, store) = store();
+    let experts: Vec<Box<dyn Expert>> = vec![Box::new(Asn)];
+    let feed = Feed::adhoc("f", Some("intelmq"));
+    let s = processed(ingest(&store, &feed, input(lines.as_bytes()), &experts, &Quiet).unwrap());
+    assert_eq!(s.report.counts.events, 5_000);
+    let all = EventQuery { visible: farol_store::Visibility::All, limit: 10_000, ..EventQuery::default() };
+    let events = store.events(&all).unwrap();
+    assert_eq!(events.len(), 5_000);
+    for e in &events {
+        let i = u32::try_from(e.event.extra.get("n").and_then(|n| n.as_u64()).unwrap()).unwrap();
+        assert_eq!(e.event.source_ip.unwrap().to_string(), format!("10.0.{}.{}", i >> 8, i & 255));
+        assert_eq!(e.event.source_port, port(i), "event {i}");
+        assert_eq!(e.event.source_asn, Some(if port(i) == Some(443) { 64501 } else { 64500 }), "event {i}");
+        assert_eq!(e.event.feed_name.as_deref(), Some("f"));
+    }
+}

@@ -100,7 +100,7 @@ impl Writer {
         if self.rows.is_empty() && self.rejects.is_empty() {
             return Ok(Written::default());
         }
-        self.rows.sort_unstable_by_key(Row::sort_key);
+        Row::sort(&mut self.rows);
         self.partition()?;
         let mut tx = self.client.transaction()?;
         // A process that stalled past its lease must not add events after another took the

@@ -89,7 +89,7 @@ impl Writer {
         if self.rows.is_empty() && self.rejects.is_empty() && (!last || self.tally.len() == 0) {
             return Ok(Written::default());
         }
-        self.rows.sort_unstable_by_key(Row::sort_key);
+        Row::sort(&mut self.rows);
         let mut written = Written::default();
         self.checkpoints.before_write();
         // Immediate: no other writer can come between reading the largest id and inserting.
