@@ -243,7 +243,8 @@ async fn sessions_need_csrf_tokens_and_failed_logins_lock_the_account() {
     let log = s.store.audit_log(None, 20).unwrap();
     assert_eq!(log.iter().filter(|e| e.action == "login-failed").count(), 6);
     // Past the rate limit, attempts from the address are refused. The limit is 10 in a clock
-    // minute: 21 attempts pass it even when a minute turns while they run (as on a slow machine).
+    // minute: 21 attempts pass it even when a minute turns while they run (the count then
+    // starts over).
     let mut limited = false;
     for _ in 0..21 {
         limited = login(&s, "nobody@cert.example", "whatever it is").await.status() == StatusCode::TOO_MANY_REQUESTS;
