@@ -400,6 +400,12 @@ pub fn sqlite_to_postgres(
         ))?;
     }
     tx.batch_execute("SELECT setval('event_ids', coalesce((SELECT max(id) FROM events), 0) + 1, false)")?;
+    // Nor an organization's id given before and since freed (SQLite migration 15).
+    let last_org: i64 = snapshot.query_row("SELECT last FROM org_ids", [], |r| r.get(0))?;
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('orgs', 'id'), greatest((SELECT max(id) FROM orgs), $1) + 1, false)",
+        &[&last_org],
+    )?;
     tx.commit()?;
     Ok(copied)
 }

@@ -446,6 +446,10 @@ fn organizations_with_assets_and_contacts(store: &dyn Store) {
     assert!(matches!(store.update_org(&gone), Err(StoreError::NotFound(_))));
     assert_eq!(store.orgs().unwrap().len(), 1);
     assert_eq!(store.orgs().unwrap()[0].id, a);
+    // The removed organization was the newest; its id names it still where events were routed
+    // and in the audit log, so it is not handed out again.
+    let c = store.add_org(&org("Clinic", &[])).unwrap();
+    assert!(c.0 > b.0, "the id of a removed organization was given to another: {c:?}");
 }
 
 /// A version of the dataset "asn" holding `data`.
@@ -1260,6 +1264,8 @@ fn a_sqlite_store_copies_into_postgresql_as_it_was() {
     let Some(schema) = PostgresSchema::new() else { return };
     let (dir, sqlite) = sqlite();
     let a = sqlite.add_org(&org("A", &[("prefix", "192.0.2.0/24")])).unwrap();
+    let removed = sqlite.add_org(&org("Removed", &[])).unwrap();
+    sqlite.remove_org(removed).unwrap();
     let Archived::New(report) = archive(&sqlite, "f", b"raw bytes") else { panic!() };
     sqlite.begin_processing(report.id).unwrap();
     let base = base_event();
@@ -1326,4 +1332,6 @@ fn a_sqlite_store_copies_into_postgresql_as_it_was() {
         );
         assert!(pg.hosts(&q).unwrap().events > 0);
     }
+    // Ids go on after the largest ever given, that of the removed organization included.
+    assert!(pg.add_org(&org("B", &[])).unwrap().0 > removed.0);
 }

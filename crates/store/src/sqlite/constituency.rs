@@ -36,14 +36,15 @@ fn write_details(tx: &Connection, id: i64, org: &Org) -> Result<()> {
 pub(super) fn add_org(conn: &Connection, org: &Org) -> Result<OrgId> {
     let tx = conn.unchecked_transaction()?;
     let now = Timestamp::now().micros();
+    // Never an id given before (migration 15 says why).
+    let id: i64 = tx.query_row("UPDATE org_ids SET last = last + 1 RETURNING last", [], |r| r.get(0))?;
     tx.execute(
-        "INSERT INTO orgs (name, sector, handle, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![org.name, org.sector.as_str(), org.handle, now],
+        "INSERT INTO orgs (id, name, sector, handle, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![id, org.name, org.sector.as_str(), org.handle, now],
     )
     .map_err(|e| {
         conflict(e, || format!("an organization named {:?} (or with handle {:?}) exists", org.name, org.handle))
     })?;
-    let id = tx.last_insert_rowid();
     write_details(&tx, id, org)?;
     tx.commit()?;
     Ok(OrgId(id))

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migration12.sql"),
     include_str!("migration13.sql"),
     include_str!("migration14.sql"),
+    include_str!("migration15.sql"),
 ];
 
 /// The migration that last shaped the statistics rollup anew (9 added it), which [`migrate`]
