@@ -392,20 +392,18 @@ pub fn sqlite_to_postgres(
     }
     let mark: i64 = snapshot.query_row("SELECT report_id FROM indicator_mark", [], |r| r.get(0))?;
     tx.execute("UPDATE indicator_mark SET report_id = $1", &[&mark])?;
-    // Identities and the event sequence go on after the ids copied.
+    // Identities and the event sequence go on after the ids copied, and organizations' after
+    // the largest SQLite ever gave, that of one since removed included (SQLite migration 15).
     // (Every table with an id column has an identity there, but events, which share a sequence.)
+    let last_org: i64 = snapshot.query_row("SELECT last FROM org_ids", [], |r| r.get(0))?;
     for table in TABLES.iter().filter(|t| t.columns[0].0 == "id" && t.name != "events").map(|t| t.name) {
-        tx.batch_execute(&format!(
-            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
-        ))?;
+        let floor = if table == "orgs" { last_org } else { 0 };
+        tx.execute(
+            &format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest((SELECT max(id) FROM {table}), $1::bigint) + 1, false)"),
+            &[&floor],
+        )?;
     }
     tx.batch_execute("SELECT setval('event_ids', coalesce((SELECT max(id) FROM events), 0) + 1, false)")?;
-    // Nor an organization's id given before and since freed (SQLite migration 15).
-    let last_org: i64 = snapshot.query_row("SELECT last FROM org_ids", [], |r| r.get(0))?;
-    tx.execute(
-        "SELECT setval(pg_get_serial_sequence('orgs', 'id'), greatest((SELECT max(id) FROM orgs), $1) + 1, false)",
-        &[&last_org],
-    )?;
     tx.commit()?;
     Ok(copied)
 }
